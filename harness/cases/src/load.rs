@@ -1,0 +1,538 @@
+//! Reading `cases/**/*.toml` and `cases/deviations/*.toml`, validated against the spec.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use introspec_spec::diag::line_col;
+use introspec_spec::{did_you_mean, unknown, Diagnostic, Domain, Pattern, Spec, Specifier};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::model::*;
+
+/// Implementations and compilers a selector may name.
+pub const IMPLEMENTATIONS: [&str; 5] = ["cpython", "pypy", "graalpy", "rustpython", "ironpython"];
+pub const COMPILERS: [&str; 3] = ["cpython", "cython", "mypyc"];
+
+/// The corpus: every valid case and deviation, and a diagnostic for every invalid input.
+#[derive(Debug, Default)]
+pub struct Corpus {
+    pub cases: Vec<Case>,
+    /// Deviations from `cases/deviations/` (a case's own are inside the case).
+    pub deviations: Vec<Deviation>,
+    /// Problems found; the cases they concern are left out, every valid case stays.
+    pub diagnostics: Vec<Diagnostic>,
+    pub files: usize,
+}
+
+impl Corpus {
+    /// Load every case under `dir`. Invalid files or cases become diagnostics; the rest load.
+    pub fn load(dir: &Path, spec: &Spec) -> Corpus {
+        let mut corpus = Corpus::default();
+        let mut files = Vec::new();
+        collect_toml(dir, &mut files);
+        files.sort();
+        let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
+        for file in files {
+            corpus.files += 1;
+            let is_deviation_file = file
+                .parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|n| n == "deviations");
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    corpus.diagnostics.push(Diagnostic::file(&file, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            if is_deviation_file {
+                match toml::from_str::<RawDeviationFile>(&text) {
+                    Err(e) => corpus.diagnostics.push(Diagnostic::from_toml(&file, &text, &e)),
+                    Ok(raw) => {
+                        for d in raw.deviation {
+                            let span = d.span().start;
+                            match deviation(d.into_inner(), None, &file, &text, span) {
+                                Ok(d) => corpus.deviations.push(d),
+                                Err(e) => corpus.diagnostics.push(e),
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            let raw = match toml::from_str::<RawFile>(&text) {
+                Ok(r) => r,
+                Err(e) => {
+                    corpus.diagnostics.push(Diagnostic::from_toml(&file, &text, &e));
+                    continue;
+                }
+            };
+            if raw.case.is_empty() {
+                corpus.diagnostics.push(
+                    Diagnostic::file(&file, "no [[case]] in this file")
+                        .with_help("a case file holds one or more [[case]] tables; deviations go in cases/deviations/"),
+                );
+            }
+            for rc in raw.case {
+                let start = rc.span().start;
+                let line = line_col(&text, start).0;
+                let rc = rc.into_inner();
+                let id = rc.id.get_ref().clone();
+                if let Some((f, l)) = seen.get(&id) {
+                    corpus.diagnostics.push(
+                        Diagnostic::at(&file, &text, Some(rc.id.span().start), format!("duplicate case id `{id}`"))
+                            .with_help(format!("it is already used at {}:{l}; give this case another id", f.display())),
+                    );
+                    continue;
+                }
+                seen.insert(id, (file.clone(), line));
+                let mut errs = Vec::new();
+                let case = build_case(rc, raw.prelude.as_deref(), spec, &file, &text, line, &mut errs);
+                if errs.is_empty() {
+                    corpus.cases.push(case);
+                } else {
+                    corpus.diagnostics.extend(errs);
+                }
+            }
+        }
+        corpus
+    }
+
+    /// Every deviation that may apply to a case (its own, then the global ones whose glob matches).
+    pub fn deviations_for<'a>(&'a self, case: &'a Case) -> impl Iterator<Item = &'a Deviation> {
+        case.deviations
+            .iter()
+            .chain(self.deviations.iter().filter(|d| glob(&d.cases, &case.id)))
+    }
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_toml(&p, out);
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    prelude: Option<String>,
+    #[serde(default)]
+    case: Vec<Spanned<RawCase>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeviationFile {
+    #[serde(default)]
+    deviation: Vec<Spanned<RawDeviation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    id: Spanned<String>,
+    title: String,
+    kind: Spanned<String>,
+    source: String,
+    note: Option<String>,
+    python: Option<Spanned<String>>,
+    #[serde(default)]
+    features: Vec<Spanned<String>>,
+    timeout: Option<f64>,
+    code: String,
+    subject: String,
+    #[serde(default)]
+    objects: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    step: Vec<Spanned<RawStep>>,
+    #[serde(default)]
+    deviation: Vec<Spanned<RawDeviation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(rename = "do")]
+    op: Spanned<String>,
+    on: Option<String>,
+    arg: Option<String>,
+    expr: Option<String>,
+    bind: Option<String>,
+    code: Option<String>,
+    returns: Option<toml::Value>,
+    raises: Option<String>,
+    message: Option<String>,
+    value: Option<toml::Value>,
+    state: Option<String>,
+    expect: Option<toml::Table>,
+    inside: Option<toml::Value>,
+    layers: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeviation {
+    cases: Option<String>,
+    #[serde(default)]
+    when: RawSelector,
+    step: Option<usize>,
+    observable: Option<String>,
+    layer: Option<String>,
+    reason: String,
+    link: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSelector {
+    implementation: Option<String>,
+    python: Option<String>,
+    compiler: Option<String>,
+    reference: Option<bool>,
+    column: Option<String>,
+}
+
+fn deviation(raw: RawDeviation, own_case: Option<&str>, file: &Path, text: &str, span: usize) -> Result<Deviation, Diagnostic> {
+    let at = |msg: String| Diagnostic::at(file, text, Some(span), msg);
+    if raw.reason.trim().is_empty() {
+        return Err(at("a known deviation needs a `reason`".into()).with_help("say what the runtime does instead and why"));
+    }
+    if !raw.link.starts_with("http") {
+        return Err(at(format!("the deviation's `link` `{}` is not a URL", raw.link))
+            .with_help("link the upstream issue, the docs or the source that explains the deviation"));
+    }
+    let cases = match (own_case, raw.cases) {
+        (Some(_), Some(_)) => return Err(at("`cases` belongs in cases/deviations/ files, not inside a case".into())),
+        (Some(_), None) => "*".to_string(),
+        (None, Some(c)) => c,
+        (None, None) => return Err(at("a deviation in cases/deviations/ needs `cases`, a glob on case ids".into())),
+    };
+    let s = raw.when;
+    if let Some(i) = &s.implementation {
+        if !IMPLEMENTATIONS.contains(&i.as_str()) {
+            return Err(did_you_mean(at(format!("unknown implementation `{i}`")), i, "implementation", IMPLEMENTATIONS));
+        }
+    }
+    if let Some(c) = &s.compiler {
+        if !COMPILERS.contains(&c.as_str()) {
+            return Err(did_you_mean(at(format!("unknown compiler `{c}`")), c, "compiler", COMPILERS));
+        }
+    }
+    let python = match &s.python {
+        Some(p) => Some(Specifier::parse(p).map_err(at)?),
+        None => None,
+    };
+    Ok(Deviation {
+        cases,
+        when: Selector {
+            implementation: s.implementation,
+            python,
+            compiler: s.compiler,
+            reference: s.reference,
+            column: s.column,
+        },
+        step: raw.step,
+        observable: raw.observable,
+        layer: raw.layer,
+        reason: raw.reason,
+        link: raw.link,
+        file: file.to_path_buf(),
+        line: line_col(text, span).0,
+    })
+}
+
+const OPS: [&str; 10] = ["create", "next", "send", "throw", "close", "asend", "athrow", "aclose", "eval", "exec"];
+
+fn build_case(
+    rc: RawCase,
+    prelude: Option<&str>,
+    spec: &Spec,
+    file: &Path,
+    text: &str,
+    line: usize,
+    errs: &mut Vec<Diagnostic>,
+) -> Case {
+    let case_id = rc.id.get_ref().clone();
+    let here = |span: usize, msg: String| Diagnostic::at(file, text, Some(span), format!("case `{case_id}`: {msg}"));
+
+    if !spec.kinds.contains_key(rc.kind.get_ref()) {
+        errs.push(unknown(file, text, &rc.kind, "kind", spec.kinds.keys().map(String::as_str)));
+    }
+    let mut objects = vec![("subject".to_string(), rc.kind.get_ref().clone())];
+    for (name, kind) in &rc.objects {
+        if !spec.kinds.contains_key(kind.get_ref()) {
+            errs.push(unknown(file, text, kind, "kind", spec.kinds.keys().map(String::as_str)));
+        }
+        objects.push((name.clone(), kind.get_ref().clone()));
+    }
+    let python = rc.python.as_ref().and_then(|p| match Specifier::parse(p.get_ref()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errs.push(here(p.span().start, e).with_help("write a PEP 440 condition such as \">=3.6\" or \">=3.6,<3.11\""));
+            None
+        }
+    });
+    for f in &rc.features {
+        if !spec.features.contains_key(f.get_ref()) {
+            errs.push(unknown(file, text, f, "feature", spec.features.keys().map(String::as_str)));
+        }
+    }
+    if rc.id.get_ref().is_empty() || rc.id.get_ref().contains(char::is_whitespace) {
+        errs.push(here(rc.id.span().start, "a case id is dotted words without spaces".into()));
+    }
+
+    let mut steps = Vec::new();
+    for (i, rs) in rc.step.into_iter().enumerate() {
+        let span = rs.span().start;
+        let sline = line_col(text, span).0;
+        let rs = rs.into_inner();
+        let op_name = rs.op.get_ref().as_str();
+        if i == 0 && op_name != "create" {
+            errs.push(here(rs.op.span().start, "the first step must be `do = \"create\"`".into()));
+        }
+        let target = rs.on.clone().unwrap_or_else(|| "subject".into());
+        if !matches!(op_name, "create" | "eval" | "exec") && !objects.iter().any(|(n, _)| *n == target) {
+            let d = here(span, format!("step {} acts `on` unknown object `{target}`", i + 1));
+            errs.push(did_you_mean(d, &target, "object", objects.iter().map(|(n, _)| n.as_str())).with_help("declare it in the case's `objects` table"));
+        }
+        let arg = |default: &str| rs.arg.clone().unwrap_or_else(|| default.to_string());
+        use introspec_protocol::Step as S;
+        let op = match op_name {
+            "create" => S::Create { expr: rs.expr.clone().unwrap_or_else(|| rc.subject.clone()) },
+            "next" => S::Next { target: target.clone() },
+            "send" => S::Send { target: target.clone(), arg: arg("None") },
+            "throw" => S::Throw { target: target.clone(), arg: arg("ValueError('thrown')") },
+            "close" => S::Close { target: target.clone() },
+            "asend" => S::Asend { target: target.clone(), arg: arg("None") },
+            "athrow" => S::Athrow { target: target.clone(), arg: arg("ValueError('thrown')") },
+            "aclose" => S::Aclose { target: target.clone() },
+            "eval" => match &rs.expr {
+                Some(e) => S::Eval { expr: e.clone(), bind: rs.bind.clone() },
+                None => {
+                    errs.push(here(span, format!("step {}: `do = \"eval\"` needs `expr`", i + 1)));
+                    continue;
+                }
+            },
+            "exec" => match &rs.code {
+                Some(c) => S::Exec { code: c.clone() },
+                None => {
+                    errs.push(here(span, format!("step {}: `do = \"exec\"` needs `code`", i + 1)));
+                    continue;
+                }
+            },
+            other => {
+                let d = here(rs.op.span().start, format!("unknown operation `{other}`"));
+                errs.push(did_you_mean(d, other, "operation", OPS));
+                continue;
+            }
+        };
+        let outcome = match (&rs.returns, &rs.raises) {
+            (Some(_), Some(_)) => {
+                errs.push(here(span, format!("step {}: give `returns` or `raises`, not both", i + 1)));
+                OutcomeExpect::Returns(Pattern::Any)
+            }
+            (None, Some(exc)) => OutcomeExpect::Raises {
+                exc: exc.clone(),
+                message: rs.message.clone(),
+                value: rs.value.as_ref().and_then(|v| pattern(v, Domain::Value, &here, span, errs)),
+            },
+            (Some(v), None) => OutcomeExpect::Returns(pattern(v, Domain::Value, &here, span, errs).unwrap_or(Pattern::Any)),
+            (None, None) => OutcomeExpect::Returns(Pattern::Any),
+        };
+        if rs.raises.is_none() && (rs.message.is_some() || rs.value.is_some()) {
+            errs.push(here(span, format!("step {}: `message` and `value` go with `raises`", i + 1)));
+        }
+        let ctx = ExpectCtx { spec, objects: &objects, here: &here, span };
+        let mut after = Vec::new();
+        if let Some(s) = &rs.state {
+            let mut t = toml::Table::new();
+            t.insert("state".into(), toml::Value::String(s.clone()));
+            ctx.table(&t, "subject", None, &mut after, errs);
+        }
+        if let Some(t) = &rs.expect {
+            ctx.table(t, "subject", None, &mut after, errs);
+        }
+        if let Some(layers) = &rs.layers {
+            for (layer, t) in layers {
+                if spec.layer(layer).is_none() {
+                    let d = here(span, format!("unknown layer `{layer}`"));
+                    errs.push(did_you_mean(d, layer, "layer", spec.layers.iter().map(|l| l.name.as_str())));
+                    continue;
+                }
+                match t.as_table() {
+                    Some(t) => ctx.table(t, "subject", Some(layer), &mut after, errs),
+                    None => errs.push(here(span, format!("`layers.{layer}` must be a table of observables"))),
+                }
+            }
+        }
+        ctx.add_invariants(&mut after);
+        let mut inside = Vec::new();
+        match &rs.inside {
+            None => {}
+            Some(toml::Value::Table(t)) => inside.push(ctx.snapshot(t, errs)),
+            Some(toml::Value::Array(items)) => {
+                for it in items {
+                    match it.as_table() {
+                        Some(t) => inside.push(ctx.snapshot(t, errs)),
+                        None => errs.push(here(span, "`inside` is a table, or an array of tables (one per observe() call)".into())),
+                    }
+                }
+            }
+            Some(_) => errs.push(here(span, "`inside` is a table, or an array of tables (one per observe() call)".into())),
+        }
+        steps.push(Step { op, outcome, after, inside, line: sline });
+    }
+    if steps.is_empty() && errs.is_empty() {
+        errs.push(Diagnostic::at(file, text, Some(rc.id.span().start), format!("case `{case_id}` has no [[case.step]]")));
+    }
+
+    let mut deviations = Vec::new();
+    for d in rc.deviation {
+        let span = d.span().start;
+        match deviation(d.into_inner(), Some(&case_id), file, text, span) {
+            Ok(d) => deviations.push(d),
+            Err(e) => errs.push(e),
+        }
+    }
+
+    let code = match prelude {
+        Some(p) => format!("{p}\n{}", rc.code),
+        None => rc.code,
+    };
+    Case {
+        id: case_id,
+        title: rc.title,
+        kind: rc.kind.into_inner(),
+        source: rc.source,
+        note: rc.note,
+        python,
+        features: rc.features.into_iter().map(Spanned::into_inner).collect(),
+        timeout_ms: rc.timeout.map(|s| (s * 1000.0) as u64),
+        code,
+        subject: rc.subject,
+        objects: objects.into_iter().skip(1).collect(),
+        steps,
+        deviations,
+        file: file.to_path_buf(),
+        line,
+    }
+}
+
+fn pattern(
+    v: &toml::Value,
+    domain: Domain,
+    here: &dyn Fn(usize, String) -> Diagnostic,
+    span: usize,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Pattern> {
+    match Pattern::from_toml(v, domain) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errs.push(here(span, e));
+            None
+        }
+    }
+}
+
+struct ExpectCtx<'a> {
+    spec: &'a Spec,
+    objects: &'a [(String, String)],
+    here: &'a dyn Fn(usize, String) -> Diagnostic,
+    span: usize,
+}
+
+impl ExpectCtx<'_> {
+    fn kind_of(&self, target: &str) -> &str {
+        self.objects.iter().find(|(n, _)| n == target).map_or("", |(_, k)| k.as_str())
+    }
+
+    /// An expectation table: observable = pattern, or object = { observable = pattern }.
+    fn table(&self, t: &toml::Table, target: &str, layer: Option<&str>, out: &mut Vec<Expect>, errs: &mut Vec<Diagnostic>) {
+        let kind = self.kind_of(target).to_string();
+        for (key, value) in t {
+            if let Some(obs) = self.spec.observable(key) {
+                let spelled = self.spec.layers.iter().any(|l| {
+                    layer.is_none_or(|x| x == l.name) && self.spec.spelling(obs, &l.name, &kind).is_some()
+                });
+                if !spelled {
+                    errs.push((self.here)(
+                        self.span,
+                        format!("observable `{key}` has no spelling for kind `{kind}`{} in spec/observables.toml", layer.map(|l| format!(" in layer `{l}`")).unwrap_or_default()),
+                    ).with_help("add the spelling to the spec, or expect it on another object"));
+                    continue;
+                }
+                if let Some(p) = pattern(value, obs.domain, self.here, self.span, errs) {
+                    out.push(Expect {
+                        target: target.to_string(),
+                        observable: key.clone(),
+                        layer: layer.map(str::to_string),
+                        pattern: p,
+                        from: ExpectFrom::Case,
+                    });
+                }
+            } else if self.objects.iter().any(|(n, _)| n == key) && target == "subject" {
+                match value.as_table() {
+                    Some(inner) => self.table(inner, key, layer, out, errs),
+                    None => errs.push((self.here)(self.span, format!("`{key}` is an object: give it a table of observables"))),
+                }
+            } else {
+                let names = self
+                    .spec
+                    .observables
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .chain(self.objects.iter().map(|(n, _)| n.as_str()));
+                let d = (self.here)(self.span, format!("unknown observable or object `{key}`"));
+                errs.push(did_you_mean(d, key, "observable", names));
+            }
+        }
+    }
+
+    fn snapshot(&self, t: &toml::Table, errs: &mut Vec<Diagnostic>) -> Vec<Expect> {
+        let mut out = Vec::new();
+        self.table(t, "subject", None, &mut out, errs);
+        self.add_invariants(&mut out);
+        out
+    }
+
+    /// For every target whose expected `state` is named, add that state's invariants for the
+    /// observables the case did not name itself (lifecycle kinds only).
+    fn add_invariants(&self, out: &mut Vec<Expect>) {
+        let mut extra = Vec::new();
+        for e in out.iter() {
+            let Pattern::State(state) = &e.pattern else { continue };
+            if e.observable != "state" || e.layer.is_some() {
+                continue;
+            }
+            let kind = self.kind_of(&e.target);
+            if !self.spec.kinds.get(kind).is_some_and(|k| k.lifecycle) {
+                continue;
+            }
+            let Some(st) = self.spec.states.get(state) else { continue };
+            for (obs, p) in &st.invariants {
+                let named = out.iter().any(|x| x.target == e.target && &x.observable == obs);
+                let Some(o) = self.spec.observable(obs) else { continue };
+                let spelled = self.spec.layers.iter().any(|l| self.spec.spelling(o, &l.name, kind).is_some());
+                if !named && spelled {
+                    extra.push(Expect {
+                        target: e.target.clone(),
+                        observable: obs.clone(),
+                        layer: None,
+                        pattern: p.clone(),
+                        from: ExpectFrom::Invariant(state.clone()),
+                    });
+                }
+            }
+        }
+        out.extend(extra);
+    }
+}

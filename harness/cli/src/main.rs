@@ -1,0 +1,214 @@
+//! `introspec`: the conformance suite's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use introspec::{default_jobs, project_root};
+use introspec_judge::Status;
+use introspec_runner::{columns, git_commit, Project, Results, Session};
+
+#[derive(Parser)]
+#[command(name = "introspec", version, about = "Conformance suite for Python's generator, coroutine and async generator introspection")]
+struct Cli {
+    /// The project directory (holding spec/ and cases/); found from the current directory by default.
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every case on every runtime found; write reports/results/latest.json.
+    Run {
+        /// Worker threads (default: every core).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Only columns whose name contains this text.
+        #[arg(long)]
+        column: Vec<String>,
+        /// Only cases whose id contains this text.
+        #[arg(long)]
+        case: Vec<String>,
+        /// Where to write the results.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Leave out the columns with the reference implementation loaded.
+        #[arg(long)]
+        no_reference: bool,
+    },
+    /// List the interpreters found, and why any cannot be used.
+    Runtimes,
+    /// Validate spec/ and cases/ without running anything.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = project_root(cli.root.as_deref());
+    match cli.command {
+        Command::Runtimes => runtimes(&root),
+        Command::Check => check(&root),
+        Command::Run { jobs, column, case, out, no_reference } => run(&root, jobs, &column, &case, out, no_reference),
+    }
+}
+
+fn load(root: &std::path::Path) -> Result<Project, ExitCode> {
+    Project::load(root).map_err(|d| {
+        eprintln!("{d}");
+        ExitCode::from(2)
+    })
+}
+
+fn check(root: &std::path::Path) -> ExitCode {
+    let project = match load(root) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let c = &project.corpus;
+    for d in &c.diagnostics {
+        eprintln!("{d}");
+    }
+    println!(
+        "spec: {} features, {} kinds, {} observables, {} layers; cases: {} valid in {} files, {} deviation records, {} problems",
+        project.spec.features.len(),
+        project.spec.kinds.len(),
+        project.spec.observables.len(),
+        project.spec.layers.len(),
+        c.cases.len(),
+        c.files,
+        c.deviations.len() + c.cases.iter().map(|x| x.deviations.len()).sum::<usize>(),
+        c.diagnostics.len()
+    );
+    if c.diagnostics.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn runtimes(root: &std::path::Path) -> ExitCode {
+    let project = match load(root) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let d = project.discover();
+    println!("{:<22} {:<9} {:<7} {:<10} {:<18} path", "column", "observer", "ref", "build", "found by");
+    for rt in &d.runtimes {
+        let obs = introspec_worker::Observer::preferred(&rt.identity);
+        let reference = if introspec_worker::reference_supports(&rt.identity).is_ok() { "yes" } else { "no" };
+        let mut build = String::new();
+        if rt.identity.free_threaded {
+            build.push_str("free-thr ");
+        }
+        if rt.identity.debug {
+            build.push_str("debug");
+        }
+        if build.is_empty() {
+            build.push_str("default");
+        }
+        println!("{:<22} {:<9} {:<7} {:<10} {:<18} {}", rt.name, obs.name(), reference, build.trim(), rt.found_by, rt.path.display());
+    }
+    for u in &d.unusable {
+        println!("unusable: {} ({}): {}", u.path.display(), u.found_by, u.why);
+    }
+    for a in &d.absent {
+        println!("absent: {} is not installed; install it with: {}", a.name, a.install);
+    }
+    ExitCode::SUCCESS
+}
+
+fn run(root: &std::path::Path, jobs: Option<usize>, only_columns: &[String], only_cases: &[String], out: Option<PathBuf>, no_reference: bool) -> ExitCode {
+    let started = Instant::now();
+    let mut project = match load(root) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    for d in &project.corpus.diagnostics {
+        eprintln!("{d}");
+    }
+    if !only_cases.is_empty() {
+        project.corpus.cases.retain(|c| only_cases.iter().any(|f| c.id.contains(f.as_str())));
+    }
+    let discovery = project.discover();
+    for u in &discovery.unusable {
+        eprintln!("unusable runtime {} ({}): {}", u.path.display(), u.found_by, u.why);
+    }
+    for a in &discovery.absent {
+        eprintln!("absent runtime {}: install it with `{}`", a.name, a.install);
+    }
+    let mut cols = columns::all(&discovery.runtimes, &project.cache);
+    if no_reference {
+        cols.retain(|c| !c.reference);
+    }
+    if !only_columns.is_empty() {
+        cols.retain(|c| only_columns.iter().any(|f| c.name.contains(f.as_str())));
+    }
+    let session = Session::new(&project, cols);
+    let stop = session.stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping the workers and writing the results so far (Ctrl-C again to quit at once)");
+    });
+    let jobs = jobs.unwrap_or_else(default_jobs);
+    eprintln!("introspec: {} cases × {} columns, {} jobs", session.compiled.len(), session.columns.len(), jobs);
+    session.run_all(jobs, &|done, total, trials| {
+        eprintln!("[{done}/{total} columns] {trials} trials, {:.1} s", started.elapsed().as_secs_f64());
+    });
+    let interrupted = session.stop.load(Ordering::SeqCst);
+    session.kill_all();
+    let results = session.results(&discovery, &git_commit(root), interrupted);
+    print_summary(&results);
+    let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()) {
+        Ok(()) => eprintln!("results: {} ({:.1} s)", out.display(), started.elapsed().as_secs_f64()),
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+    }
+    if interrupted {
+        return ExitCode::from(130);
+    }
+    if results.trials.iter().any(|t| t.status.fails_run()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runtimes × result states, with every problem listed below.
+fn print_summary(r: &Results) {
+    let states = Status::ALL;
+    print!("{:<24}", "column");
+    for s in states {
+        print!("{:>8}", s.name());
+    }
+    println!("{:>8}", "total");
+    for col in &r.columns {
+        print!("{:<24}", col.name);
+        let trials: Vec<_> = r.trials.iter().filter(|t| t.column == col.name).collect();
+        for s in states {
+            print!("{:>8}", trials.iter().filter(|t| t.status == s).count());
+        }
+        println!("{:>8}", trials.len());
+    }
+    let bad: Vec<_> = r.trials.iter().filter(|t| t.status.fails_run()).collect();
+    if !bad.is_empty() {
+        println!("\n{} trials need attention:", bad.len());
+        for t in bad.iter().take(40) {
+            println!("  {} {}::{} {}", t.status.name(), t.column, t.case, t.reason.clone().unwrap_or_default().lines().next().unwrap_or(""));
+        }
+        if bad.len() > 40 {
+            println!("  … and {} more (see the results file)", bad.len() - 40);
+        }
+    }
+}

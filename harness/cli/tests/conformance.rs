@@ -1,0 +1,66 @@
+//! `cargo test`: every case on every column found, one named trial each
+//! (`COLUMN::CASE`, so `cargo test -- cpython-3.12` or `cargo test -- generator.state`
+//! filter as expected), plus `check::corpus` (the spec and cases validate). Listing
+//! (`--list`) starts no interpreter: runtime identities are cached.
+
+use std::sync::Arc;
+
+use introspec_judge::{explain, Status};
+use introspec_runner::{columns, Project, Session};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = introspec::project_root(None);
+    let project = match Project::load(&root) {
+        Ok(p) => p,
+        Err(d) => {
+            let msg = d.to_string();
+            let trial = Trial::test("check::spec", move || Err(Failed::from(msg)));
+            libtest_mimic::run(&args, vec![trial]).exit();
+        }
+    };
+    let project: &'static Project = Box::leak(Box::new(project));
+    let mut trials = Vec::new();
+
+    let diags: Vec<String> = project.corpus.diagnostics.iter().map(|d| d.to_string()).collect();
+    trials.push(Trial::test("check::corpus", move || {
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(diags.join("\n")))
+        }
+    }));
+
+    let discovery = project.discover();
+    for a in &discovery.absent {
+        let why = format!("{} is absent from this machine; install it with `{}`", a.name, a.install);
+        trials.push(Trial::ignorable_test(format!("runtime::{}", a.name), move || Ok(Completion::ignored_with(why))));
+    }
+    for u in &discovery.unusable {
+        let why = format!("{} ({}) cannot be used: {}", u.path.display(), u.found_by, u.why);
+        trials.push(Trial::ignorable_test(format!("runtime::{}", u.path.display()), move || Ok(Completion::ignored_with(why))));
+    }
+
+    let cols = columns::all(&discovery.runtimes, &project.cache);
+    let session: &'static Session<'static> = Box::leak(Box::new(Session::new(project, cols)));
+    let session = Arc::new(session);
+    // case-major order: consecutive trials hit different columns, so threads rarely wait on
+    // the same worker
+    for case in 0..session.compiled.len() {
+        for col in 0..session.columns.len() {
+            let name = format!("{}::{}", session.columns[col].name, session.case(case).id);
+            let s = session.clone();
+            trials.push(Trial::ignorable_test(name, move || {
+                let out = s.trial(case, col);
+                let v = &out.verdict;
+                match v.status {
+                    Status::Pass | Status::Xfail => Ok(Completion::Completed),
+                    Status::Skip => Ok(Completion::ignored_with(v.reason.clone().unwrap_or_default())),
+                    _ => Err(Failed::from(format!("{}\n{}", v.status.name(), explain(s.case(case), v)))),
+                }
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,272 @@
+//! The messages between the harness and a worker: the contract written in
+//! `harness/PROTOCOL.md`. Both observers (the PyO3 one and the portable one) produce exactly
+//! these shapes; a change here bumps [`PROTOCOL_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the wire protocol; a worker whose `hello` names another one is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a worker says first: who it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    /// `pyo3` or `portable`.
+    pub observer: String,
+    pub observer_version: String,
+    /// `sys.implementation.name` (`platform.python_implementation().lower()` on 2.7).
+    pub implementation: String,
+    /// The implementation's own version, e.g. `3.12.1` (for PyPy, the language version).
+    pub version: String,
+    pub version_info: (u32, u32, u32, String, u32),
+    pub free_threaded: bool,
+    pub debug: bool,
+    pub executable: String,
+    pub build: String,
+}
+
+/// A message from the harness to a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    Load(LoadRequest),
+    Run(Case),
+    Ping {},
+    Shutdown {},
+}
+
+/// Import a module once for the worker's whole life.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadRequest {
+    pub module: String,
+    pub path: Option<String>,
+    /// A function of the module to call with no arguments once it is imported (`install`).
+    #[serde(default)]
+    pub call: Option<String>,
+}
+
+/// A message from a worker to the harness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Hello(Hello),
+    Loaded(Loaded),
+    Result(CaseResult),
+    Pong {},
+    BadRequest { msg: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    pub module: String,
+    pub error: Option<Exc>,
+}
+
+/// One case, compiled by the harness from its TOML and the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: String,
+    /// `file:line` of the case, used as the filename when compiling `source`.
+    pub origin: String,
+    pub source: String,
+    /// A compiled case: the namespace is this module's `__dict__` and `source` is ignored.
+    pub module: Option<String>,
+    /// Reference expressions; an observed object lists those it is identical to.
+    pub refs: Vec<String>,
+    pub targets: Vec<Target>,
+    pub steps: Vec<Step>,
+}
+
+/// A name in the case namespace whose observables are read at every snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub name: String,
+    pub reads: Vec<Path>,
+}
+
+/// A read: segments applied left to right to the target object.
+pub type Path = Vec<Segment>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    /// `getattr(cur, name)`.
+    Attr(String),
+    /// `mod.func(cur)`, the module imported on first use.
+    Call(String),
+    /// `bool(cur & mask)`.
+    Flag(i64),
+}
+
+/// One operation of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Step {
+    Create { expr: String },
+    Next { target: String },
+    Send { target: String, arg: String },
+    Throw { target: String, arg: String },
+    Close { target: String },
+    Asend { target: String, arg: String },
+    Athrow { target: String, arg: String },
+    Aclose { target: String },
+    Eval { expr: String, bind: Option<String> },
+    Exec { code: String },
+}
+
+/// What a worker observed for one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub error: Option<CaseError>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// Why a case stopped before its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseError {
+    /// `compile`, `exec` or `step`.
+    pub phase: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub msg: String,
+    pub line: Option<u32>,
+}
+
+/// The observations of one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub outcome: Outcome,
+    /// One list per target, one value per read.
+    pub after: Snapshot,
+    /// One snapshot per `observe()` call made while the step ran.
+    pub inside: Vec<Snapshot>,
+}
+
+/// For every target, the value of every read.
+pub type Snapshot = Vec<Vec<Value>>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Returned(Value),
+    Raised(Exc),
+}
+
+/// An exception, summarised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exc {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub msg: String,
+    #[serde(default)]
+    pub value: Option<Box<Value>>,
+}
+
+/// The summary of a Python value (see PROTOCOL.md, "V").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    BigInt(String),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Value>),
+    Dict(Vec<(Value, Value)>),
+    Obj(ObjRef),
+    Missing(String),
+    Raised(Exc),
+    Unbound,
+}
+
+/// An object that is not a plain value: its type name, its snapshot-local identity, and the
+/// reference expressions it is identical to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjRef {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub id: u32,
+    pub refs: Vec<u32>,
+}
+
+impl Value {
+    /// A short human rendering, used in diffs and snapshots.
+    pub fn render(&self, refs: &[String]) -> String {
+        match self {
+            Value::None => "None".into(),
+            Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Value::Int(i) => i.to_string(),
+            Value::BigInt(s) => s.clone(),
+            Value::Float(f) => format!("{f:?}"),
+            Value::Str(s) => format!("{s:?}"),
+            Value::Seq(items) => {
+                let inner: Vec<String> = items.iter().map(|v| v.render(refs)).collect();
+                format!("[{}]", inner.join(", "))
+            }
+            Value::Dict(items) => {
+                let inner: Vec<String> = items
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", k.render(refs), v.render(refs)))
+                    .collect();
+                format!("{{{}}}", inner.join(", "))
+            }
+            Value::Obj(o) => {
+                let names: Vec<&str> = o
+                    .refs
+                    .iter()
+                    .filter_map(|i| refs.get(*i as usize).map(String::as_str))
+                    .collect();
+                if names.is_empty() {
+                    format!("<{} #{}>", o.type_name, o.id)
+                } else {
+                    format!("<{} #{} is {}>", o.type_name, o.id, names.join(", "))
+                }
+            }
+            Value::Missing(name) => format!("<missing {name}>"),
+            Value::Raised(e) => format!("<raises {}: {}>", e.type_name, e.msg),
+            Value::Unbound => "<unbound>".into(),
+        }
+    }
+}
+
+/// Encode one message as a protocol line (without the newline).
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    serde_json::to_string(msg).expect("protocol messages always serialise")
+}
+
+/// Decode one protocol line.
+pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shapes_match_protocol_md() {
+        let step: Step = decode(r#"{"op": "send", "target": "subject", "arg": "None"}"#).unwrap();
+        assert_eq!(
+            step,
+            Step::Send {
+                target: "subject".into(),
+                arg: "None".into()
+            }
+        );
+        let v: Value = decode(r#"{"Obj": {"type": "frame", "id": 0, "refs": [1]}}"#).unwrap();
+        assert_eq!(v.render(&["a".into(), "gen.__code__".into()]), "<frame #0 is gen.__code__>");
+        assert_eq!(decode::<Value>(r#""None""#).unwrap(), Value::None);
+        let out: Outcome = decode(
+            r#"{"Raised": {"type": "StopIteration", "msg": "", "value": {"Int": 3}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(out, Outcome::Raised(Exc { value: Some(_), .. })));
+        let req: Request = decode(r#"{"ping": {}}"#).unwrap();
+        assert_eq!(req, Request::Ping {});
+        assert_eq!(encode(&Request::Shutdown {}), r#"{"shutdown":{}}"#);
+        let seg: Segment = decode(r#"{"call": "inspect.getgeneratorstate"}"#).unwrap();
+        assert_eq!(seg, Segment::Call("inspect.getgeneratorstate".into()));
+        let d: Value = decode(r#"{"Dict": [[{"Str": "x"}, {"Int": 1}]]}"#).unwrap();
+        assert_eq!(d.render(&[]), r#"{"x": 1}"#);
+    }
+}

@@ -1,0 +1,377 @@
+//! Running cases on columns. A [`Session`] holds the spec, the corpus compiled once, and one
+//! lazily started worker per column; any number of threads may ask it for trials. A trial
+//! that does not pass is run again in a fresh worker: a different outcome is FLAKY.
+
+pub mod columns;
+pub mod record;
+pub mod results;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
+use introspec_judge::{Status, Trial, Verdict};
+use introspec_protocol::{self as proto, CaseResult};
+use introspec_runtimes::Discovery;
+use introspec_spec::{Diagnostics, Spec};
+use introspec_worker::{RunOutcome, Worker, WorkerSpec};
+
+pub use columns::Column;
+pub use results::{BrokenColumn, HarnessInfo, Results, TrialRecord};
+
+/// The default time a case may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time an interpreter may take to start and say hello.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The project: spec, corpus, where to cache.
+pub struct Project {
+    pub root: PathBuf,
+    pub spec: Spec,
+    pub corpus: Corpus,
+    pub cache: PathBuf,
+}
+
+impl Project {
+    /// Load `root/spec` and `root/cases`. A broken spec is fatal; broken cases are reported
+    /// in `corpus.diagnostics` and left out.
+    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
+        let spec = Spec::load(&root.join("spec"))?;
+        let corpus = Corpus::load(&root.join("cases"), &spec);
+        Ok(Project { root: root.to_path_buf(), spec, corpus, cache: introspec_worker::default_cache(root) })
+    }
+
+    /// The runtimes on this machine.
+    pub fn discover(&self) -> Discovery {
+        introspec_runtimes::discover(&introspec_runtimes::Options::from_env(&self.root))
+    }
+}
+
+/// A case compiled for the workers.
+pub struct Compiled {
+    pub request: proto::Case,
+    pub plan: Plan,
+}
+
+/// What one trial produced.
+#[derive(Debug, Clone)]
+pub struct TrialOutput {
+    pub verdict: Verdict,
+    pub result: Option<CaseResult>,
+    pub duration: Duration,
+    pub diverged_at: Option<usize>,
+}
+
+struct Slot {
+    worker: Option<Worker>,
+    /// Why the column cannot run, once known.
+    broken: Option<String>,
+}
+
+/// Shared state of a run.
+pub struct Session<'p> {
+    pub project: &'p Project,
+    pub compiled: Vec<Compiled>,
+    pub columns: Vec<Column>,
+    slots: Vec<Mutex<Slot>>,
+    memo: Mutex<HashMap<(usize, usize), Arc<TrialOutput>>>,
+    pub default_timeout: Duration,
+    /// Rerun trials that do not pass in a fresh worker (FLAKY detection).
+    pub rerun_failures: bool,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl<'p> Session<'p> {
+    pub fn new(project: &'p Project, columns: Vec<Column>) -> Session<'p> {
+        let compiled = project
+            .corpus
+            .cases
+            .iter()
+            .map(|c| {
+                let (mut request, plan) = compile(c, &project.spec);
+                if let Ok(rel) = c.file.strip_prefix(&project.root) {
+                    request.origin = format!("{}:{}", rel.display(), c.line);
+                }
+                Compiled { request, plan }
+            })
+            .collect();
+        let slots = columns.iter().map(|_| Mutex::new(Slot { worker: None, broken: None })).collect();
+        let default_timeout = std::env::var("INTROSPEC_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        Session {
+            project,
+            compiled,
+            columns,
+            slots,
+            memo: Mutex::new(HashMap::new()),
+            default_timeout,
+            rerun_failures: true,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn case(&self, i: usize) -> &Case {
+        &self.project.corpus.cases[i]
+    }
+
+    fn worker_spec(&self, col: &Column) -> WorkerSpec {
+        WorkerSpec {
+            python: col.runtime.path.clone(),
+            observer: col.observer(),
+            loads: col.loads.clone(),
+            cache: self.project.cache.clone(),
+            env: vec![],
+        }
+    }
+
+    /// Why the case does not apply to the column, if it does not.
+    pub fn skip_reason(&self, case: usize, column: usize) -> Option<String> {
+        skip_reason(self.case(case), &self.project.spec, &self.columns[column].availability())
+    }
+
+    /// Run (or recall) one trial.
+    pub fn trial(&self, case: usize, column: usize) -> Arc<TrialOutput> {
+        if let Some(t) = self.memo.lock().unwrap().get(&(case, column)) {
+            return t.clone();
+        }
+        let out = Arc::new(self.run_trial(case, column));
+        self.memo.lock().unwrap().insert((case, column), out.clone());
+        out
+    }
+
+    fn run_trial(&self, case: usize, column: usize) -> TrialOutput {
+        let start = Instant::now();
+        if let Some(why) = self.skip_reason(case, column) {
+            return TrialOutput { verdict: verdict(Status::Skip, why), result: None, duration: start.elapsed(), diverged_at: None };
+        }
+        let first = self.execute(case, column, false);
+        if !self.rerun_failures || !first.verdict.status.fails_run() || first.verdict.status == Status::Error && first.result.is_some() {
+            return first;
+        }
+        // a failure is run again in a fresh worker: if the outcome differs, it is FLAKY
+        let second = self.execute(case, column, true);
+        if second.verdict.status != first.verdict.status || second.result != first.result {
+            let step = divergence(first.result.as_ref(), second.result.as_ref());
+            let why = format!(
+                "first run {}{}, rerun in a fresh worker {}{}",
+                first.verdict.status.name(),
+                first.verdict.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                second.verdict.status.name(),
+                step.map(|s| format!("; the runs diverged at step {s}")).unwrap_or_default()
+            );
+            let mut v = first.verdict.clone();
+            v.status = Status::Flaky;
+            v.reason = Some(why);
+            return TrialOutput { verdict: v, result: first.result, duration: first.duration, diverged_at: step };
+        }
+        first
+    }
+
+    /// Send the case to the column's worker (a fresh one if asked), judge the answer.
+    fn execute(&self, case: usize, column: usize, fresh: bool) -> TrialOutput {
+        let start = Instant::now();
+        let col = &self.columns[column];
+        let c = self.case(case);
+        let compiled = &self.compiled[case];
+        let timeout = c.timeout_ms.map(Duration::from_millis).unwrap_or(self.default_timeout);
+        let mut slot = self.slots[column].lock().unwrap();
+        if let Some(why) = &slot.broken {
+            return TrialOutput { verdict: verdict(Status::Error, format!("column {} cannot run: {why}", col.name)), result: None, duration: start.elapsed(), diverged_at: None };
+        }
+        if fresh || slot.worker.as_ref().is_none_or(|w| !w.is_alive()) {
+            slot.worker = None;
+            match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
+                Ok(w) => slot.worker = Some(w),
+                Err(e) => {
+                    slot.broken = Some(e.0.clone());
+                    return TrialOutput { verdict: verdict(Status::Error, format!("column {} cannot run: {e}", col.name)), result: None, duration: start.elapsed(), diverged_at: None };
+                }
+            }
+        }
+        let worker = slot.worker.as_mut().unwrap();
+        let outcome = worker.run(&compiled.request, timeout);
+        let duration = start.elapsed();
+        let trial = Trial {
+            spec: &self.project.spec,
+            case: c,
+            plan: &compiled.plan,
+            column: &col.facts(),
+            availability: &col.availability(),
+            deviations: self.project.corpus.deviations_for(c).collect(),
+        };
+        let (v, result) = match outcome {
+            RunOutcome::Done(r) => (trial.judge(&r), Some(r)),
+            RunOutcome::Crashed { how, stderr } => {
+                slot.worker = None;
+                (verdict(Status::Crash, format!("the worker died: {how}{}", tail(&stderr))), None)
+            }
+            RunOutcome::TimedOut { after, stderr } => {
+                slot.worker = None;
+                (verdict(Status::Timeout, format!("no answer after {:.1} s; the worker was killed and will be restarted{}", after.as_secs_f64(), tail(&stderr))), None)
+            }
+            RunOutcome::Protocol(msg) => {
+                slot.worker = None;
+                (verdict(Status::Error, format!("protocol error: {msg}")), None)
+            }
+        };
+        TrialOutput { verdict: v, result, duration, diverged_at: None }
+    }
+
+    /// Why a column cannot run, if a start was tried and failed.
+    pub fn broken(&self, column: usize) -> Option<String> {
+        self.slots[column].lock().unwrap().broken.clone()
+    }
+
+    /// Stop every worker now (on interruption).
+    pub fn kill_all(&self) {
+        for s in &self.slots {
+            if let Ok(mut s) = s.try_lock() {
+                if let Some(w) = s.worker.as_mut() {
+                    w.kill();
+                }
+                s.worker = None;
+            }
+        }
+    }
+
+    /// Run every case on every column with `jobs` threads, one column per thread at a time.
+    /// `progress` is called after each column with (columns done, columns, trials done).
+    pub fn run_all(&self, jobs: usize, progress: &(dyn Fn(usize, usize, usize) + Sync)) -> Vec<(usize, usize)> {
+        let next = Mutex::new(0usize);
+        let done = Mutex::new((0usize, 0usize));
+        let order = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs.max(1) {
+                s.spawn(|| loop {
+                    let col = {
+                        let mut n = next.lock().unwrap();
+                        if *n >= self.columns.len() || self.stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        *n += 1;
+                        *n - 1
+                    };
+                    let mut count = 0;
+                    for case in 0..self.compiled.len() {
+                        if self.stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        self.trial(case, col);
+                        order.lock().unwrap().push((case, col));
+                        count += 1;
+                    }
+                    // this column is finished: let its worker go
+                    if let Ok(mut slot) = self.slots[col].lock() {
+                        slot.worker = None;
+                    }
+                    let mut d = done.lock().unwrap();
+                    d.0 += 1;
+                    d.1 += count;
+                    progress(d.0, self.columns.len(), d.1);
+                });
+            }
+        });
+        order.into_inner().unwrap()
+    }
+
+    /// The results of the trials run so far, in case then column order.
+    pub fn results(&self, discovery: &Discovery, commit: &str, interrupted: bool) -> Results {
+        let memo = self.memo.lock().unwrap();
+        let mut keys: Vec<&(usize, usize)> = memo.keys().collect();
+        keys.sort_by_key(|(case, col)| (self.case(*case).id.clone(), *col));
+        let trials = keys
+            .into_iter()
+            .map(|k| {
+                let t = &memo[k];
+                let c = self.case(k.0);
+                let kinds: Vec<(String, String)> = std::iter::once(("subject".to_string(), c.kind.clone())).chain(c.objects.iter().cloned()).collect();
+                let mut r = TrialRecord::new(&c.id, &self.columns[k.1].name, &kinds, &t.verdict, t.duration.as_micros() as u64);
+                r.diverged_at = t.diverged_at;
+                r
+            })
+            .collect();
+        let broken = (0..self.columns.len())
+            .filter_map(|i| self.broken(i).map(|why| BrokenColumn { column: self.columns[i].name.clone(), why }))
+            .collect();
+        Results {
+            schema: results::SCHEMA.into(),
+            harness: HarnessInfo { version: env!("CARGO_PKG_VERSION").into(), commit: commit.into(), spec_digest: spec_digest(&self.project.root) },
+            columns: self.columns.clone(),
+            absent: discovery.absent.clone(),
+            unusable: discovery.unusable.clone(),
+            broken,
+            trials,
+            interrupted,
+        }
+    }
+}
+
+fn verdict(status: Status, reason: String) -> Verdict {
+    Verdict { status, reason: Some(reason), checks: vec![], deviations: vec![] }
+}
+
+fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; its last stderr lines: {}", lines[lines.len().saturating_sub(3)..].join(" | "))
+    }
+}
+
+/// The first step (1-based) at which two results differ.
+pub fn divergence(a: Option<&CaseResult>, b: Option<&CaseResult>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let n = a.steps.len().max(b.steps.len());
+            (0..n).find(|i| a.steps.get(*i) != b.steps.get(*i)).map(|i| i + 1)
+        }
+        _ => Some(1),
+    }
+}
+
+/// A digest of spec/ (FNV-1a over the files in name order): which spec the results are of.
+pub fn spec_digest(root: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("spec"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut h: u64 = 0xcbf29ce484222325;
+    for f in files {
+        for b in std::fs::read(&f).unwrap_or_default() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The commit of the project checkout, with `-dirty` when it has changes (or `unknown`).
+pub fn git_commit(root: &Path) -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(c) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        None => "unknown".into(),
+    }
+}

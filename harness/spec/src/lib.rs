@@ -1,0 +1,563 @@
+//! `spec/`: the protocol declared as data. This crate loads and validates it: features with
+//! their first versions, naming layers, object kinds, observables and their spellings per
+//! layer and kind, the four states with their invariants, and the transitions.
+
+pub mod diag;
+pub mod pattern;
+pub mod read;
+pub mod version;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use pattern::{Domain, Pattern, STATES};
+pub use version::{Specifier, Version};
+
+/// The whole spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub dir: PathBuf,
+    pub features: BTreeMap<String, Feature>,
+    /// In their declared order.
+    pub layers: Vec<Layer>,
+    pub kinds: BTreeMap<String, Kind>,
+    /// In file order.
+    pub observables: Vec<Observable>,
+    pub states: BTreeMap<String, State>,
+    pub transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub name: String,
+    pub since: Option<Version>,
+    pub until: Option<Version>,
+    /// Exists in no released Python; a column has it when this provider is loaded.
+    pub provided_by: Option<String>,
+    pub summary: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub name: String,
+    pub order: i64,
+    pub optional: bool,
+    pub summary: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Kind {
+    pub name: String,
+    pub feature: String,
+    pub lifecycle: bool,
+    pub spell_as: Option<String>,
+    pub summary: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Observable {
+    pub name: String,
+    pub section: String,
+    pub domain: Domain,
+    pub summary: String,
+    pub source: String,
+    /// layer → kind (or `*`) → spelling.
+    pub spellings: BTreeMap<String, BTreeMap<String, Spelling>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spelling {
+    pub read_text: String,
+    pub read: introspec_protocol::Path,
+    pub feature: String,
+    /// Abstract value (a state name) → the string this spelling returns for it.
+    pub values: BTreeMap<String, String>,
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub name: String,
+    pub summary: String,
+    pub source: String,
+    /// Observable → expectation that holds in this state.
+    pub invariants: Vec<(String, Pattern)>,
+    pub invariant_source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub op: String,
+    pub from: String,
+    pub to: String,
+    pub finish: Option<String>,
+    pub raises: Option<String>,
+    pub body: bool,
+    pub source: String,
+}
+
+/// What a column of the matrix is: used to decide which features (and so which spellings)
+/// it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Availability {
+    pub language: Version,
+    /// Providers loaded in the column (`reference`).
+    pub provides: Vec<String>,
+}
+
+impl Spec {
+    /// Load `dir/{features,layers,kinds,observables,states}.toml`.
+    pub fn load(dir: &Path) -> Result<Spec, Diagnostics> {
+        let mut diags = Vec::new();
+        let features = load_file::<BTreeMap<String, RawFeature>>(dir, "features.toml", &mut diags);
+        let layers = load_file::<BTreeMap<String, RawLayer>>(dir, "layers.toml", &mut diags);
+        let kinds = load_file::<BTreeMap<String, RawKind>>(dir, "kinds.toml", &mut diags);
+        let observables = load_file::<RawObservables>(dir, "observables.toml", &mut diags);
+        let states = load_file::<RawStates>(dir, "states.toml", &mut diags);
+        let (Some(features), Some(layers), Some(kinds), Some(observables), Some(states)) =
+            (features, layers, kinds, observables, states)
+        else {
+            return Err(Diagnostics(diags));
+        };
+
+        let mut spec = Spec {
+            dir: dir.to_path_buf(),
+            features: BTreeMap::new(),
+            layers: Vec::new(),
+            kinds: BTreeMap::new(),
+            observables: Vec::new(),
+            states: BTreeMap::new(),
+            transitions: Vec::new(),
+        };
+
+        let (fpath, ftext, fraw) = features;
+        for (name, f) in fraw {
+            let since = f.since.as_ref().map(|s| parse_version(s, &fpath, &ftext, &mut diags));
+            let until = f.until.as_ref().map(|s| parse_version(s, &fpath, &ftext, &mut diags));
+            if since.is_none() == f.provided_by.is_none() {
+                diags.push(
+                    Diagnostic::file(&fpath, format!("feature `{name}` needs exactly one of `since` and `provided_by`"))
+                        .with_help("give the first Python version that has it, or the provider that adds it"),
+                );
+            }
+            spec.features.insert(
+                name.clone(),
+                Feature {
+                    name,
+                    since: since.flatten(),
+                    until: until.flatten(),
+                    provided_by: f.provided_by,
+                    summary: f.summary,
+                    source: f.source,
+                },
+            );
+        }
+
+        let (_, _, lraw) = layers;
+        for (name, l) in lraw {
+            spec.layers.push(Layer {
+                name,
+                order: l.order,
+                optional: l.optional,
+                summary: l.summary,
+                source: l.source,
+            });
+        }
+        spec.layers.sort_by_key(|l| l.order);
+
+        let (kpath, ktext, kraw) = kinds;
+        let kind_names: Vec<String> = kraw.keys().cloned().collect();
+        for (name, k) in kraw {
+            spec.check_feature(&k.feature, &kpath, &ktext, &mut diags);
+            if let Some(sa) = &k.spell_as {
+                if !kind_names.contains(sa.get_ref()) {
+                    diags.push(unknown(&kpath, &ktext, sa, "kind", kind_names.iter().map(String::as_str)));
+                }
+            }
+            spec.kinds.insert(
+                name.clone(),
+                Kind {
+                    name,
+                    feature: k.feature.into_inner(),
+                    lifecycle: k.lifecycle,
+                    spell_as: k.spell_as.map(Spanned::into_inner),
+                    summary: k.summary,
+                    source: k.source,
+                },
+            );
+        }
+
+        let (opath, otext, oraw) = observables;
+        for (name, o) in oraw.0 {
+            let domain = match Domain::parse(o.domain.get_ref()) {
+                Some(d) => d,
+                None => {
+                    diags.push(
+                        Diagnostic::at(&opath, &otext, Some(o.domain.span().start), format!("unknown domain `{}`", o.domain.get_ref()))
+                            .with_help("use one of bool, int, str, state, object, value"),
+                    );
+                    Domain::Value
+                }
+            };
+            let mut spellings = BTreeMap::new();
+            let header = locate(&otext, &format!("[{name}]"), 0);
+            for (layer, per_kind) in o.layers {
+                let at = locate(&otext, &format!("{layer}."), header.unwrap_or(0)).or(header);
+                if spec.layer(&layer).is_none() {
+                    let d = Diagnostic::at(&opath, &otext, at, format!("unknown layer `{layer}` in observable `{name}`"));
+                    diags.push(did_you_mean(d, &layer, "layer", spec.layers.iter().map(|l| l.name.as_str())));
+                    continue;
+                }
+                let mut map = BTreeMap::new();
+                for (kind, sp) in per_kind {
+                    if kind != "*" && !spec.kinds.contains_key(&kind) {
+                        let at = locate(&otext, &format!("{layer}.{kind}"), header.unwrap_or(0)).or(at);
+                        let d = Diagnostic::at(&opath, &otext, at, format!("unknown kind `{kind}` in observable `{name}`"));
+                        diags.push(did_you_mean(d, &kind, "kind", spec.kinds.keys().map(String::as_str)));
+                    }
+                    if !spec.features.contains_key(&sp.feature) {
+                        let at = locate(&otext, &format!("\"{}\"", sp.feature), header.unwrap_or(0)).or(at);
+                        let d = Diagnostic::at(&opath, &otext, at, format!("unknown feature `{}` in observable `{name}`", sp.feature));
+                        diags.push(did_you_mean(d, &sp.feature, "feature", spec.features.keys().map(String::as_str)));
+                    }
+                    let read = match read::parse_read(&sp.read) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let at = locate(&otext, &sp.read, header.unwrap_or(0)).or(at);
+                            diags.push(Diagnostic::at(&opath, &otext, at, e));
+                            Vec::new()
+                        }
+                    };
+                    for key in sp.values.keys() {
+                        if !STATES.contains(&key.as_str()) {
+                            diags.push(Diagnostic::at(&opath, &otext, at, format!("`values` of `{name}` names `{key}`, which is not a state")));
+                        }
+                    }
+                    map.insert(
+                        kind,
+                        Spelling {
+                            read_text: sp.read,
+                            read,
+                            feature: sp.feature,
+                            values: sp.values,
+                            source: sp.source,
+                        },
+                    );
+                }
+                spellings.insert(layer, map);
+            }
+            spec.observables.push(Observable {
+                name,
+                section: o.section,
+                domain,
+                summary: o.summary,
+                source: o.source,
+                spellings,
+            });
+        }
+
+        let (spath, stext, sraw) = states;
+        for (name, s) in sraw.states {
+            if !STATES.contains(&name.as_str()) {
+                diags.push(Diagnostic::file(&spath, format!("state `{name}` is not one of the four states")));
+            }
+            let mut invariants = Vec::new();
+            for (obs, value) in s.invariants {
+                match spec.observable(obs.get_ref()) {
+                    None => diags.push(unknown(&spath, &stext, &obs, "observable", spec.observables.iter().map(|o| o.name.as_str()))),
+                    Some(o) => match Pattern::from_toml(&value, o.domain) {
+                        Ok(p) => invariants.push((obs.into_inner(), p)),
+                        Err(e) => diags.push(Diagnostic::at(&spath, &stext, Some(obs.span().start), e)),
+                    },
+                }
+            }
+            spec.states.insert(
+                name.clone(),
+                State {
+                    name,
+                    summary: s.summary,
+                    source: s.source,
+                    invariants,
+                    invariant_source: s.invariant_source,
+                },
+            );
+        }
+        for t in sraw.transitions {
+            for st in [Some(&t.from), Some(&t.to), t.finish.as_ref()].into_iter().flatten() {
+                if !STATES.contains(&st.get_ref().as_str()) {
+                    diags.push(unknown(&spath, &stext, st, "state", STATES));
+                }
+            }
+            spec.transitions.push(Transition {
+                op: t.op,
+                from: t.from.into_inner(),
+                to: t.to.into_inner(),
+                finish: t.finish.map(Spanned::into_inner),
+                raises: t.raises,
+                body: t.body,
+                source: t.source,
+            });
+        }
+
+        if diags.is_empty() {
+            Ok(spec)
+        } else {
+            Err(Diagnostics(diags))
+        }
+    }
+
+    fn check_feature(&self, name: &Spanned<String>, file: &Path, text: &str, diags: &mut Vec<Diagnostic>) {
+        if !self.features.contains_key(name.get_ref()) {
+            diags.push(unknown(file, text, name, "feature", self.features.keys().map(String::as_str)));
+        }
+    }
+
+    pub fn observable(&self, name: &str) -> Option<&Observable> {
+        self.observables.iter().find(|o| o.name == name)
+    }
+
+    pub fn layer(&self, name: &str) -> Option<&Layer> {
+        self.layers.iter().find(|l| l.name == name)
+    }
+
+    /// The spelling of `observable` in `layer` for `kind`: the kind's own entry, else its
+    /// `spell_as` kind's, else the `*` entry.
+    pub fn spelling<'a>(&self, observable: &'a Observable, layer: &str, kind: &str) -> Option<&'a Spelling> {
+        let per_kind = observable.spellings.get(layer)?;
+        if let Some(s) = per_kind.get(kind) {
+            return Some(s);
+        }
+        if let Some(sa) = self.kinds.get(kind).and_then(|k| k.spell_as.as_deref()) {
+            if let Some(s) = per_kind.get(sa) {
+                return Some(s);
+            }
+        }
+        per_kind.get("*")
+    }
+
+    /// Whether a column has a feature.
+    pub fn has_feature(&self, name: &str, column: &Availability) -> bool {
+        let Some(f) = self.features.get(name) else {
+            return false;
+        };
+        if let Some(p) = &f.provided_by {
+            return column.provides.iter().any(|c| c == p);
+        }
+        let v = column.language;
+        f.since.is_some_and(|s| v >= s) && f.until.is_none_or(|u| v < u)
+    }
+}
+
+fn parse_version(s: &Spanned<String>, file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Version> {
+    match Version::parse(s.get_ref()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(Diagnostic::at(file, text, Some(s.span().start), e));
+            None
+        }
+    }
+}
+
+/// The byte offset of `needle` in `text`, searching from `from`.
+pub fn locate(text: &str, needle: &str, from: usize) -> Option<usize> {
+    text.get(from..)?.find(needle).map(|i| i + from)
+}
+
+/// Add "did you mean" (or the list of known names) to a diagnostic.
+pub fn did_you_mean<'a>(d: Diagnostic, name: &str, what: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> Diagnostic {
+    match diag::closest(name, known.clone()) {
+        Some(c) => d.with_help(format!("did you mean `{c}`?")),
+        None => {
+            let list: Vec<&str> = known.into_iter().collect();
+            d.with_help(format!("known {what}s: {}", list.join(", ")))
+        }
+    }
+}
+
+/// "unknown X `name`", located, with a did-you-mean.
+pub fn unknown<'a>(
+    file: &Path,
+    text: &str,
+    name: &Spanned<String>,
+    what: &str,
+    known: impl IntoIterator<Item = &'a str> + Clone,
+) -> Diagnostic {
+    let d = Diagnostic::at(file, text, Some(name.span().start), format!("unknown {what} `{}`", name.get_ref()));
+    did_you_mean(d, name.get_ref(), what, known)
+}
+
+/// Read and parse one TOML file; on failure push a located diagnostic.
+pub fn load_file<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    name: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(PathBuf, String, T)> {
+    let path = dir.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::file(&path, format!("cannot read: {e}")));
+            return None;
+        }
+    };
+    match toml::from_str::<T>(&text) {
+        Ok(v) => Some((path, text, v)),
+        Err(e) => {
+            diags.push(Diagnostic::from_toml(&path, &text, &e));
+            None
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeature {
+    since: Option<Spanned<String>>,
+    until: Option<Spanned<String>>,
+    provided_by: Option<String>,
+    summary: String,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    order: i64,
+    #[serde(default)]
+    optional: bool,
+    summary: String,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKind {
+    feature: Spanned<String>,
+    lifecycle: bool,
+    spell_as: Option<Spanned<String>>,
+    summary: String,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawObservables(indexmap_like::Ordered<RawObservable>);
+
+#[derive(Deserialize)]
+struct RawObservable {
+    section: String,
+    domain: Spanned<String>,
+    summary: String,
+    source: String,
+    #[serde(flatten)]
+    layers: BTreeMap<String, BTreeMap<String, RawSpelling>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpelling {
+    read: String,
+    feature: String,
+    #[serde(default)]
+    values: BTreeMap<String, String>,
+    source: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStates {
+    states: BTreeMap<String, RawState>,
+    #[serde(default)]
+    transitions: Vec<RawTransition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    summary: String,
+    source: String,
+    invariants: BTreeMap<Spanned<String>, toml::Value>,
+    invariant_source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransition {
+    op: String,
+    from: Spanned<String>,
+    to: Spanned<String>,
+    finish: Option<Spanned<String>>,
+    raises: Option<String>,
+    #[serde(default)]
+    body: bool,
+    source: String,
+}
+
+/// A map that keeps the file's order of keys (serde + toml give tables in sorted order
+/// unless asked; this keeps observables in the order their file declares them).
+mod indexmap_like {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    pub struct Ordered<V>(pub Vec<(String, V)>);
+
+    impl<V> IntoIterator for Ordered<V> {
+        type Item = (String, V);
+        type IntoIter = std::vec::IntoIter<(String, V)>;
+        fn into_iter(self) -> Self::IntoIter {
+            self.0.into_iter()
+        }
+    }
+
+    impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V2<V>(PhantomData<V>);
+            impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+                type Value = Ordered<V>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a table")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some((k, v)) = m.next_entry::<String, V>()? {
+                        out.push((k, v));
+                    }
+                    Ok(Ordered(out))
+                }
+            }
+            d.deserialize_map(V2(PhantomData))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec")
+    }
+
+    #[test]
+    fn the_shipped_spec_loads() {
+        let spec = Spec::load(&spec_dir()).unwrap_or_else(|e| panic!("{e}"));
+        let frame = spec.observable("frame").unwrap();
+        assert_eq!(spec.spelling(frame, "attributes", "coroutine").unwrap().read_text, ".cr_frame");
+        // spell_as: a types.coroutine generator is read like a generator
+        assert_eq!(spec.spelling(frame, "attributes", "iterable_coroutine").unwrap().read_text, ".gi_frame");
+        let col = Availability { language: Version(3, 10, 0), provides: vec![] };
+        assert!(!spec.has_feature("gi_suspended", &col));
+        assert!(spec.has_feature("gi_yieldfrom", &col));
+        assert!(!spec.has_feature("proposal", &col));
+        let col = Availability { language: Version(3, 10, 0), provides: vec!["reference".into()] };
+        assert!(spec.has_feature("proposal", &col));
+    }
+}

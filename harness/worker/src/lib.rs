@@ -1,0 +1,385 @@
+//! One long-lived worker process per column. The harness writes one request line and reads
+//! one answer line (harness/PROTOCOL.md). A worker that dies is reported as a crash with its
+//! signal or exit code; one that does not answer in time is killed; both are restarted by
+//! the caller with [`Worker::start`]. Workers die with the harness (`PR_SET_PDEATHSIG`), so
+//! no interrupted run leaves one behind.
+
+pub mod observers;
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use introspec_protocol::{self as proto, CaseResult, Hello, LoadRequest, Request, Response};
+pub use observers::{reference_supports, Observer};
+
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    pub python: PathBuf,
+    pub observer: Observer,
+    /// Modules to load once at start (the reference implementation, compiled cases).
+    pub loads: Vec<LoadRequest>,
+    /// Where the observers are written.
+    pub cache: PathBuf,
+    /// Extra environment for the interpreter.
+    pub env: Vec<(String, String)>,
+}
+
+/// Why a worker could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What running one case gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Done(CaseResult),
+    /// The worker died; `how` is `signal 11 (SIGSEGV)` or `exit code 3`.
+    Crashed { how: String, stderr: String },
+    TimedOut { after: Duration, stderr: String },
+    /// The worker answered something that is not a result for this case.
+    Protocol(String),
+}
+
+enum Line {
+    Text(String),
+    Eof,
+}
+
+/// A running worker.
+pub struct Worker {
+    child: Child,
+    stdin: std::io::BufWriter<ChildStdin>,
+    lines: Receiver<Line>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    pub hello: Hello,
+    pub spec: WorkerSpec,
+    alive: bool,
+}
+
+const STDERR_TAIL: usize = 40;
+
+impl Worker {
+    /// Start a worker and wait (at most `timeout`) for its hello and its loads.
+    pub fn start(spec: &WorkerSpec, timeout: Duration) -> Result<Worker, StartError> {
+        let mut cmd = Command::new(&spec.python);
+        match spec.observer {
+            Observer::Pyo3 => {
+                let dir = observers::pyo3_dir(&spec.cache).map_err(|e| StartError(format!("cannot write the PyO3 observer: {e}")))?;
+                let boot = format!(
+                    "import sys; sys.path.insert(0, {:?}); import introspec_pyo3; introspec_pyo3.serve()",
+                    dir.display().to_string()
+                );
+                cmd.arg("-c").arg(boot);
+            }
+            Observer::Portable => {
+                let file = observers::portable_file(&spec.cache).map_err(|e| StartError(format!("cannot write the portable observer: {e}")))?;
+                cmd.arg(file);
+            }
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONIOENCODING", "utf-8")
+            .env("PYTHONHASHSEED", "0")
+            .env("PYTHONUNBUFFERED", "1")
+            .env_remove("PYTHONSTARTUP")
+            .env_remove("PYTHONPATH")
+            .env_remove("PYTHONHOME");
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        #[cfg(target_os = "linux")]
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                // die with the harness, whatever kills it
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = spawn(cmd).map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
+        let stdin = std::io::BufWriter::new(child.stdin.take().expect("piped stdin"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::with_capacity(1 << 16, stdout);
+            let mut buf = String::new();
+            loop {
+                buf.clear();
+                match r.read_line(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(Line::Eof);
+                        return;
+                    }
+                    Ok(_) => {
+                        if tx.send(Line::Text(buf.trim_end_matches('\n').to_string())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail2 = tail.clone();
+        std::thread::spawn(move || drain_stderr(stderr_pipe, tail2));
+        let mut w = Worker {
+            child,
+            stdin,
+            lines: rx,
+            stderr: tail,
+            hello: Hello {
+                protocol: 0,
+                observer: String::new(),
+                observer_version: String::new(),
+                implementation: String::new(),
+                version: String::new(),
+                version_info: (0, 0, 0, String::new(), 0),
+                free_threaded: false,
+                debug: false,
+                executable: String::new(),
+                build: String::new(),
+            },
+            spec: spec.clone(),
+            alive: true,
+        };
+        let line = w.recv(timeout).map_err(|e| StartError(format!("no hello from the {} observer: {e}", spec.observer.name())))?;
+        match proto::decode::<Response>(&line) {
+            Ok(Response::Hello(h)) if h.protocol == proto::PROTOCOL_VERSION => w.hello = h,
+            Ok(Response::Hello(h)) => {
+                return Err(StartError(format!("the observer speaks protocol {}, the harness {}", h.protocol, proto::PROTOCOL_VERSION)))
+            }
+            _ => return Err(StartError(format!("the worker's first line is not a hello: {}", clip(&line)))),
+        }
+        for load in &spec.loads {
+            w.send(&Request::Load(load.clone())).map_err(StartError)?;
+            let line = w.recv(timeout).map_err(|e| StartError(format!("loading {}: {e}", load.module)))?;
+            match proto::decode::<Response>(&line) {
+                Ok(Response::Loaded(l)) if l.error.is_none() => {}
+                Ok(Response::Loaded(l)) => {
+                    let e = l.error.unwrap();
+                    return Err(StartError(format!("cannot load {}: {}: {}", load.module, e.type_name, e.msg)));
+                }
+                _ => return Err(StartError(format!("unexpected answer to load: {}", clip(&line)))),
+            }
+        }
+        Ok(w)
+    }
+
+    fn send(&mut self, req: &Request) -> Result<(), String> {
+        let line = proto::encode(req);
+        self.stdin
+            .write_all(line.as_bytes())
+            .and_then(|_| self.stdin.write_all(b"\n"))
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("cannot write to the worker: {e}"))
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<String, String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(Line::Text(t)) => Ok(t),
+            Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                self.alive = false;
+                Err(format!("the worker ended ({}){}", self.exit_status(), self.stderr_note()))
+            }
+            Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {:?}", timeout)),
+        }
+    }
+
+    /// Run one case. After a crash or a timeout the worker is dead: start a new one.
+    pub fn run(&mut self, case: &proto::Case, timeout: Duration) -> RunOutcome {
+        if !self.alive {
+            return RunOutcome::Crashed { how: "the worker was already dead".into(), stderr: self.stderr_text() };
+        }
+        self.stderr.lock().unwrap().clear();
+        if let Err(e) = self.send(&Request::Run(case.clone())) {
+            self.alive = false;
+            return RunOutcome::Crashed { how: format!("{} ({e})", self.exit_status()), stderr: self.stderr_text() };
+        }
+        let start = Instant::now();
+        match self.lines.recv_timeout(timeout) {
+            Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
+                Ok(Response::Result(r)) if r.id == case.id => RunOutcome::Done(r),
+                Ok(Response::Result(r)) => RunOutcome::Protocol(format!("asked for `{}`, got the result of `{}`", case.id, r.id)),
+                Ok(Response::BadRequest { msg }) => RunOutcome::Protocol(format!("the worker refused the request: {msg}")),
+                Ok(other) => RunOutcome::Protocol(format!("unexpected answer: {}", clip(&format!("{other:?}")))),
+                Err(e) => RunOutcome::Protocol(format!("unreadable answer ({e}): {}", clip(&t))),
+            },
+            Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                self.alive = false;
+                RunOutcome::Crashed { how: self.exit_status(), stderr: self.stderr_text() }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                RunOutcome::TimedOut { after: start.elapsed(), stderr: self.stderr_text() }
+            }
+        }
+    }
+
+    /// Ask the worker to answer a ping (a liveness check).
+    pub fn ping(&mut self, timeout: Duration) -> bool {
+        self.send(&Request::Ping {}).is_ok()
+            && self.recv(timeout).is_ok_and(|l| matches!(proto::decode::<Response>(&l), Ok(Response::Pong {})))
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kill the worker now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.alive = false;
+    }
+
+    fn exit_status(&mut self) -> String {
+        // the pipe closed: the process is gone or going; wait for it briefly
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return describe_status(st),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                _ => {
+                    let _ = self.child.kill();
+                    return self.child.wait().map(describe_status).unwrap_or_else(|e| format!("unknown ({e})"));
+                }
+            }
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        // give the drain thread a moment to catch the last lines of a dying process
+        std::thread::sleep(Duration::from_millis(20));
+        self.stderr.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    fn stderr_note(&self) -> String {
+        let t = self.stderr_text();
+        let last: Vec<&str> = t.lines().rev().take(3).collect();
+        if last.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", last.into_iter().rev().collect::<Vec<_>>().join(" | "))
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.alive {
+            let _ = self.send(&Request::Shutdown {});
+            let deadline = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Start a process from one thread that lives as long as the harness. `PR_SET_PDEATHSIG`
+/// fires when the *thread* that forked the child ends, so children forked by short-lived
+/// threads (a test runner's pool) would be killed under our feet.
+fn spawn(cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: std::sync::OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = std::sync::OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("introspec-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    tx.lock().unwrap().send((cmd, reply_tx)).map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    reply_rx.recv().map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
+fn drain_stderr(mut pipe: impl Read, tail: Arc<Mutex<VecDeque<String>>>) {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut partial = Vec::new();
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                partial.extend_from_slice(&buf[..n]);
+                let mut t = tail.lock().unwrap();
+                while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=pos).collect();
+                    t.push_back(String::from_utf8_lossy(&line[..line.len() - 1]).chars().take(500).collect());
+                    if t.len() > STDERR_TAIL {
+                        t.pop_front();
+                    }
+                }
+                if partial.len() > 4096 {
+                    partial.clear();
+                }
+            }
+        }
+    }
+}
+
+/// `signal 11 (SIGSEGV)` or `exit code 3`.
+pub fn describe_status(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = st.signal() {
+        let name = match sig {
+            libc::SIGSEGV => "SIGSEGV",
+            libc::SIGABRT => "SIGABRT",
+            libc::SIGKILL => "SIGKILL",
+            libc::SIGBUS => "SIGBUS",
+            libc::SIGFPE => "SIGFPE",
+            libc::SIGILL => "SIGILL",
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGINT => "SIGINT",
+            _ => "",
+        };
+        if name.is_empty() {
+            format!("signal {sig}")
+        } else {
+            format!("signal {sig} ({name})")
+        }
+    } else {
+        format!("exit code {}", st.code().unwrap_or(-1))
+    }
+}
+
+fn clip(s: &str) -> String {
+    if s.len() > 300 {
+        format!("{}…", &s[..s.char_indices().nth(300).map_or(s.len(), |(i, _)| i)])
+    } else {
+        s.to_string()
+    }
+}
+
+/// The default cache directory of a project checkout.
+pub fn default_cache(project_root: &Path) -> PathBuf {
+    project_root.join("target/introspec-cache")
+}
