@@ -6,6 +6,7 @@
 # No `from __future__` import here on purpose: `compile`/`eval` of case code must not
 # inherit compiler flags from this file (the PyO3 observer calls them with no Python frame).
 
+import functools
 import sys
 import os
 
@@ -571,9 +572,11 @@ class _Run(object):
             except BaseException as e:
                 result["error"] = _case_error("exec", e, sys.exc_info()[2], origin)
                 return result
-            self.ns["observe"] = self.observe
+            self.ns["observe"] = functools.partial(self.observe)
         else:
-            self.ns = {"__name__": "__introspec_case__", "observe": self.observe}
+            # functools.partial is a C callable, as the PyO3 observer's observe() is: calling
+            # it adds no Python frame, so f_lasti read inside agrees between the observers
+            self.ns = {"__name__": "__introspec_case__", "observe": functools.partial(self.observe)}
             try:
                 code = compile(case.source, origin, "exec", 0, True)
             except BaseException as e:
