@@ -10,8 +10,14 @@ use introspec::{default_jobs, project_root};
 use introspec_judge::Status;
 use introspec_runner::{columns, git_commit, Project, Results, Session};
 
+mod report_cmd;
+
 #[derive(Parser)]
-#[command(name = "introspec", version, about = "Conformance suite for Python's generator, coroutine and async generator introspection")]
+#[command(
+    name = "introspec",
+    version,
+    about = "Conformance suite for Python's generator, coroutine and async generator introspection"
+)]
 struct Cli {
     /// The project directory (holding spec/ and cases/); found from the current directory by default.
     #[arg(long, global = true)]
@@ -44,6 +50,43 @@ enum Command {
     Runtimes,
     /// Validate spec/ and cases/ without running anything.
     Check,
+    /// Write the reports (matrix.md, matrix.html, matrix.json, pep-evidence.rst) from a results file; reruns nothing.
+    Report {
+        /// The results file (default: reports/results/latest.json).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Where to write the reports (default: reports/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Markdown for a review comment: the trials that changed from OLD to NEW results.
+    Compare {
+        /// The earlier results file.
+        old: PathBuf,
+        /// The later results file.
+        new: PathBuf,
+    },
+    /// Combine results made on several machines into one results file.
+    Merge {
+        /// The results files to combine.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged results.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Measure the matrix against the floor of starting the interpreters; writes reports/bench.json.
+    Bench {
+        /// Worker threads (default: every core).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Corpus multiplication factors for the scale measurement.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+        scale: Vec<usize>,
+        /// Seconds of repeated runs per runtime for the case-steps rate.
+        #[arg(long, default_value_t = 1.0)]
+        rate_seconds: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,7 +95,50 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Runtimes => runtimes(&root),
         Command::Check => check(&root),
-        Command::Run { jobs, column, case, out, no_reference } => run(&root, jobs, &column, &case, out, no_reference),
+        Command::Report { results, out } => report_cmd::report(&root, results, out),
+        Command::Compare { old, new } => report_cmd::compare(&old, &new),
+        Command::Merge { files, out } => report_cmd::merge(&files, &out),
+        Command::Run {
+            jobs,
+            column,
+            case,
+            out,
+            no_reference,
+        } => run(&root, jobs, &column, &case, out, no_reference),
+        Command::Bench {
+            jobs,
+            scale,
+            rate_seconds,
+        } => bench(&root, jobs, scale, rate_seconds),
+    }
+}
+
+fn bench(
+    root: &std::path::Path,
+    jobs: Option<usize>,
+    factors: Vec<usize>,
+    rate_seconds: f64,
+) -> ExitCode {
+    let opts = introspec_bench::Options {
+        jobs: jobs.unwrap_or_else(default_jobs),
+        factors,
+        rate_seconds,
+    };
+    match introspec_bench::run(root, &opts, &|m| eprintln!("{m}")) {
+        Ok(report) => {
+            print!("{}", introspec_bench::render(&report));
+            let out = root.join("reports/bench.json");
+            if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()) {
+                eprintln!("cannot write {}: {e}", out.display());
+                return ExitCode::from(2);
+            }
+            eprintln!("written: {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -96,10 +182,17 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         Err(c) => return c,
     };
     let d = project.discover();
-    println!("{:<22} {:<9} {:<7} {:<10} {:<18} path", "column", "observer", "ref", "build", "found by");
+    println!(
+        "{:<22} {:<9} {:<7} {:<10} {:<18} path",
+        "column", "observer", "ref", "build", "found by"
+    );
     for rt in &d.runtimes {
         let obs = introspec_worker::Observer::preferred(&rt.identity);
-        let reference = if introspec_worker::reference_supports(&rt.identity).is_ok() { "yes" } else { "no" };
+        let reference = if introspec_worker::reference_supports(&rt.identity).is_ok() {
+            "yes"
+        } else {
+            "no"
+        };
         let mut build = String::new();
         if rt.identity.free_threaded {
             build.push_str("free-thr ");
@@ -110,18 +203,36 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         if build.is_empty() {
             build.push_str("default");
         }
-        println!("{:<22} {:<9} {:<7} {:<10} {:<18} {}", rt.name, obs.name(), reference, build.trim(), rt.found_by, rt.path.display());
+        println!(
+            "{:<22} {:<9} {:<7} {:<10} {:<18} {}",
+            rt.name,
+            obs.name(),
+            reference,
+            build.trim(),
+            rt.found_by,
+            rt.path.display()
+        );
     }
     for u in &d.unusable {
         println!("unusable: {} ({}): {}", u.path.display(), u.found_by, u.why);
     }
     for a in &d.absent {
-        println!("absent: {} is not installed; install it with: {}", a.name, a.install);
+        println!(
+            "absent: {} is not installed; install it with: {}",
+            a.name, a.install
+        );
     }
     ExitCode::SUCCESS
 }
 
-fn run(root: &std::path::Path, jobs: Option<usize>, only_columns: &[String], only_cases: &[String], out: Option<PathBuf>, no_reference: bool) -> ExitCode {
+fn run(
+    root: &std::path::Path,
+    jobs: Option<usize>,
+    only_columns: &[String],
+    only_cases: &[String],
+    out: Option<PathBuf>,
+    no_reference: bool,
+) -> ExitCode {
     let started = Instant::now();
     let mut project = match load(root) {
         Ok(p) => p,
@@ -131,11 +242,19 @@ fn run(root: &std::path::Path, jobs: Option<usize>, only_columns: &[String], onl
         eprintln!("{d}");
     }
     if !only_cases.is_empty() {
-        project.corpus.cases.retain(|c| only_cases.iter().any(|f| c.id.contains(f.as_str())));
+        project
+            .corpus
+            .cases
+            .retain(|c| only_cases.iter().any(|f| c.id.contains(f.as_str())));
     }
     let discovery = project.discover();
     for u in &discovery.unusable {
-        eprintln!("unusable runtime {} ({}): {}", u.path.display(), u.found_by, u.why);
+        eprintln!(
+            "unusable runtime {} ({}): {}",
+            u.path.display(),
+            u.found_by,
+            u.why
+        );
     }
     for a in &discovery.absent {
         eprintln!("absent runtime {}: install it with `{}`", a.name, a.install);
@@ -156,9 +275,17 @@ fn run(root: &std::path::Path, jobs: Option<usize>, only_columns: &[String], onl
         eprintln!("\ninterrupted: stopping the workers and writing the results so far (Ctrl-C again to quit at once)");
     });
     let jobs = jobs.unwrap_or_else(default_jobs);
-    eprintln!("introspec: {} cases × {} columns, {} jobs", session.compiled.len(), session.columns.len(), jobs);
+    eprintln!(
+        "introspec: {} cases × {} columns, {} jobs",
+        session.compiled.len(),
+        session.columns.len(),
+        jobs
+    );
     session.run_all(jobs, &|done, total, trials| {
-        eprintln!("[{done}/{total} columns] {trials} trials, {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "[{done}/{total} columns] {trials} trials, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     });
     let interrupted = session.stop.load(Ordering::SeqCst);
     session.kill_all();
@@ -169,11 +296,18 @@ fn run(root: &std::path::Path, jobs: Option<usize>, only_columns: &[String], onl
         let _ = std::fs::create_dir_all(dir);
     }
     match std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()) {
-        Ok(()) => eprintln!("results: {} ({:.1} s)", out.display(), started.elapsed().as_secs_f64()),
+        Ok(()) => eprintln!(
+            "results: {} ({:.1} s)",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        ),
         Err(e) => {
             eprintln!("cannot write {}: {e}", out.display());
             return ExitCode::from(2);
         }
+    }
+    if let Err(code) = report_cmd::write(root, &results, &root.join("reports")) {
+        return code;
     }
     if interrupted {
         return ExitCode::from(130);
@@ -205,7 +339,18 @@ fn print_summary(r: &Results) {
     if !bad.is_empty() {
         println!("\n{} trials need attention:", bad.len());
         for t in bad.iter().take(40) {
-            println!("  {} {}::{} {}", t.status.name(), t.column, t.case, t.reason.clone().unwrap_or_default().lines().next().unwrap_or(""));
+            println!(
+                "  {} {}::{} {}",
+                t.status.name(),
+                t.column,
+                t.case,
+                t.reason
+                    .clone()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
         }
         if bad.len() > 40 {
             println!("  … and {} more (see the results file)", bad.len() - 40);

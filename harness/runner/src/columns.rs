@@ -38,7 +38,11 @@ impl Column {
     pub fn availability(&self) -> Availability {
         Availability {
             language: self.runtime.language(),
-            provides: if self.reference { vec!["reference".into()] } else { vec![] },
+            provides: if self.reference {
+                vec!["reference".into()]
+            } else {
+                vec![]
+            },
         }
     }
 

@@ -41,7 +41,12 @@ impl Project {
     pub fn load(root: &Path) -> Result<Project, Diagnostics> {
         let spec = Spec::load(&root.join("spec"))?;
         let corpus = Corpus::load(&root.join("cases"), &spec);
-        Ok(Project { root: root.to_path_buf(), spec, corpus, cache: introspec_worker::default_cache(root) })
+        Ok(Project {
+            root: root.to_path_buf(),
+            spec,
+            corpus,
+            cache: introspec_worker::default_cache(root),
+        })
     }
 
     /// The runtimes on this machine.
@@ -53,6 +58,8 @@ impl Project {
 /// A case compiled for the workers.
 pub struct Compiled {
     pub request: proto::Case,
+    /// `request` as a protocol line, encoded once.
+    pub line: String,
     pub plan: Plan,
 }
 
@@ -95,10 +102,23 @@ impl<'p> Session<'p> {
                 if let Ok(rel) = c.file.strip_prefix(&project.root) {
                     request.origin = format!("{}:{}", rel.display(), c.line);
                 }
-                Compiled { request, plan }
+                let line = proto::encode(&proto::Request::Run(request.clone()));
+                Compiled {
+                    request,
+                    line,
+                    plan,
+                }
             })
             .collect();
-        let slots = columns.iter().map(|_| Mutex::new(Slot { worker: None, broken: None })).collect();
+        let slots = columns
+            .iter()
+            .map(|_| {
+                Mutex::new(Slot {
+                    worker: None,
+                    broken: None,
+                })
+            })
+            .collect();
         let default_timeout = std::env::var("INTROSPEC_TIMEOUT")
             .ok()
             .and_then(|s| s.parse::<f64>().ok())
@@ -132,7 +152,11 @@ impl<'p> Session<'p> {
 
     /// Why the case does not apply to the column, if it does not.
     pub fn skip_reason(&self, case: usize, column: usize) -> Option<String> {
-        skip_reason(self.case(case), &self.project.spec, &self.columns[column].availability())
+        skip_reason(
+            self.case(case),
+            &self.project.spec,
+            &self.columns[column].availability(),
+        )
     }
 
     /// Run (or recall) one trial.
@@ -141,62 +165,160 @@ impl<'p> Session<'p> {
             return t.clone();
         }
         let out = Arc::new(self.run_trial(case, column));
-        self.memo.lock().unwrap().insert((case, column), out.clone());
+        self.memo
+            .lock()
+            .unwrap()
+            .insert((case, column), out.clone());
         out
     }
 
     fn run_trial(&self, case: usize, column: usize) -> TrialOutput {
         let start = Instant::now();
         if let Some(why) = self.skip_reason(case, column) {
-            return TrialOutput { verdict: verdict(Status::Skip, why), result: None, duration: start.elapsed(), diverged_at: None };
+            return TrialOutput {
+                verdict: verdict(Status::Skip, why),
+                result: None,
+                duration: start.elapsed(),
+                diverged_at: None,
+            };
         }
         let first = self.execute(case, column, false);
-        if !self.rerun_failures || !first.verdict.status.fails_run() || first.verdict.status == Status::Error && first.result.is_some() {
+        self.finish(case, column, first)
+    }
+
+    /// A trial that did not pass is run again in a fresh worker: a different outcome is FLAKY.
+    fn finish(&self, case: usize, column: usize, first: TrialOutput) -> TrialOutput {
+        if !self.rerun_failures
+            || !first.verdict.status.fails_run()
+            || first.verdict.status == Status::Error && first.result.is_some()
+        {
             return first;
         }
-        // a failure is run again in a fresh worker: if the outcome differs, it is FLAKY
         let second = self.execute(case, column, true);
-        if second.verdict.status != first.verdict.status || second.result != first.result {
-            let step = divergence(first.result.as_ref(), second.result.as_ref());
+        if second.verdict.status != first.verdict.status
+            || failing(&second.verdict) != failing(&first.verdict)
+        {
+            let step = failing(&first.verdict)
+                .into_iter()
+                .zip(failing(&second.verdict))
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| a.0.min(b.0))
+                .or_else(|| {
+                    failing(&first.verdict)
+                        .first()
+                        .or(failing(&second.verdict).first())
+                        .map(|x| x.0)
+                })
+                .or_else(|| divergence(first.result.as_ref(), second.result.as_ref()));
             let why = format!(
                 "first run {}{}, rerun in a fresh worker {}{}",
                 first.verdict.status.name(),
-                first.verdict.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                first
+                    .verdict
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default(),
                 second.verdict.status.name(),
-                step.map(|s| format!("; the runs diverged at step {s}")).unwrap_or_default()
+                step.map(|s| format!("; the runs diverged at step {s}"))
+                    .unwrap_or_default()
             );
             let mut v = first.verdict.clone();
             v.status = Status::Flaky;
             v.reason = Some(why);
-            return TrialOutput { verdict: v, result: first.result, duration: first.duration, diverged_at: step };
+            return TrialOutput {
+                verdict: v,
+                result: first.result,
+                duration: first.duration,
+                diverged_at: step,
+            };
         }
         first
     }
 
-    /// Send the case to the column's worker (a fresh one if asked), judge the answer.
+    /// Send the case to the column's worker (or to a fresh, throw-away one), judge the answer.
     fn execute(&self, case: usize, column: usize, fresh: bool) -> TrialOutput {
         let start = Instant::now();
         let col = &self.columns[column];
-        let c = self.case(case);
         let compiled = &self.compiled[case];
-        let timeout = c.timeout_ms.map(Duration::from_millis).unwrap_or(self.default_timeout);
-        let mut slot = self.slots[column].lock().unwrap();
-        if let Some(why) = &slot.broken {
-            return TrialOutput { verdict: verdict(Status::Error, format!("column {} cannot run: {why}", col.name)), result: None, duration: start.elapsed(), diverged_at: None };
+        let timeout = self.timeout_of(case);
+        if fresh {
+            return match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
+                Ok(mut w) => {
+                    let outcome = w.run_encoded(&compiled.request.id, &compiled.line, timeout);
+                    self.judge_outcome(case, column, outcome, start.elapsed())
+                }
+                Err(e) => TrialOutput {
+                    verdict: verdict(
+                        Status::Error,
+                        format!("column {} cannot run: {e}", col.name),
+                    ),
+                    result: None,
+                    duration: start.elapsed(),
+                    diverged_at: None,
+                },
+            };
         }
-        if fresh || slot.worker.as_ref().is_none_or(|w| !w.is_alive()) {
+        let mut slot = self.slots[column].lock().unwrap();
+        if let Err(v) = self.ensure_worker(&mut slot, column) {
+            return TrialOutput {
+                verdict: v,
+                result: None,
+                duration: start.elapsed(),
+                diverged_at: None,
+            };
+        }
+        let worker = slot.worker.as_mut().unwrap();
+        let outcome = worker.run_encoded(&compiled.request.id, &compiled.line, timeout);
+        if !matches!(outcome, RunOutcome::Done(_)) {
+            slot.worker = None;
+        }
+        drop(slot);
+        self.judge_outcome(case, column, outcome, start.elapsed())
+    }
+
+    fn timeout_of(&self, case: usize) -> Duration {
+        self.case(case)
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(self.default_timeout)
+    }
+
+    /// Start the column's worker if it has none (or a dead one).
+    fn ensure_worker(&self, slot: &mut Slot, column: usize) -> Result<(), Verdict> {
+        let col = &self.columns[column];
+        if let Some(why) = &slot.broken {
+            return Err(verdict(
+                Status::Error,
+                format!("column {} cannot run: {why}", col.name),
+            ));
+        }
+        if slot.worker.as_ref().is_none_or(|w| !w.is_alive()) {
             slot.worker = None;
             match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
                 Ok(w) => slot.worker = Some(w),
                 Err(e) => {
                     slot.broken = Some(e.0.clone());
-                    return TrialOutput { verdict: verdict(Status::Error, format!("column {} cannot run: {e}", col.name)), result: None, duration: start.elapsed(), diverged_at: None };
+                    return Err(verdict(
+                        Status::Error,
+                        format!("column {} cannot run: {e}", col.name),
+                    ));
                 }
             }
         }
-        let worker = slot.worker.as_mut().unwrap();
-        let outcome = worker.run(&compiled.request, timeout);
-        let duration = start.elapsed();
+        Ok(())
+    }
+
+    fn judge_outcome(
+        &self,
+        case: usize,
+        column: usize,
+        outcome: RunOutcome,
+        duration: Duration,
+    ) -> TrialOutput {
+        let col = &self.columns[column];
+        let c = self.case(case);
+        let compiled = &self.compiled[case];
         let trial = Trial {
             spec: &self.project.spec,
             case: c,
@@ -207,20 +329,122 @@ impl<'p> Session<'p> {
         };
         let (v, result) = match outcome {
             RunOutcome::Done(r) => (trial.judge(&r), Some(r)),
-            RunOutcome::Crashed { how, stderr } => {
-                slot.worker = None;
-                (verdict(Status::Crash, format!("the worker died: {how}{}", tail(&stderr))), None)
-            }
-            RunOutcome::TimedOut { after, stderr } => {
-                slot.worker = None;
-                (verdict(Status::Timeout, format!("no answer after {:.1} s; the worker was killed and will be restarted{}", after.as_secs_f64(), tail(&stderr))), None)
-            }
-            RunOutcome::Protocol(msg) => {
-                slot.worker = None;
-                (verdict(Status::Error, format!("protocol error: {msg}")), None)
-            }
+            RunOutcome::Crashed { how, stderr } => (
+                verdict(
+                    Status::Crash,
+                    format!("the worker died: {how}{}", tail(&stderr)),
+                ),
+                None,
+            ),
+            RunOutcome::TimedOut { after, stderr } => (
+                verdict(
+                    Status::Timeout,
+                    format!(
+                        "no answer after {:.1} s; the worker was killed and will be restarted{}",
+                        after.as_secs_f64(),
+                        tail(&stderr)
+                    ),
+                ),
+                None,
+            ),
+            RunOutcome::Protocol(msg) => (
+                verdict(Status::Error, format!("protocol error: {msg}")),
+                None,
+            ),
         };
-        TrialOutput { verdict: v, result, duration, diverged_at: None }
+        TrialOutput {
+            verdict: v,
+            result,
+            duration,
+            diverged_at: None,
+        }
+    }
+
+    /// Run every case not yet run on one column, pipelining up to `WINDOW` requests to its
+    /// worker. A crash or a timeout costs that case; the worker is restarted and the cases
+    /// sent after it are sent again.
+    pub fn run_column(&self, column: usize) -> usize {
+        const WINDOW: usize = 32;
+        let mut pending: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        let mut count = 0;
+        for case in 0..self.compiled.len() {
+            if self.memo.lock().unwrap().contains_key(&(case, column)) {
+                continue;
+            }
+            if let Some(why) = self.skip_reason(case, column) {
+                let out = TrialOutput {
+                    verdict: verdict(Status::Skip, why),
+                    result: None,
+                    duration: Duration::ZERO,
+                    diverged_at: None,
+                };
+                self.memo
+                    .lock()
+                    .unwrap()
+                    .insert((case, column), Arc::new(out));
+                count += 1;
+            } else {
+                pending.push_back(case);
+            }
+        }
+        while !pending.is_empty() && !self.stop.load(Ordering::SeqCst) {
+            let mut slot = self.slots[column].lock().unwrap();
+            if let Err(v) = self.ensure_worker(&mut slot, column) {
+                drop(slot);
+                for case in pending.drain(..) {
+                    let out = TrialOutput {
+                        verdict: v.clone(),
+                        result: None,
+                        duration: Duration::ZERO,
+                        diverged_at: None,
+                    };
+                    self.memo
+                        .lock()
+                        .unwrap()
+                        .insert((case, column), Arc::new(out));
+                    count += 1;
+                }
+                break;
+            }
+            let mut worker = slot.worker.take().unwrap();
+            drop(slot);
+            let window: Vec<usize> = pending.iter().take(WINDOW).copied().collect();
+            let mut sent = 0;
+            for &case in &window {
+                if worker.send_line(&self.compiled[case].line).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            let mut alive = true;
+            for &case in &window[..sent.max(1).min(window.len())] {
+                let t = Instant::now();
+                let outcome = if sent == 0 {
+                    RunOutcome::Crashed {
+                        how: "the worker did not take the request".into(),
+                        stderr: String::new(),
+                    }
+                } else {
+                    worker.receive(&self.compiled[case].request.id, self.timeout_of(case))
+                };
+                alive = matches!(outcome, RunOutcome::Done(_));
+                let first = self.judge_outcome(case, column, outcome, t.elapsed());
+                let out = self.finish(case, column, first);
+                self.memo
+                    .lock()
+                    .unwrap()
+                    .insert((case, column), Arc::new(out));
+                pending.pop_front();
+                count += 1;
+                if !alive {
+                    break; // the cases sent after this one are sent again to a new worker
+                }
+            }
+            if alive {
+                self.slots[column].lock().unwrap().worker = Some(worker);
+            }
+        }
+        count
     }
 
     /// Why a column cannot run, if a start was tried and failed.
@@ -240,44 +464,92 @@ impl<'p> Session<'p> {
         }
     }
 
-    /// Run every case on every column with `jobs` threads, one column per thread at a time.
-    /// `progress` is called after each column with (columns done, columns, trials done).
-    pub fn run_all(&self, jobs: usize, progress: &(dyn Fn(usize, usize, usize) + Sync)) -> Vec<(usize, usize)> {
+    /// Run every case on every column with `jobs` threads. The columns of one runtime and
+    /// observer go to one thread in order, and a column whose loads extend the previous
+    /// one's (the `+ref` column after the bare one) reuses its worker: one interpreter start
+    /// serves both. `progress` is called after each column with (columns done, columns,
+    /// trials done).
+    pub fn run_all(
+        &self,
+        jobs: usize,
+        progress: &(dyn Fn(usize, usize, usize) + Sync),
+    ) -> Vec<(usize, usize)> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            match groups.iter_mut().find(|g| {
+                let first = &self.columns[g[0]];
+                first.runtime.path == c.runtime.path
+                    && first.observer == c.observer
+                    && first.compiler == c.compiler
+            }) {
+                Some(g) => g.push(i),
+                None => groups.push(vec![i]),
+            }
+        }
+        for g in groups.iter_mut() {
+            g.sort_by_key(|i| self.columns[*i].loads.len());
+        }
         let next = Mutex::new(0usize);
         let done = Mutex::new((0usize, 0usize));
         let order = Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..jobs.max(1) {
                 s.spawn(|| loop {
-                    let col = {
+                    let group = {
                         let mut n = next.lock().unwrap();
-                        if *n >= self.columns.len() || self.stop.load(Ordering::SeqCst) {
+                        if *n >= groups.len() || self.stop.load(Ordering::SeqCst) {
                             return;
                         }
                         *n += 1;
-                        *n - 1
+                        &groups[*n - 1]
                     };
-                    let mut count = 0;
-                    for case in 0..self.compiled.len() {
-                        if self.stop.load(Ordering::SeqCst) {
-                            break;
+                    let mut previous: Option<usize> = None;
+                    for &col in group {
+                        if let Some(p) = previous {
+                            self.hand_over(p, col);
                         }
-                        self.trial(case, col);
-                        order.lock().unwrap().push((case, col));
-                        count += 1;
+                        let count = self.run_column(col);
+                        order
+                            .lock()
+                            .unwrap()
+                            .extend((0..self.compiled.len()).map(|case| (case, col)).take(count));
+                        previous = Some(col);
+                        let mut d = done.lock().unwrap();
+                        d.0 += 1;
+                        d.1 += count;
+                        progress(d.0, self.columns.len(), d.1);
                     }
-                    // this column is finished: let its worker go
-                    if let Ok(mut slot) = self.slots[col].lock() {
-                        slot.worker = None;
+                    // the group is finished: let its worker go
+                    if let Some(p) = previous {
+                        if let Ok(mut slot) = self.slots[p].lock() {
+                            slot.worker = None;
+                        }
                     }
-                    let mut d = done.lock().unwrap();
-                    d.0 += 1;
-                    d.1 += count;
-                    progress(d.0, self.columns.len(), d.1);
                 });
             }
         });
         order.into_inner().unwrap()
+    }
+
+    /// Move the worker of column `from` to column `to`, loading what `to` adds. If `to`'s
+    /// loads do not extend `from`'s, or the load fails, `to` starts its own worker later.
+    fn hand_over(&self, from: usize, to: usize) {
+        let (a, b) = (&self.columns[from], &self.columns[to]);
+        if !b.loads.starts_with(&a.loads) {
+            return;
+        }
+        let Some(mut worker) = self.slots[from].lock().unwrap().worker.take() else {
+            return;
+        };
+        if !worker.is_alive() {
+            return;
+        }
+        for load in &b.loads[a.loads.len()..] {
+            if worker.load(load, START_TIMEOUT).is_err() {
+                return;
+            }
+        }
+        self.slots[to].lock().unwrap().worker = Some(worker);
     }
 
     /// The results of the trials run so far, in case then column order.
@@ -290,18 +562,36 @@ impl<'p> Session<'p> {
             .map(|k| {
                 let t = &memo[k];
                 let c = self.case(k.0);
-                let kinds: Vec<(String, String)> = std::iter::once(("subject".to_string(), c.kind.clone())).chain(c.objects.iter().cloned()).collect();
-                let mut r = TrialRecord::new(&c.id, &self.columns[k.1].name, &kinds, &t.verdict, t.duration.as_micros() as u64);
+                let kinds: Vec<(String, String)> =
+                    std::iter::once(("subject".to_string(), c.kind.clone()))
+                        .chain(c.objects.iter().cloned())
+                        .collect();
+                let mut r = TrialRecord::new(
+                    &c.id,
+                    &self.columns[k.1].name,
+                    &kinds,
+                    &t.verdict,
+                    t.duration.as_micros() as u64,
+                );
                 r.diverged_at = t.diverged_at;
                 r
             })
             .collect();
         let broken = (0..self.columns.len())
-            .filter_map(|i| self.broken(i).map(|why| BrokenColumn { column: self.columns[i].name.clone(), why }))
+            .filter_map(|i| {
+                self.broken(i).map(|why| BrokenColumn {
+                    column: self.columns[i].name.clone(),
+                    why,
+                })
+            })
             .collect();
         Results {
             schema: results::SCHEMA.into(),
-            harness: HarnessInfo { version: env!("CARGO_PKG_VERSION").into(), commit: commit.into(), spec_digest: spec_digest(&self.project.root) },
+            harness: HarnessInfo {
+                version: env!("CARGO_PKG_VERSION").into(),
+                commit: commit.into(),
+                spec_digest: spec_digest(&self.project.root),
+            },
             columns: self.columns.clone(),
             absent: discovery.absent.clone(),
             unusable: discovery.unusable.clone(),
@@ -312,8 +602,31 @@ impl<'p> Session<'p> {
     }
 }
 
+/// The identity of the failing checks of a verdict (not their observed text, which may hold
+/// addresses that differ between processes): (step, where, target, observable, layer).
+fn failing(v: &Verdict) -> Vec<(usize, String, String, String, String)> {
+    v.checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| {
+            (
+                c.step,
+                c.at.to_string(),
+                c.target.clone(),
+                c.observable.clone(),
+                c.layer.clone(),
+            )
+        })
+        .collect()
+}
+
 fn verdict(status: Status, reason: String) -> Verdict {
-    Verdict { status, reason: Some(reason), checks: vec![], deviations: vec![] }
+    Verdict {
+        status,
+        reason: Some(reason),
+        checks: vec![],
+        deviations: vec![],
+    }
 }
 
 fn tail(stderr: &str) -> String {
@@ -321,7 +634,10 @@ fn tail(stderr: &str) -> String {
     if lines.is_empty() {
         String::new()
     } else {
-        format!("; its last stderr lines: {}", lines[lines.len().saturating_sub(3)..].join(" | "))
+        format!(
+            "; its last stderr lines: {}",
+            lines[lines.len().saturating_sub(3)..].join(" | ")
+        )
     }
 }
 
@@ -330,7 +646,9 @@ pub fn divergence(a: Option<&CaseResult>, b: Option<&CaseResult>) -> Option<usiz
     match (a, b) {
         (Some(a), Some(b)) => {
             let n = a.steps.len().max(b.steps.len());
-            (0..n).find(|i| a.steps.get(*i) != b.steps.get(*i)).map(|i| i + 1)
+            (0..n)
+                .find(|i| a.steps.get(*i) != b.steps.get(*i))
+                .map(|i| i + 1)
         }
         _ => Some(1),
     }
@@ -339,7 +657,12 @@ pub fn divergence(a: Option<&CaseResult>, b: Option<&CaseResult>) -> Option<usiz
 /// A digest of spec/ (FNV-1a over the files in name order): which spec the results are of.
 pub fn spec_digest(root: &Path) -> String {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("spec"))
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     let mut h: u64 = 0xcbf29ce484222325;
@@ -365,7 +688,8 @@ pub fn git_commit(root: &Path) -> String {
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(c) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{c}-dirty")
             } else {

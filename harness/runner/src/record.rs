@@ -18,7 +18,12 @@ pub fn render(case: &Case, plan: &Plan, result: &CaseResult, redact: &[(&str, &s
         let outcome = match &rec.outcome {
             Outcome::Returned(v) => format!("returns {}", v.render(&plan.refs)),
             Outcome::Raised(e) => match &e.value {
-                Some(v) => format!("raises {}({:?}) value {}", e.type_name, e.msg, v.render(&plan.refs)),
+                Some(v) => format!(
+                    "raises {}({:?}) value {}",
+                    e.type_name,
+                    e.msg,
+                    v.render(&plan.refs)
+                ),
                 None => format!("raises {}({:?})", e.type_name, e.msg),
             },
         };
@@ -41,7 +46,11 @@ fn snapshot(s: &mut String, label: &str, plan: &Plan, snap: &[Vec<Value>]) {
             let mut parts = Vec::new();
             while i < target.reads.len() && target.reads[i].observable == *obs {
                 if let Some(v) = vals.get(i) {
-                    parts.push(format!("{}={}", target.reads[i].read_text, v.render(&plan.refs)));
+                    parts.push(format!(
+                        "{}={}",
+                        target.reads[i].read_text,
+                        v.render(&plan.refs)
+                    ));
                 }
                 i += 1;
             }

@@ -66,15 +66,33 @@ pub struct Tally {
 }
 
 impl TrialRecord {
-    pub fn new(case: &str, column: &str, kinds: &[(String, String)], v: &Verdict, duration_us: u64) -> TrialRecord {
+    pub fn new(
+        case: &str,
+        column: &str,
+        kinds: &[(String, String)],
+        v: &Verdict,
+        duration_us: u64,
+    ) -> TrialRecord {
         let mut tally: Vec<Tally> = Vec::new();
         for c in &v.checks {
-            let kind = kinds.iter().find(|(n, _)| *n == c.target).map_or("", |(_, k)| k.as_str());
-            let pos = tally.iter().position(|t| t.target_kind == kind && t.observable == c.observable && t.layer == c.layer);
+            let kind = kinds
+                .iter()
+                .find(|(n, _)| *n == c.target)
+                .map_or("", |(_, k)| k.as_str());
+            let pos = tally.iter().position(|t| {
+                t.target_kind == kind && t.observable == c.observable && t.layer == c.layer
+            });
             let t = match pos {
                 Some(i) => &mut tally[i],
                 None => {
-                    tally.push(Tally { target_kind: kind.into(), observable: c.observable.clone(), layer: c.layer.clone(), pass: 0, fail: 0, xfail: 0 });
+                    tally.push(Tally {
+                        target_kind: kind.into(),
+                        observable: c.observable.clone(),
+                        layer: c.layer.clone(),
+                        pass: 0,
+                        fail: 0,
+                        xfail: 0,
+                    });
                     tally.last_mut().unwrap()
                 }
             };
@@ -84,7 +102,13 @@ impl TrialRecord {
                 (false, None) => t.fail += 1,
             }
         }
-        tally.sort_by(|a, b| (&a.target_kind, &a.observable, &a.layer).cmp(&(&b.target_kind, &b.observable, &b.layer)));
+        tally.sort_by(|a, b| {
+            (&a.target_kind, &a.observable, &a.layer).cmp(&(
+                &b.target_kind,
+                &b.observable,
+                &b.layer,
+            ))
+        });
         TrialRecord {
             case: case.into(),
             column: column.into(),

@@ -45,8 +45,14 @@ impl std::fmt::Display for StartError {
 pub enum RunOutcome {
     Done(CaseResult),
     /// The worker died; `how` is `signal 11 (SIGSEGV)` or `exit code 3`.
-    Crashed { how: String, stderr: String },
-    TimedOut { after: Duration, stderr: String },
+    Crashed {
+        how: String,
+        stderr: String,
+    },
+    TimedOut {
+        after: Duration,
+        stderr: String,
+    },
     /// The worker answered something that is not a result for this case.
     Protocol(String),
 }
@@ -75,7 +81,8 @@ impl Worker {
         let mut cmd = Command::new(&spec.python);
         match spec.observer {
             Observer::Pyo3 => {
-                let dir = observers::pyo3_dir(&spec.cache).map_err(|e| StartError(format!("cannot write the PyO3 observer: {e}")))?;
+                let dir = observers::pyo3_dir(&spec.cache)
+                    .map_err(|e| StartError(format!("cannot write the PyO3 observer: {e}")))?;
                 let boot = format!(
                     "import sys; sys.path.insert(0, {:?}); import introspec_pyo3; introspec_pyo3.serve()",
                     dir.display().to_string()
@@ -83,7 +90,8 @@ impl Worker {
                 cmd.arg("-c").arg(boot);
             }
             Observer::Portable => {
-                let file = observers::portable_file(&spec.cache).map_err(|e| StartError(format!("cannot write the portable observer: {e}")))?;
+                let file = observers::portable_file(&spec.cache)
+                    .map_err(|e| StartError(format!("cannot write the portable observer: {e}")))?;
                 cmd.arg(file);
             }
         }
@@ -109,7 +117,8 @@ impl Worker {
                 Ok(())
             });
         }
-        let mut child = spawn(cmd).map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
+        let mut child = spawn(cmd)
+            .map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
         let stdin = std::io::BufWriter::new(child.stdin.take().expect("piped stdin"));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
@@ -125,7 +134,10 @@ impl Worker {
                         return;
                     }
                     Ok(_) => {
-                        if tx.send(Line::Text(buf.trim_end_matches('\n').to_string())).is_err() {
+                        if tx
+                            .send(Line::Text(buf.trim_end_matches('\n').to_string()))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -155,24 +167,48 @@ impl Worker {
             spec: spec.clone(),
             alive: true,
         };
-        let line = w.recv(timeout).map_err(|e| StartError(format!("no hello from the {} observer: {e}", spec.observer.name())))?;
+        let line = w.recv(timeout).map_err(|e| {
+            StartError(format!(
+                "no hello from the {} observer: {e}",
+                spec.observer.name()
+            ))
+        })?;
         match proto::decode::<Response>(&line) {
             Ok(Response::Hello(h)) if h.protocol == proto::PROTOCOL_VERSION => w.hello = h,
             Ok(Response::Hello(h)) => {
-                return Err(StartError(format!("the observer speaks protocol {}, the harness {}", h.protocol, proto::PROTOCOL_VERSION)))
+                return Err(StartError(format!(
+                    "the observer speaks protocol {}, the harness {}",
+                    h.protocol,
+                    proto::PROTOCOL_VERSION
+                )))
             }
-            _ => return Err(StartError(format!("the worker's first line is not a hello: {}", clip(&line)))),
+            _ => {
+                return Err(StartError(format!(
+                    "the worker's first line is not a hello: {}",
+                    clip(&line)
+                )))
+            }
         }
         for load in &spec.loads {
             w.send(&Request::Load(load.clone())).map_err(StartError)?;
-            let line = w.recv(timeout).map_err(|e| StartError(format!("loading {}: {e}", load.module)))?;
+            let line = w
+                .recv(timeout)
+                .map_err(|e| StartError(format!("loading {}: {e}", load.module)))?;
             match proto::decode::<Response>(&line) {
                 Ok(Response::Loaded(l)) if l.error.is_none() => {}
                 Ok(Response::Loaded(l)) => {
                     let e = l.error.unwrap();
-                    return Err(StartError(format!("cannot load {}: {}: {}", load.module, e.type_name, e.msg)));
+                    return Err(StartError(format!(
+                        "cannot load {}: {}: {}",
+                        load.module, e.type_name, e.msg
+                    )));
                 }
-                _ => return Err(StartError(format!("unexpected answer to load: {}", clip(&line)))),
+                _ => {
+                    return Err(StartError(format!(
+                        "unexpected answer to load: {}",
+                        clip(&line)
+                    )))
+                }
             }
         }
         Ok(w)
@@ -192,38 +228,123 @@ impl Worker {
             Ok(Line::Text(t)) => Ok(t),
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
                 self.alive = false;
-                Err(format!("the worker ended ({}){}", self.exit_status(), self.stderr_note()))
+                Err(format!(
+                    "the worker ended ({}){}",
+                    self.exit_status(),
+                    self.stderr_note()
+                ))
             }
             Err(RecvTimeoutError::Timeout) => Err(format!("no answer within {:?}", timeout)),
         }
     }
 
+    /// Load one more module into a running worker (the reference implementation after the
+    /// bare pass of a runtime, so one interpreter serves both columns).
+    pub fn load(&mut self, load: &LoadRequest, timeout: Duration) -> Result<(), StartError> {
+        self.send(&Request::Load(load.clone()))
+            .map_err(StartError)?;
+        let line = self
+            .recv(timeout)
+            .map_err(|e| StartError(format!("loading {}: {e}", load.module)))?;
+        match proto::decode::<Response>(&line) {
+            Ok(Response::Loaded(l)) => match l.error {
+                None => {
+                    self.spec.loads.push(load.clone());
+                    Ok(())
+                }
+                Some(e) => Err(StartError(format!(
+                    "cannot load {}: {}: {}",
+                    load.module, e.type_name, e.msg
+                ))),
+            },
+            _ => Err(StartError(format!(
+                "unexpected answer to load: {}",
+                clip(&line)
+            ))),
+        }
+    }
+
     /// Run one case. After a crash or a timeout the worker is dead: start a new one.
     pub fn run(&mut self, case: &proto::Case, timeout: Duration) -> RunOutcome {
+        self.run_encoded(
+            &case.id,
+            &proto::encode(&Request::Run(case.clone())),
+            timeout,
+        )
+    }
+
+    /// Run one case whose request line (`{"run": …}`) is already encoded: a case runs on
+    /// many columns and is encoded once.
+    pub fn run_encoded(
+        &mut self,
+        case_id: &str,
+        request_line: &str,
+        timeout: Duration,
+    ) -> RunOutcome {
+        if let Err(outcome) = self.send_line(request_line) {
+            return *outcome;
+        }
+        self.receive(case_id, timeout)
+    }
+
+    /// Write one request line without waiting for its answer (pipelining: the answers come
+    /// back in order through [`Worker::receive`]; a reader thread drains them meanwhile).
+    pub fn send_line(&mut self, request_line: &str) -> Result<(), Box<RunOutcome>> {
         if !self.alive {
-            return RunOutcome::Crashed { how: "the worker was already dead".into(), stderr: self.stderr_text() };
+            return Err(Box::new(RunOutcome::Crashed {
+                how: "the worker was already dead".into(),
+                stderr: self.stderr_text(),
+            }));
         }
-        self.stderr.lock().unwrap().clear();
-        if let Err(e) = self.send(&Request::Run(case.clone())) {
+        let written = self
+            .stdin
+            .write_all(request_line.as_bytes())
+            .and_then(|_| self.stdin.write_all(b"\n"))
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| format!("cannot write to the worker: {e}"));
+        if let Err(e) = written {
             self.alive = false;
-            return RunOutcome::Crashed { how: format!("{} ({e})", self.exit_status()), stderr: self.stderr_text() };
+            return Err(Box::new(RunOutcome::Crashed {
+                how: format!("{} ({e})", self.exit_status()),
+                stderr: self.stderr_text(),
+            }));
         }
+        Ok(())
+    }
+
+    /// Read the answer to the oldest request not yet answered, which must be `case_id`'s;
+    /// `timeout` counts from now. After a crash or a timeout the worker is dead.
+    pub fn receive(&mut self, case_id: &str, timeout: Duration) -> RunOutcome {
         let start = Instant::now();
         match self.lines.recv_timeout(timeout) {
             Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
-                Ok(Response::Result(r)) if r.id == case.id => RunOutcome::Done(r),
-                Ok(Response::Result(r)) => RunOutcome::Protocol(format!("asked for `{}`, got the result of `{}`", case.id, r.id)),
-                Ok(Response::BadRequest { msg }) => RunOutcome::Protocol(format!("the worker refused the request: {msg}")),
-                Ok(other) => RunOutcome::Protocol(format!("unexpected answer: {}", clip(&format!("{other:?}")))),
+                Ok(Response::Result(r)) if r.id == case_id => RunOutcome::Done(r),
+                Ok(Response::Result(r)) => RunOutcome::Protocol(format!(
+                    "asked for `{case_id}`, got the result of `{}`",
+                    r.id
+                )),
+                Ok(Response::BadRequest { msg }) => {
+                    RunOutcome::Protocol(format!("the worker refused the request: {msg}"))
+                }
+                Ok(other) => RunOutcome::Protocol(format!(
+                    "unexpected answer: {}",
+                    clip(&format!("{other:?}"))
+                )),
                 Err(e) => RunOutcome::Protocol(format!("unreadable answer ({e}): {}", clip(&t))),
             },
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
                 self.alive = false;
-                RunOutcome::Crashed { how: self.exit_status(), stderr: self.stderr_text() }
+                RunOutcome::Crashed {
+                    how: self.exit_status(),
+                    stderr: self.stderr_text(),
+                }
             }
             Err(RecvTimeoutError::Timeout) => {
                 self.kill();
-                RunOutcome::TimedOut { after: start.elapsed(), stderr: self.stderr_text() }
+                RunOutcome::TimedOut {
+                    after: start.elapsed(),
+                    stderr: self.stderr_text(),
+                }
             }
         }
     }
@@ -231,7 +352,9 @@ impl Worker {
     /// Ask the worker to answer a ping (a liveness check).
     pub fn ping(&mut self, timeout: Duration) -> bool {
         self.send(&Request::Ping {}).is_ok()
-            && self.recv(timeout).is_ok_and(|l| matches!(proto::decode::<Response>(&l), Ok(Response::Pong {})))
+            && self
+                .recv(timeout)
+                .is_ok_and(|l| matches!(proto::decode::<Response>(&l), Ok(Response::Pong {})))
     }
 
     pub fn is_alive(&self) -> bool {
@@ -255,10 +378,16 @@ impl Worker {
         loop {
             match self.child.try_wait() {
                 Ok(Some(st)) => return describe_status(st),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
                 _ => {
                     let _ = self.child.kill();
-                    return self.child.wait().map(describe_status).unwrap_or_else(|e| format!("unknown ({e})"));
+                    return self
+                        .child
+                        .wait()
+                        .map(describe_status)
+                        .unwrap_or_else(|e| format!("unknown ({e})"));
                 }
             }
         }
@@ -267,7 +396,13 @@ impl Worker {
     fn stderr_text(&self) -> String {
         // give the drain thread a moment to catch the last lines of a dying process
         std::thread::sleep(Duration::from_millis(20));
-        self.stderr.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn stderr_note(&self) -> String {
@@ -276,7 +411,10 @@ impl Worker {
         if last.is_empty() {
             String::new()
         } else {
-            format!(": {}", last.into_iter().rev().collect::<Vec<_>>().join(" | "))
+            format!(
+                ": {}",
+                last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )
         }
     }
 }
@@ -304,7 +442,8 @@ type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
 /// fires when the *thread* that forked the child ends, so children forked by short-lived
 /// threads (a test runner's pool) would be killed under our feet.
 fn spawn(cmd: Command) -> std::io::Result<Child> {
-    static SPAWNER: std::sync::OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = std::sync::OnceLock::new();
+    static SPAWNER: std::sync::OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> =
+        std::sync::OnceLock::new();
     let tx = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnRequest>();
         std::thread::Builder::new()
@@ -318,8 +457,13 @@ fn spawn(cmd: Command) -> std::io::Result<Child> {
         Mutex::new(tx)
     });
     let (reply_tx, reply_rx) = mpsc::channel();
-    tx.lock().unwrap().send((cmd, reply_tx)).map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
-    reply_rx.recv().map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+    tx.lock()
+        .unwrap()
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
 fn drain_stderr(mut pipe: impl Read, tail: Arc<Mutex<VecDeque<String>>>) {
@@ -333,7 +477,12 @@ fn drain_stderr(mut pipe: impl Read, tail: Arc<Mutex<VecDeque<String>>>) {
                 let mut t = tail.lock().unwrap();
                 while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = partial.drain(..=pos).collect();
-                    t.push_back(String::from_utf8_lossy(&line[..line.len() - 1]).chars().take(500).collect());
+                    t.push_back(
+                        String::from_utf8_lossy(&line[..line.len() - 1])
+                            .chars()
+                            .take(500)
+                            .collect(),
+                    );
                     if t.len() > STDERR_TAIL {
                         t.pop_front();
                     }
@@ -373,7 +522,10 @@ pub fn describe_status(st: std::process::ExitStatus) -> String {
 
 fn clip(s: &str) -> String {
     if s.len() > 300 {
-        format!("{}…", &s[..s.char_indices().nth(300).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(300).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s.to_string()
     }

@@ -40,7 +40,10 @@ impl Observer {
             Observer::Pyo3 => {
                 let v = introspec_spec::Version::parse(&id.version).unwrap_or_default();
                 if id.implementation != "cpython" {
-                    Err(format!("the abi3 build loads into CPython only, not {}", id.implementation))
+                    Err(format!(
+                        "the abi3 build loads into CPython only, not {}",
+                        id.implementation
+                    ))
                 } else if v < introspec_spec::Version(3, 9, 0) {
                     Err("PyO3 0.30's abi3 build needs CPython 3.9 or newer".into())
                 } else if id.free_threaded {
