@@ -14,12 +14,25 @@ import os
 # The private channel, taken before anything else is imported.
 
 _write = os.write
+_fstat = os.fstat   # bound now: a case may replace the os module's functions
+_dup2 = os.dup2
 _RFD = None
 _WFD = None
+# Private copies of what fds 0, 1 and 2 must point at (/dev/null, and the stderr pipe for both
+# 1 and 2), and the (st_dev, st_ino) of each: a case that closes or redirects one of them is
+# undone after it (see _restore_fds).
+_NULLFD = None
+_ERRFD = None
+_FD_WANT = ()
+
+
+def _fd_id(fd):
+    st = _fstat(fd)
+    return (st.st_dev, st.st_ino)
 
 
 def _take_channel():
-    global _RFD, _WFD
+    global _RFD, _WFD, _NULLFD, _ERRFD, _FD_WANT
     for f in (sys.stdout, sys.stderr):
         try:
             f.flush()
@@ -27,19 +40,43 @@ def _take_channel():
             pass
     _RFD = os.dup(0)
     _WFD = os.dup(1)
+    _NULLFD = os.open(os.devnull, os.O_RDWR)
+    _ERRFD = os.dup(2)
     if sys.version_info[0] == 2:  # 3.4+ makes dup'ed fds non-inheritable already
         try:
             import fcntl
-            for fd in (_RFD, _WFD):
+            for fd in (_RFD, _WFD, _NULLFD, _ERRFD):
                 fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.fcntl(fd, fcntl.F_GETFD) | fcntl.FD_CLOEXEC)
         except BaseException:
             pass
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.close(null)
+    os.dup2(_NULLFD, 0)
     os.dup2(2, 1)
+    _FD_WANT = ((0, _NULLFD, _fd_id(_NULLFD)), (1, _ERRFD, _fd_id(_ERRFD)), (2, _ERRFD, _fd_id(_ERRFD)))
     # sys.stdin / sys.stdout keep wrapping fds 0 and 1, which now point at /dev/null and at
-    # fd 2: they are rebound to them.
+    # fd 2.
+
+
+def _restore_fds():
+    for fd, source, want in _FD_WANT:
+        try:
+            if _fd_id(fd) == want:
+                continue
+        except OSError:  # closed
+            pass
+        try:
+            _dup2(source, fd)
+        except OSError:
+            pass
+
+
+def _fresh_stream(fd):
+    # A stream over fd 0, 1 or 2 for one whose stream a case closed; it never owns its fd.
+    if PY2:
+        return os.fdopen(os.dup(fd), "r" if fd == 0 else "w", 0 if fd == 2 else 1)
+    import io
+    if fd == 0:
+        return io.open(0, "r", encoding="utf-8", closefd=False)
+    return io.open(fd, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
 
 
 if __name__ == "__main__":
@@ -619,9 +656,21 @@ def _save_state():
 
 def _restore_state(saved):
     dicts, limit, out, err, inp = saved
-    sys.stdout = out
-    sys.stderr = err
-    sys.stdin = inp
+    _restore_fds()
+    streams = []
+    for fd, stream in ((1, out), (2, err), (0, inp)):
+        try:
+            closed = stream is not None and stream.closed
+        except BaseException:
+            closed = False
+        if closed:
+            # a closed stream cannot be given back: bind a fresh one to the same fd
+            try:
+                stream = _fresh_stream(fd)
+            except BaseException:
+                pass
+        streams.append(stream)
+    sys.stdout, sys.stderr, sys.stdin = streams
     for d, copy in dicts:
         for k, v in copy.items():
             if d.get(k, _M) is not v:
@@ -634,11 +683,33 @@ def _restore_state(saved):
             sys.setrecursionlimit(limit)
     except BaseException:
         pass
-    if asyncio is not None:
-        try:
-            asyncio.set_event_loop(None)
-        except BaseException:
-            pass
+    _reset_event_loop()
+
+
+_asyncio_events = getattr(asyncio, "events", None)
+
+
+def _reset_event_loop():
+    # Back to the state of a fresh worker: no running loop, and no event loop policy (the next
+    # use makes a new one, with no loop set and none ever set). A loop a case left set, and
+    # not running, is closed.
+    events = _asyncio_events
+    if events is None:
+        return
+    try:
+        events._set_running_loop(None)
+    except BaseException:
+        pass
+    policy = getattr(events, "_event_loop_policy", None)
+    if policy is None:
+        return
+    try:
+        loop = policy._local._loop
+        if loop is not None and not loop.is_running() and not loop.is_closed():
+            loop.close()
+    except BaseException:
+        pass
+    events._event_loop_policy = None
 
 
 # --------------------------------------------------------------------------------------

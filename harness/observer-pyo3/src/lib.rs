@@ -85,6 +85,11 @@ fn serve(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// Private descriptors for `/dev/null` and for the stderr pipe: what fds 0, 1 and 2 point at
+/// once the channel is private. A case that closes or redirects one of them is undone after it
+/// (`Baseline::restore`).
+static STD_SOURCES: std::sync::OnceLock<(i32, i32)> = std::sync::OnceLock::new();
+
 /// Duplicate fds 0 and 1 for the protocol, point fd 0 at `/dev/null` and fd 1 at fd 2, and
 /// rebind `sys.stdin`/`sys.stdout` to the new fds 0 and 1.
 fn take_channel_private(py: Python<'_>) -> PyResult<(BufReader<File>, BufWriter<File>)> {
@@ -100,10 +105,13 @@ fn take_channel_private(py: Python<'_>) -> PyResult<(BufReader<File>, BufWriter<
     }
     let in_fd: i32 = os.call_method1("dup", (0,))?.extract()?;
     let out_fd: i32 = os.call_method1("dup", (1,))?.extract()?;
-    let null = os.call_method1("open", (os.getattr("devnull")?, os.getattr("O_RDONLY")?))?;
-    os.call_method1("dup2", (&null, 0))?;
-    os.call_method1("close", (&null,))?;
+    let null: i32 = os
+        .call_method1("open", (os.getattr("devnull")?, os.getattr("O_RDWR")?))?
+        .extract()?;
+    let err: i32 = os.call_method1("dup", (2,))?.extract()?;
+    os.call_method1("dup2", (null, 0))?;
     os.call_method1("dup2", (2, 1))?;
+    let _ = STD_SOURCES.set((null, err));
     sys.setattr("stdin", fresh_stream(py, &io, 0)?)?;
     sys.setattr("stdout", fresh_stream(py, &io, 1)?)?;
     // SAFETY: both descriptors were just created by `os.dup` and nothing else owns them.
@@ -741,21 +749,43 @@ struct Baseline {
     sys: Py<PyModule>,
     recursion_limit: i64,
     streams: Vec<Stream>,
-    set_event_loop: Option<Py<PyAny>>,
+    /// `asyncio.events`: its running loop and event loop policy are reset after each case.
+    asyncio_events: Option<Py<PyModule>>,
+    /// `os.fstat` and `os.dup2`, as they were before any case could replace them.
+    fstat: Py<PyAny>,
+    dup2: Py<PyAny>,
+    /// fd 0, 1, 2 → the private descriptor it must point at, and that one's (st_dev, st_ino).
+    fds: Vec<(i32, i32, (u64, u64))>,
+}
+
+/// The (st_dev, st_ino) of an open descriptor.
+fn fd_id(fstat: &Bound<'_, PyAny>, fd: i32) -> PyResult<(u64, u64)> {
+    let py = fstat.py();
+    let st = fstat.call1((fd,))?;
+    Ok((
+        st.getattr(intern!(py, "st_dev"))?.extract()?,
+        st.getattr(intern!(py, "st_ino"))?.extract()?,
+    ))
 }
 
 impl Baseline {
     fn capture(py: Python<'_>) -> PyResult<Self> {
         let mut dicts = Vec::new();
-        let mut set_event_loop = None;
         for name in ["inspect", "types", "asyncio"] {
             let Ok(module) = py.import(name) else {
                 continue;
             };
             let live = module.getattr("__dict__")?.cast_into::<PyDict>()?;
             dicts.push((live.clone().unbind(), live.copy()?.unbind()));
-            if name == "asyncio" {
-                set_event_loop = module.getattr("set_event_loop").ok().map(Bound::unbind);
+        }
+        let asyncio_events = py.import("asyncio.events").ok().map(Bound::unbind);
+        let os = py.import("os")?;
+        let fstat = os.getattr("fstat")?;
+        let dup2 = os.getattr("dup2")?;
+        let mut fds = Vec::new();
+        if let Some(&(null, err)) = STD_SOURCES.get() {
+            for (fd, source) in [(0, null), (1, err), (2, err)] {
+                fds.push((fd, source, fd_id(&fstat, source)?));
             }
         }
         let sys = py.import("sys")?;
@@ -773,11 +803,21 @@ impl Baseline {
             dicts,
             recursion_limit,
             streams,
-            set_event_loop,
+            asyncio_events,
+            fstat: fstat.unbind(),
+            dup2: dup2.unbind(),
+            fds,
         })
     }
 
     fn restore(&mut self, py: Python<'_>) {
+        // fds 0, 1 and 2 first: a fresh stream below may need its descriptor back
+        let fstat = self.fstat.bind(py);
+        for &(fd, source, want) in &self.fds {
+            if fd_id(fstat, fd).ok() != Some(want) {
+                let _ = self.dup2.bind(py).call1((source, fd));
+            }
+        }
         for (live, saved) in &self.dicts {
             let (live, saved) = (live.bind(py), saved.bind(py));
             if !same_dict(live, saved) {
@@ -814,10 +854,38 @@ impl Baseline {
                 let _ = sys.setattr(name, saved);
             }
         }
-        if let Some(f) = &self.set_event_loop {
-            let _ = f.bind(py).call1((py.None(),));
+        if let Some(events) = &self.asyncio_events {
+            reset_event_loop(events.bind(py));
         }
     }
+}
+
+/// Back to the state of a fresh worker: no running loop, and no event loop policy (the next use
+/// makes a new one, with no loop set and none ever set). A loop a case left set, and not
+/// running, is closed.
+fn reset_event_loop(events: &Bound<'_, PyModule>) {
+    let py = events.py();
+    let _ = events.call_method1(intern!(py, "_set_running_loop"), (py.None(),));
+    let Ok(policy) = events.getattr(intern!(py, "_event_loop_policy")) else {
+        return;
+    };
+    if policy.is_none() {
+        return;
+    }
+    if let Ok(lp) = policy
+        .getattr(intern!(py, "_local"))
+        .and_then(|l| l.getattr(intern!(py, "_loop")))
+    {
+        let flag = |name: &str| {
+            lp.call_method0(name)
+                .and_then(|v| v.is_truthy())
+                .unwrap_or(true)
+        };
+        if !lp.is_none() && !flag("is_running") && !flag("is_closed") {
+            let _ = lp.call_method0(intern!(py, "close"));
+        }
+    }
+    let _ = events.setattr(intern!(py, "_event_loop_policy"), py.None());
 }
 
 /// `live` still holds exactly the entries of `saved`, in the same order, by identity.
