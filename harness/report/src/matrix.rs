@@ -1,0 +1,759 @@
+//! The compatibility matrix as data (`introspec-matrix/1`, documented in reports/SCHEMA.md):
+//! one row per (section, observable, kind, layer), one column per column of the results,
+//! each cell summarising the checks of every trial of that column on that row. The
+//! Markdown, HTML and reStructuredText reports are renderings of this one model.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use introspec_judge::Status;
+use introspec_runner::{Column, Results, TrialRecord};
+use introspec_spec::{Availability, Spec};
+use serde::{Deserialize, Serialize};
+
+/// The schema name written in `matrix.json`.
+pub const SCHEMA: &str = "introspec-matrix/1";
+
+/// The layer name given to rows of operation outcomes (checks with no naming layer).
+pub const BEHAVIOUR_LAYER: &str = "behaviour";
+
+/// The section holding operation outcomes, after the spec's own sections.
+pub const OPERATIONS_SECTION: &str = "operations";
+
+/// The whole matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The schema of the results file the matrix was made from.
+    pub results_schema: String,
+    /// The harness that produced the results: version, commit, spec digest.
+    pub harness: Harness,
+    /// True when the run was interrupted (the matrix holds the trials finished before).
+    pub interrupted: bool,
+    pub columns: Vec<MatrixColumn>,
+    /// The spec's sections in the order of spec/observables.toml, then `operations`.
+    pub sections: Vec<Section>,
+    /// Per column (same order as `columns`).
+    pub totals: Vec<Totals>,
+    /// Every known deviation applied somewhere in the matrix; cells refer to them by `id`.
+    pub deviations: Vec<DeviationNote>,
+    /// Runtimes that are not columns, or columns that could not run.
+    pub not_run: NotRun,
+    /// Every case id in the results, sorted.
+    pub cases: Vec<String>,
+}
+
+/// Where the results came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Harness {
+    pub version: String,
+    pub commit: String,
+    pub spec_digest: String,
+}
+
+/// A column's identity: which runtime build, which observer, whether the reference is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixColumn {
+    pub name: String,
+    /// The runtime's name (the base column's name).
+    pub runtime: String,
+    pub implementation: String,
+    pub implementation_version: String,
+    /// The Python language version it implements, `3.12.1`.
+    pub version: String,
+    pub build: String,
+    pub free_threaded: bool,
+    pub debug: bool,
+    /// `pyo3` or `portable`.
+    pub observer: String,
+    /// `cpython` (the runtime's own objects), `cython`, `mypyc`.
+    pub compiler: String,
+    /// The reference implementation of the proposal is loaded.
+    pub reference: bool,
+}
+
+/// One spec section and its rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub name: String,
+    pub rows: Vec<Row>,
+}
+
+/// One (observable, kind, layer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// `section/observable/kind/layer`: unique, stable.
+    pub id: String,
+    pub section: String,
+    pub observable: String,
+    pub summary: String,
+    pub kind: String,
+    /// A spec layer, or `behaviour` for operation outcomes.
+    pub layer: String,
+    /// The layer is optional in the spec (`delegation`: reported apart).
+    pub optional: bool,
+    /// How the spec spells the observable in this layer for this kind (`.gi_frame`).
+    pub spelling: Option<String>,
+    /// The feature (spec/features.toml) the spelling needs.
+    pub feature: Option<String>,
+    /// From which language version the feature exists, or `reference` for the proposal.
+    pub since: Option<String>,
+    /// The first version without the feature, if any.
+    pub until: Option<String>,
+    /// The source of the spelling (the feature's, unless the spelling names its own).
+    pub source: String,
+    /// Same order as the matrix's columns.
+    pub cells: Vec<Cell>,
+}
+
+/// The state of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CellState {
+    /// Every check passed.
+    #[serde(rename = "pass")]
+    Pass,
+    /// Some checks passed, some failed (or are known deviations, or trials did not finish).
+    #[serde(rename = "partial")]
+    Partial,
+    /// No check passed.
+    #[serde(rename = "fail")]
+    Fail,
+    /// The spelling does not exist in this column (per the spec's feature versions, and the
+    /// run agrees), or nothing was observed.
+    #[serde(rename = "absent")]
+    Absent,
+    /// The kind itself does not exist in this column.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+impl CellState {
+    /// Every state, in display order.
+    pub const ALL: [CellState; 5] = [
+        CellState::Pass,
+        CellState::Partial,
+        CellState::Fail,
+        CellState::Absent,
+        CellState::NotApplicable,
+    ];
+
+    /// The word shown in a cell.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellState::Pass => "pass",
+            CellState::Partial => "partial",
+            CellState::Fail => "fail",
+            CellState::Absent => "absent",
+            CellState::NotApplicable => "n/a",
+        }
+    }
+
+    /// A CSS-safe class name.
+    pub fn class(self) -> &'static str {
+        match self {
+            CellState::NotApplicable => "na",
+            s => s.name(),
+        }
+    }
+}
+
+/// One row in one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub state: CellState,
+    /// Checks that passed, failed, failed as a known deviation says.
+    pub pass: u32,
+    pub fail: u32,
+    pub xfail: u32,
+    /// Trials that would have checked this row but crashed, timed out, erred or were flaky.
+    pub incomplete: u32,
+    /// The spec says the spelling exists in this column.
+    pub spelled: bool,
+    /// Ids of the deviations (in [`Matrix::deviations`]) behind this cell's xfail checks.
+    pub deviations: Vec<String>,
+    /// The cases behind the numbers: indices into [`Matrix::cases`], ascending.
+    pub cases: Vec<u32>,
+}
+
+/// A known deviation (cases/deviations or a case's own), as applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviationNote {
+    /// `D1`, `D2`, … in order of first use (sections, rows, columns).
+    pub id: String,
+    pub reason: String,
+    pub link: String,
+    /// Where the deviation is recorded (`cases/deviations/cpython-2.7.toml:3`).
+    pub origin: String,
+}
+
+/// Per-column totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub column: String,
+    /// Rows in each cell state (keys: the state names).
+    pub rows: BTreeMap<String, u32>,
+    pub checks_pass: u32,
+    pub checks_fail: u32,
+    pub checks_xfail: u32,
+    /// Trials in each status (keys: lower-case status names, every status present).
+    pub trials: BTreeMap<String, u32>,
+}
+
+/// What is not in the matrix, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NotRun {
+    /// Runtimes the project expects that are not installed, with the install command.
+    pub absent: Vec<AbsentRuntime>,
+    /// Interpreters found that cannot be used.
+    pub unusable: Vec<UnusableRuntime>,
+    /// Columns whose worker could not start.
+    pub broken: Vec<BrokenRuntime>,
+}
+
+/// A runtime not installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsentRuntime {
+    pub name: String,
+    pub install: String,
+}
+
+/// An interpreter that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnusableRuntime {
+    pub path: String,
+    pub found_by: String,
+    pub why: String,
+}
+
+/// A column that could not start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenRuntime {
+    pub column: String,
+    pub why: String,
+}
+
+/// Statuses of trials that ended without a verdict on their checks.
+fn incomplete(s: Status) -> bool {
+    matches!(
+        s,
+        Status::Crash | Status::Timeout | Status::Error | Status::Flaky
+    )
+}
+
+/// The order kinds are shown in: the four kinds of the issue, then the others by name.
+pub fn kind_order(spec: &Spec) -> Vec<String> {
+    let main = ["function", "generator", "coroutine", "async_generator"];
+    let mut out: Vec<String> = main
+        .iter()
+        .filter(|k| spec.kinds.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    out.extend(
+        spec.kinds
+            .keys()
+            .filter(|k| !main.contains(&k.as_str()))
+            .cloned(),
+    );
+    out
+}
+
+/// What a column has, for the spec's feature tests.
+pub fn availability(c: &Column) -> Availability {
+    c.availability()
+}
+
+/// Whether checks of `tally_obs` count for a row of `row_obs` (its own and its agreement checks).
+pub fn counts_for(row_obs: &str, tally_obs: &str) -> bool {
+    tally_obs == row_obs || tally_obs.strip_prefix("agreement:") == Some(row_obs)
+}
+
+impl Matrix {
+    /// Build the matrix of `results` against `spec`.
+    pub fn build(results: &Results, spec: &Spec) -> Matrix {
+        let columns: Vec<MatrixColumn> = results.columns.iter().map(column_identity).collect();
+        let kinds = kind_order(spec);
+        let kind_rank = |k: &str| kinds.iter().position(|x| x == k).unwrap_or(kinds.len());
+        let layer_rank = |l: &str| {
+            spec.layers
+                .iter()
+                .position(|x| x.name == l)
+                .unwrap_or(spec.layers.len())
+        };
+
+        // trials per column, and the rows each case checks anywhere (for incomplete trials)
+        let by_col: Vec<Vec<&TrialRecord>> = results
+            .columns
+            .iter()
+            .map(|c| {
+                results
+                    .trials
+                    .iter()
+                    .filter(|t| t.column == c.name)
+                    .collect()
+            })
+            .collect();
+        let mut case_rows: BTreeMap<&str, BTreeSet<(String, String, String)>> = BTreeMap::new();
+        for t in &results.trials {
+            for ta in &t.tally {
+                let obs = ta
+                    .observable
+                    .strip_prefix("agreement:")
+                    .unwrap_or(&ta.observable);
+                case_rows.entry(t.case.as_str()).or_default().insert((
+                    ta.target_kind.clone(),
+                    obs.to_string(),
+                    layer_name(&ta.layer),
+                ));
+            }
+        }
+
+        // rows: the spec's spellings with an explicit kind, plus whatever the runs checked
+        let mut keys: BTreeMap<(String, String), BTreeSet<(String, String)>> = BTreeMap::new(); // (section, obs) → (kind, layer)
+        for o in &spec.observables {
+            let set = keys.entry((o.section.clone(), o.name.clone())).or_default();
+            for (layer, per_kind) in &o.spellings {
+                for kind in per_kind.keys().filter(|k| *k != "*") {
+                    set.insert((kind.clone(), layer.clone()));
+                }
+            }
+        }
+        for t in &results.trials {
+            for ta in &t.tally {
+                let obs = ta
+                    .observable
+                    .strip_prefix("agreement:")
+                    .unwrap_or(&ta.observable);
+                let section = match spec.observable(obs) {
+                    Some(o) => o.section.clone(),
+                    None if ta.layer.is_empty() => OPERATIONS_SECTION.to_string(),
+                    None => "other".to_string(),
+                };
+                keys.entry((section, obs.to_string()))
+                    .or_default()
+                    .insert((ta.target_kind.clone(), layer_name(&ta.layer)));
+            }
+        }
+        let mut section_names: Vec<String> = Vec::new();
+        for o in &spec.observables {
+            if !section_names.contains(&o.section) {
+                section_names.push(o.section.clone());
+            }
+        }
+        for extra in [OPERATIONS_SECTION, "other"] {
+            if keys.keys().any(|(s, _)| s == extra) && !section_names.iter().any(|s| s == extra) {
+                section_names.push(extra.to_string());
+            }
+        }
+        let obs_rank = |o: &str| {
+            spec.observables
+                .iter()
+                .position(|x| x.name == o)
+                .unwrap_or(usize::MAX)
+        };
+
+        let case_ids: Vec<String> = results
+            .trials
+            .iter()
+            .map(|t| t.case.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut deviations: Vec<DeviationNote> = Vec::new();
+        let mut sections = Vec::new();
+        for sname in &section_names {
+            let mut entries: Vec<(&String, &(String, String))> = keys
+                .iter()
+                .filter(|((s, _), _)| s == sname)
+                .flat_map(|((_, o), set)| set.iter().map(move |kl| (o, kl)))
+                .collect();
+            entries.sort_by(|a, b| {
+                (
+                    obs_rank(a.0),
+                    a.0,
+                    kind_rank(&a.1 .0),
+                    &a.1 .0,
+                    layer_rank(&a.1 .1),
+                    &a.1 .1,
+                )
+                    .cmp(&(
+                        obs_rank(b.0),
+                        b.0,
+                        kind_rank(&b.1 .0),
+                        &b.1 .0,
+                        layer_rank(&b.1 .1),
+                        &b.1 .1,
+                    ))
+            });
+            let rows: Vec<Row> = entries
+                .into_iter()
+                .map(|(obs, (kind, layer))| {
+                    build_row(
+                        spec,
+                        results,
+                        &by_col,
+                        &case_rows,
+                        &case_ids,
+                        sname,
+                        obs,
+                        kind,
+                        layer,
+                        &mut deviations,
+                    )
+                })
+                .collect();
+            if !rows.is_empty() {
+                sections.push(Section {
+                    name: sname.clone(),
+                    rows,
+                });
+            }
+        }
+
+        let totals = results
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut rows: BTreeMap<String, u32> = CellState::ALL
+                    .iter()
+                    .map(|s| (s.name().to_string(), 0))
+                    .collect();
+                let (mut p, mut f, mut x) = (0, 0, 0);
+                for r in sections.iter().flat_map(|s| &s.rows) {
+                    let cell = &r.cells[i];
+                    *rows.entry(cell.state.name().to_string()).or_default() += 1;
+                    p += cell.pass;
+                    f += cell.fail;
+                    x += cell.xfail;
+                }
+                let mut trials: BTreeMap<String, u32> = Status::ALL
+                    .iter()
+                    .map(|s| (s.name().to_lowercase(), 0))
+                    .collect();
+                for t in &by_col[i] {
+                    *trials.entry(t.status.name().to_lowercase()).or_default() += 1;
+                }
+                Totals {
+                    column: c.name.clone(),
+                    rows,
+                    checks_pass: p,
+                    checks_fail: f,
+                    checks_xfail: x,
+                    trials,
+                }
+            })
+            .collect();
+
+        Matrix {
+            schema: SCHEMA.into(),
+            results_schema: results.schema.clone(),
+            harness: Harness {
+                version: results.harness.version.clone(),
+                commit: results.harness.commit.clone(),
+                spec_digest: results.harness.spec_digest.clone(),
+            },
+            interrupted: results.interrupted,
+            columns,
+            sections,
+            totals,
+            deviations,
+            not_run: not_run(results),
+            cases: case_ids,
+        }
+    }
+
+    /// `matrix.json`: pretty JSON ending in a newline.
+    pub fn to_json(&self) -> String {
+        crate::json::pretty(&serde_json::to_value(self).expect("the matrix serialises"))
+    }
+
+    /// Every row, section after section.
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.sections.iter().flat_map(|s| s.rows.iter())
+    }
+
+    /// The case ids behind a cell.
+    pub fn cell_cases<'a>(&'a self, c: &'a Cell) -> impl Iterator<Item = &'a str> + 'a {
+        c.cases
+            .iter()
+            .filter_map(|i| self.cases.get(*i as usize))
+            .map(String::as_str)
+    }
+
+    /// The deviation note with this id.
+    pub fn deviation(&self, id: &str) -> Option<&DeviationNote> {
+        self.deviations.iter().find(|d| d.id == id)
+    }
+
+    /// The index of the column with `reference` loaded on the same runtime as column `i`.
+    pub fn with_reference(&self, i: usize) -> Option<usize> {
+        let c = &self.columns[i];
+        self.columns.iter().position(|x| {
+            x.reference && !c.reference && x.runtime == c.runtime && x.compiler == c.compiler
+        })
+    }
+}
+
+fn layer_name(tally_layer: &str) -> String {
+    if tally_layer.is_empty() {
+        BEHAVIOUR_LAYER.to_string()
+    } else {
+        tally_layer.to_string()
+    }
+}
+
+/// A column's identity as the matrix shows it.
+pub fn column_identity(c: &Column) -> MatrixColumn {
+    let id = &c.runtime.identity;
+    MatrixColumn {
+        name: c.name.clone(),
+        runtime: c.runtime.name.clone(),
+        implementation: id.implementation.clone(),
+        implementation_version: id.implementation_version.clone(),
+        version: id.version.clone(),
+        build: id.build.split_whitespace().collect::<Vec<_>>().join(" "),
+        free_threaded: id.free_threaded,
+        debug: id.debug,
+        observer: c.observer.clone(),
+        compiler: c.compiler.clone(),
+        reference: c.reference,
+    }
+}
+
+fn not_run(r: &Results) -> NotRun {
+    let mut absent: Vec<AbsentRuntime> = r
+        .absent
+        .iter()
+        .map(|a| AbsentRuntime {
+            name: a.name.clone(),
+            install: a.install.clone(),
+        })
+        .collect();
+    absent.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut unusable: Vec<UnusableRuntime> = r
+        .unusable
+        .iter()
+        .map(|u| UnusableRuntime {
+            path: u.path.display().to_string(),
+            found_by: u.found_by.clone(),
+            why: u.why.clone(),
+        })
+        .collect();
+    unusable.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut broken: Vec<BrokenRuntime> = r
+        .broken
+        .iter()
+        .map(|b| BrokenRuntime {
+            column: b.column.clone(),
+            why: b.why.clone(),
+        })
+        .collect();
+    broken.sort_by(|a, b| a.column.cmp(&b.column));
+    NotRun {
+        absent,
+        unusable,
+        broken,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_row(
+    spec: &Spec,
+    results: &Results,
+    by_col: &[Vec<&TrialRecord>],
+    case_rows: &BTreeMap<&str, BTreeSet<(String, String, String)>>,
+    case_ids: &[String],
+    section: &str,
+    obs: &str,
+    kind: &str,
+    layer: &str,
+    deviations: &mut Vec<DeviationNote>,
+) -> Row {
+    let observable = spec.observable(obs);
+    let spelling = observable.and_then(|o| spec.spelling(o, layer, kind));
+    let feature = spelling.and_then(|s| spec.features.get(&s.feature));
+    let source = spelling
+        .and_then(|s| s.source.clone())
+        .or_else(|| feature.map(|f| f.source.clone()))
+        .or_else(|| spec.kinds.get(kind).map(|k| k.source.clone()))
+        .unwrap_or_default();
+    let summary = match observable {
+        Some(o) => o.summary.clone(),
+        None if obs == "outcome" => "What each operation returns or raises".to_string(),
+        None if obs == "observe-calls" => {
+            "How many times the body's observe() ran during a step".to_string()
+        }
+        None => String::new(),
+    };
+    let tally_layer = if layer == BEHAVIOUR_LAYER { "" } else { layer };
+    let row_key = (kind.to_string(), obs.to_string(), layer.to_string());
+    let cells =
+        results
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(ci, col)| {
+                let avail = availability(col);
+                let kind_here = spec
+                    .kinds
+                    .get(kind)
+                    .is_none_or(|k| spec.has_feature(&k.feature, &avail));
+                let spelled = spelling.is_none_or(|s| spec.has_feature(&s.feature, &avail));
+                let (mut pass, mut fail, mut xfail, mut inc) = (0u32, 0u32, 0u32, 0u32);
+                let mut cases = BTreeSet::new();
+                let mut devs: Vec<String> = Vec::new();
+                for t in &by_col[ci] {
+                    let mut hit = false;
+                    for ta in t.tally.iter().filter(|ta| {
+                        ta.target_kind == kind
+                            && ta.layer == tally_layer
+                            && counts_for(obs, &ta.observable)
+                    }) {
+                        pass += ta.pass;
+                        fail += ta.fail;
+                        xfail += ta.xfail;
+                        hit = true;
+                        if ta.xfail > 0 {
+                            for p in t.problems.iter().filter(|p| {
+                                p.layer == tally_layer && counts_for(obs, &p.observable)
+                            }) {
+                                if let Some(d) = p.deviation.and_then(|i| t.deviations.get(i)) {
+                                    let id = note_id(deviations, d);
+                                    if !devs.contains(&id) {
+                                        devs.push(id);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if !hit
+                        && t.tally.is_empty()
+                        && incomplete(t.status)
+                        && case_rows
+                            .get(t.case.as_str())
+                            .is_some_and(|s| s.contains(&row_key))
+                    {
+                        inc += 1;
+                        hit = true;
+                    }
+                    if hit {
+                        if let Ok(i) = case_ids.binary_search(&t.case) {
+                            cases.insert(i as u32);
+                        }
+                    }
+                }
+                let checks = pass + fail + xfail;
+                let bad = fail + xfail + inc;
+                let state = if !kind_here && checks == 0 && inc == 0 {
+                    CellState::NotApplicable
+                } else if checks == 0 && inc == 0 {
+                    CellState::Absent
+                } else if !spelled && bad == 0 {
+                    CellState::Absent
+                } else if bad == 0 {
+                    CellState::Pass
+                } else if pass > 0 {
+                    CellState::Partial
+                } else {
+                    CellState::Fail
+                };
+                Cell {
+                    state,
+                    pass,
+                    fail,
+                    xfail,
+                    incomplete: inc,
+                    spelled,
+                    deviations: devs,
+                    cases: cases.into_iter().collect(),
+                }
+            })
+            .collect();
+    let layer_optional = spec.layer(layer).is_some_and(|l| l.optional);
+    Row {
+        id: format!("{section}/{obs}/{kind}/{layer}"),
+        section: section.to_string(),
+        observable: obs.to_string(),
+        summary,
+        kind: kind.to_string(),
+        layer: layer.to_string(),
+        optional: layer_optional,
+        spelling: spelling.map(|s| s.read_text.clone()),
+        feature: spelling.map(|s| s.feature.clone()),
+        since: feature.and_then(|f| {
+            f.since
+                .map(|v| v.language())
+                .or_else(|| f.provided_by.clone())
+        }),
+        until: feature.and_then(|f| f.until.map(|v| v.language())),
+        source,
+        cells,
+    }
+}
+
+/// The id of a deviation note, adding it on first use.
+fn note_id(notes: &mut Vec<DeviationNote>, d: &introspec_judge::AppliedDeviation) -> String {
+    if let Some(n) = notes
+        .iter()
+        .find(|n| n.reason == d.reason && n.link == d.link && n.origin == d.origin)
+    {
+        return n.id.clone();
+    }
+    let id = format!("D{}", notes.len() + 1);
+    notes.push(DeviationNote {
+        id: id.clone(),
+        reason: d.reason.clone(),
+        link: d.link.clone(),
+        origin: d.origin.clone(),
+    });
+    id
+}
+
+/// A sentence saying what a cell means.
+pub fn note(row: &Row, cell: &Cell) -> String {
+    let spelling = row
+        .spelling
+        .as_deref()
+        .map(|r| format!("`{r}`"))
+        .unwrap_or_else(|| "this".to_string());
+    let when = match (row.feature.as_deref(), row.since.as_deref()) {
+        (Some(f), Some("reference")) => {
+            format!(" (feature `{f}`, provided by the reference implementation only)")
+        }
+        (Some(f), Some(v)) => format!(" (feature `{f}`, from Python {v})"),
+        _ => String::new(),
+    };
+    let (pass, fail, xfail) = (cell.pass, cell.fail, cell.xfail);
+    let mut parts = Vec::new();
+    match cell.state {
+        CellState::NotApplicable => {
+            return format!("there are no {} objects in this column", row.kind)
+        }
+        CellState::Absent if pass == 0 => {
+            parts.push(format!("nothing observed for {spelling} here"))
+        }
+        CellState::Absent => parts.push(format!(
+            "{spelling} is missing here as the spec says{when}: {pass} checks confirm it"
+        )),
+        _ => {
+            let total = pass + fail + xfail;
+            parts.push(format!("{pass} of {total} checks pass"));
+            if fail > 0 {
+                parts.push(format!("{fail} fail"));
+            }
+            if xfail > 0 {
+                parts.push(format!("{xfail} fail as a known deviation says"));
+            }
+            if !cell.spelled {
+                parts.push(format!("the spec says {spelling} is missing here{when}"));
+            }
+        }
+    }
+    if cell.incomplete > 0 {
+        parts.push(format!(
+            "{} trial(s) crashed, timed out, erred or were flaky",
+            cell.incomplete
+        ));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,601 @@
+//! `pep-evidence.rst`: the evidence a PEP for bpo-31230 needs, in reStructuredText as PEPs
+//! are written: which spelling exists on which kind from which version (the spec, and what
+//! the runs showed), the state semantics per version, what the proposed protocol changes
+//! and what the reference implementation shows (the delegation layer apart), and the
+//! provenance of every number (harness commit, runtime builds, case ids).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use introspec_runner::Results;
+use introspec_spec::Spec;
+
+use crate::matrix::{counts_for, CellState, Matrix, Row, BEHAVIOUR_LAYER};
+use crate::text::{rst, rst_code};
+
+/// The sections whose observables describe the state of an operation.
+const STATE_SECTIONS: [&str; 4] = ["frame", "running", "state", "delegation"];
+
+/// Render the evidence.
+pub fn render(m: &Matrix, results: &Results, spec: &Spec) -> String {
+    let mut s = String::new();
+    let title = "Evidence for bpo-31230: asynchronous operation introspection";
+    let bar = "=".repeat(title.chars().count());
+    let _ = writeln!(s, ".. This file is made by `introspec report` from a results file; edit the spec, the cases or the");
+    let _ = writeln!(s, "   report code instead, then run `introspec report`.\n");
+    let _ = writeln!(s, "{bar}\n{title}\n{bar}\n");
+    let _ = writeln!(
+        s,
+        ":Harness: introspec {}, commit ``{}``",
+        m.harness.version, m.harness.commit
+    );
+    let _ = writeln!(s, ":Spec digest: ``{}``", m.harness.spec_digest);
+    let _ = writeln!(
+        s,
+        ":Results: ``{}``, {} trials of {} cases on {} columns{}",
+        m.results_schema,
+        results.trials.len(),
+        m.cases.len(),
+        m.columns.len(),
+        if m.interrupted {
+            " (the run was interrupted)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        ":Issue: `bpo-31230 <https://bugs.python.org/issue31230>`__\n"
+    );
+    let _ = writeln!(
+        s,
+        "Every number below is a count of checks: one expectation of one case, read through one spelling, at one \
+         snapshot (after a step, or from inside the running body). Each table names the columns (see \
+         `Runtime builds`_) and the cases it counts; the cases live in ``cases/`` of the harness at the commit above.\n"
+    );
+    builds(&mut s, m);
+    spellings(&mut s, m, spec);
+    semantics(&mut s, m, results);
+    proposal(
+        &mut s,
+        m,
+        results,
+        "proposal",
+        "What the proposed protocol changes",
+        false,
+    );
+    proposal(
+        &mut s,
+        m,
+        results,
+        "delegation",
+        "The delegation layer (optional, contested)",
+        true,
+    );
+    cases(&mut s, m, results);
+    s
+}
+
+fn heading(s: &mut String, text: &str, ch: char) {
+    let _ = writeln!(
+        s,
+        "{text}\n{}\n",
+        ch.to_string().repeat(text.chars().count())
+    );
+}
+
+/// Start a list-table with these header cells.
+fn table(s: &mut String, widths: &[u32], header: &[&str]) {
+    let _ = writeln!(s, ".. list-table::\n   :header-rows: 1");
+    let _ = writeln!(
+        s,
+        "   :widths: {}\n",
+        widths
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    table_row(s, &header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+}
+
+fn table_row(s: &mut String, cells: &[String]) {
+    for (i, c) in cells.iter().enumerate() {
+        let lead = if i == 0 { "   * - " } else { "     - " };
+        if c.is_empty() {
+            let _ = writeln!(s, "{}", lead.trim_end());
+        } else {
+            let _ = writeln!(s, "{lead}{c}");
+        }
+    }
+}
+
+fn builds(s: &mut String, m: &Matrix) {
+    heading(s, "Runtime builds", '=');
+    let _ = writeln!(s, "The columns of the matrix: a runtime build, the observer that read it, and whether the reference implementation of the proposal was loaded.\n");
+    table(
+        s,
+        &[18, 14, 8, 30, 10, 8],
+        &[
+            "column",
+            "implementation",
+            "Python",
+            "build",
+            "observer",
+            "reference",
+        ],
+    );
+    for c in &m.columns {
+        let mut build = c.build.clone();
+        if c.free_threaded {
+            build.push_str(" (free-threaded)");
+        }
+        if c.debug {
+            build.push_str(" (debug)");
+        }
+        table_row(
+            s,
+            &[
+                rst_code(&c.name),
+                rst(&format!(
+                    "{} {}",
+                    c.implementation, c.implementation_version
+                )),
+                rst(&c.version),
+                rst(&build),
+                rst(&c.observer),
+                (if c.reference { "loaded" } else { "no" }).to_string(),
+            ],
+        );
+    }
+    s.push('\n');
+    let n = &m.not_run;
+    if !(n.absent.is_empty() && n.unusable.is_empty() && n.broken.is_empty()) {
+        let _ = writeln!(s, "Not in the evidence:\n");
+        for a in &n.absent {
+            let _ = writeln!(
+                s,
+                "* ``{}``: not installed on the machine that ran (``{}``)",
+                a.name, a.install
+            );
+        }
+        for u in &n.unusable {
+            let _ = writeln!(s, "* ``{}``: unusable: {}", u.path, rst(&u.why));
+        }
+        for b in &n.broken {
+            let _ = writeln!(s, "* ``{}``: could not start: {}", b.column, rst(&b.why));
+        }
+        s.push('\n');
+    }
+}
+
+/// Columns grouped by the state of their cell in a row: `pass: a, b; absent: c`.
+fn by_state(m: &Matrix, r: &Row) -> String {
+    let mut groups: BTreeMap<CellState, Vec<String>> = BTreeMap::new();
+    for (i, c) in r.cells.iter().enumerate() {
+        let mut name = m.columns[i].name.clone();
+        if c.state == CellState::Partial || c.state == CellState::Fail {
+            name = format!("{name} ({}/{})", c.pass, c.pass + c.fail + c.xfail);
+        }
+        if !c.deviations.is_empty() {
+            name = format!("{name} [{}]", c.deviations.join(", "));
+        }
+        groups.entry(c.state).or_default().push(name);
+    }
+    groups
+        .into_iter()
+        .map(|(st, cols)| format!("**{}**: {}", st.name(), rst(&cols.join(", "))))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn row_cases(m: &Matrix, r: &Row) -> String {
+    let set: BTreeSet<&str> = r.cells.iter().flat_map(|c| m.cell_cases(c)).collect();
+    set.into_iter().map(rst_code).collect::<Vec<_>>().join(", ")
+}
+
+fn spellings(s: &mut String, m: &Matrix, spec: &Spec) {
+    heading(s, "Spellings and the versions that have them", '=');
+    let _ = writeln!(
+        s,
+        "For each observable, each spelling per kind and layer: from which Python version the spec says it exists \
+         (``spec/features.toml``, with its source), and what the runs showed on each column. *absent* means the \
+         spelling is missing there, as the spec says for that version, and the run confirmed it.\n"
+    );
+    for o in &spec.observables {
+        let rows: Vec<&Row> = m.rows().filter(|r| r.observable == o.name).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        heading(s, &format!("``{}``", o.name), '-');
+        let _ = writeln!(
+            s,
+            "{} (`source <{}>`__). Section *{}*.\n",
+            rst(&o.summary),
+            o.source,
+            rst(&o.section)
+        );
+        table(
+            s,
+            &[12, 10, 22, 10, 30, 16],
+            &[
+                "kind",
+                "layer",
+                "spelling",
+                "exists from",
+                "the runs showed",
+                "cases",
+            ],
+        );
+        for r in rows {
+            let since = match (r.since.as_deref(), r.until.as_deref()) {
+                (Some("reference"), _) => "the reference implementation only".to_string(),
+                (Some(v), Some(u)) => format!("{v} until {u}"),
+                (Some(v), None) => v.to_string(),
+                _ => String::new(),
+            };
+            let spelling = match &r.spelling {
+                Some(sp) if !r.source.is_empty() => {
+                    format!("{} (`source <{}>`__)", rst_code(sp), r.source)
+                }
+                Some(sp) => rst_code(sp),
+                None => String::new(),
+            };
+            table_row(
+                s,
+                &[
+                    rst(&r.kind),
+                    rst(&layer_label(r)),
+                    spelling,
+                    since,
+                    by_state(m, r),
+                    row_cases(m, r),
+                ],
+            );
+        }
+        s.push('\n');
+    }
+    deviation_list(s, m);
+}
+
+fn layer_label(r: &Row) -> String {
+    if r.optional {
+        format!("{} (optional)", r.layer)
+    } else {
+        r.layer.clone()
+    }
+}
+
+fn deviation_list(s: &mut String, m: &Matrix) {
+    if m.deviations.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "Known deviations cited above:\n");
+    for d in &m.deviations {
+        let _ = writeln!(
+            s,
+            "* **{}**: {} (`source <{}>`__; recorded in ``{}``)",
+            d.id,
+            rst(&d.reason),
+            d.link,
+            d.origin
+        );
+    }
+    s.push('\n');
+}
+
+fn semantics(s: &mut String, m: &Matrix, results: &Results) {
+    heading(s, "State semantics per version", '=');
+    let _ = writeln!(
+        s,
+        "The frame, running, suspended, state and delegation observables through the life of each kind (created, \
+         running, suspended, closed; ``spec/states.toml``). For each spelling: the columns where every check held \
+         as the cases expect, and, where a column differs, what it showed instead (expected against observed, with \
+         the case and step).\n"
+    );
+    for sec in m
+        .sections
+        .iter()
+        .filter(|x| STATE_SECTIONS.contains(&x.name.as_str()))
+    {
+        for r in sec.rows.iter().filter(|r| r.layer != BEHAVIOUR_LAYER) {
+            let checked: Vec<usize> = (0..m.columns.len())
+                .filter(|i| r.cells[*i].pass + r.cells[*i].fail + r.cells[*i].xfail > 0)
+                .collect();
+            if checked.is_empty() {
+                continue;
+            }
+            let held: Vec<&str> = checked
+                .iter()
+                .filter(|i| matches!(r.cells[**i].state, CellState::Pass | CellState::Absent))
+                .map(|i| m.columns[*i].name.as_str())
+                .collect();
+            let _ = writeln!(
+                s,
+                "* ``{}`` of a {} in layer *{}* ({}):",
+                r.observable,
+                rst(&r.kind),
+                rst(&layer_label(r)),
+                r.spelling
+                    .as_deref()
+                    .map(rst_code)
+                    .unwrap_or_else(|| "no spelling".into())
+            );
+            s.push('\n');
+            if !held.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  - holds on {} (cases {})",
+                    rst(&held.join(", ")),
+                    row_cases(m, r)
+                );
+            }
+            for (what, cols) in differences(m, r, results) {
+                let _ = writeln!(s, "  - {what}: {}", rst(&cols.join(", ")));
+            }
+            s.push('\n');
+        }
+    }
+}
+
+/// The distinct failing observations of a row, each with the columns (and case, step) that showed it.
+fn differences(m: &Matrix, r: &Row, results: &Results) -> Vec<(String, Vec<String>)> {
+    let tally_layer = if r.layer == BEHAVIOUR_LAYER {
+        ""
+    } else {
+        r.layer.as_str()
+    };
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, c) in r.cells.iter().enumerate() {
+        if c.fail + c.xfail == 0 {
+            continue;
+        }
+        let col = &m.columns[i].name;
+        let ids: Vec<&str> = m.cell_cases(c).collect();
+        for t in results
+            .trials
+            .iter()
+            .filter(|t| t.column == *col && ids.contains(&t.case.as_str()))
+        {
+            if !t.tally.iter().any(|ta| {
+                ta.target_kind == r.kind
+                    && ta.layer == tally_layer
+                    && counts_for(&r.observable, &ta.observable)
+                    && ta.fail + ta.xfail > 0
+            }) {
+                continue;
+            }
+            for p in t
+                .problems
+                .iter()
+                .filter(|p| p.layer == tally_layer && counts_for(&r.observable, &p.observable))
+            {
+                let known = p
+                    .deviation
+                    .and_then(|d| t.deviations.get(d))
+                    .map(|d| format!(" (known: {})", d.reason))
+                    .unwrap_or_default();
+                let key = format!(
+                    "expected {} ({}), observed {}{}",
+                    rst_code(&p.expected),
+                    rst(&p.why),
+                    rst_code(&p.observed),
+                    rst(&known)
+                );
+                let at = format!("{col} at {} step {} {}", t.case, p.step, p.at);
+                let v = out.entry(key).or_default();
+                if !v.contains(&at) {
+                    v.push(at);
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Sum of the checks of one layer in one column: (pass, fail, xfail, agreement pass, agreement total, cases).
+fn layer_sum(
+    results: &Results,
+    column: &str,
+    layers: &[&str],
+) -> (u32, u32, u32, u32, u32, BTreeSet<String>) {
+    let (mut p, mut f, mut x, mut ap, mut at) = (0, 0, 0, 0, 0);
+    let mut cases = BTreeSet::new();
+    for t in results.trials.iter().filter(|t| t.column == column) {
+        for ta in t
+            .tally
+            .iter()
+            .filter(|ta| layers.contains(&ta.layer.as_str()))
+        {
+            p += ta.pass;
+            f += ta.fail;
+            x += ta.xfail;
+            if ta.observable.starts_with("agreement:") {
+                ap += ta.pass;
+                at += ta.pass + ta.fail + ta.xfail;
+            }
+            cases.insert(t.case.clone());
+        }
+    }
+    (p, f, x, ap, at, cases)
+}
+
+fn counts(p: u32, f: u32, x: u32) -> String {
+    let mut out = format!("{p} of {} pass", p + f + x);
+    if f > 0 {
+        let _ = write!(out, ", {f} fail");
+    }
+    if x > 0 {
+        let _ = write!(out, ", {x} known");
+    }
+    out
+}
+
+fn proposal(
+    s: &mut String,
+    m: &Matrix,
+    results: &Results,
+    layer: &str,
+    title: &str,
+    optional: bool,
+) {
+    heading(s, title, '=');
+    if optional {
+        let _ = writeln!(
+            s,
+            "``__delegated_to__`` and ``__returns_to__`` (`msg300477 <https://bugs.python.org/issue31230#msg300477>`__) \
+             are the contested part of the proposal; they are counted here apart from the unified names, and nothing \
+             above depends on them.\n"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "The unified names (``__code__``, ``__frame__``, ``__running__``, ``inspect.getasyncstate()``; \
+             `msg300475 <https://bugs.python.org/issue31230#msg300475>`__) exist in no released Python. On a bare \
+             runtime the checks of this layer confirm that each spelling is missing; with the reference implementation \
+             loaded (``+ref``) the same expectations are read through the new names, and each is also checked to agree \
+             with today's spelling of the same observable at the same snapshot. The last column shows whether loading \
+             the reference changed anything in today's layers (``attributes`` and ``inspect``).\n"
+        );
+    }
+    table(
+        s,
+        &[16, 18, 18, 16, 16, 16],
+        &[
+            "runtime",
+            "bare",
+            "with the reference",
+            "agreement with today",
+            "today's layers bare → +ref",
+            "cases",
+        ],
+    );
+    let mut any = false;
+    for (i, c) in m.columns.iter().enumerate() {
+        if c.reference {
+            continue;
+        }
+        let Some(j) = m.with_reference(i) else {
+            continue;
+        };
+        let rc = &m.columns[j];
+        let (bp, bf, bx, _, _, bcases) = layer_sum(results, &c.name, &[layer]);
+        let (rp, rf, rx, ap, at, rcases) = layer_sum(results, &rc.name, &[layer]);
+        let (tp, tf, tx, _, _, _) = layer_sum(results, &c.name, &["attributes", "inspect"]);
+        let (up, uf, ux, _, _, _) = layer_sum(results, &rc.name, &["attributes", "inspect"]);
+        let today = if (tp, tf, tx) == (up, uf, ux) {
+            format!("unchanged ({})", counts(tp, tf, tx))
+        } else {
+            format!("{} → {}", counts(tp, tf, tx), counts(up, uf, ux))
+        };
+        let cases: BTreeSet<String> = bcases.union(&rcases).cloned().collect();
+        table_row(
+            s,
+            &[
+                format!("{} / {}", rst_code(&c.name), rst_code(&rc.name)),
+                counts(bp, bf, bx),
+                counts(rp, rf, rx),
+                if at == 0 {
+                    "no agreement checks".into()
+                } else {
+                    format!("{ap} of {at} agree")
+                },
+                today,
+                cases
+                    .iter()
+                    .map(|c| rst_code(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ],
+        );
+        any = true;
+    }
+    if !any {
+        table_row(
+            s,
+            &[
+                "no runtime ran both bare and with the reference".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
+        );
+    }
+    s.push('\n');
+    let rows: Vec<&Row> = m.rows().filter(|r| r.layer == layer).collect();
+    if !rows.is_empty() {
+        let _ = writeln!(s, "Per observable and kind, with the reference loaded:\n");
+        for r in rows {
+            let loaded: Vec<String> = m
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.reference)
+                .map(|(i, c)| {
+                    let cell = &r.cells[i];
+                    format!(
+                        "{} {}",
+                        c.name,
+                        if cell.state == CellState::Pass {
+                            "pass".to_string()
+                        } else {
+                            format!(
+                                "{} ({}/{})",
+                                cell.state.name(),
+                                cell.pass,
+                                cell.pass + cell.fail + cell.xfail
+                            )
+                        }
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "* ``{}`` of a {} as {}: {}",
+                r.observable,
+                rst(&r.kind),
+                r.spelling.as_deref().map(rst_code).unwrap_or_default(),
+                if loaded.is_empty() {
+                    "no column with the reference".to_string()
+                } else {
+                    rst(&loaded.join(", "))
+                }
+            );
+        }
+        s.push('\n');
+    }
+}
+
+fn cases(s: &mut String, m: &Matrix, results: &Results) {
+    heading(s, "Cases behind the numbers", '=');
+    let _ = writeln!(s, "Every case in the results, with the trials it ran (passing, failing, skipped and otherwise, over all columns).\n");
+    table(
+        s,
+        &[40, 12, 12, 12, 12],
+        &["case", "pass", "fail", "skip", "other"],
+    );
+    for case in &m.cases {
+        let (mut p, mut f, mut k, mut o) = (0, 0, 0, 0);
+        for t in results.trials.iter().filter(|t| t.case == *case) {
+            match t.status {
+                introspec_judge::Status::Pass | introspec_judge::Status::Xfail => p += 1,
+                introspec_judge::Status::Fail | introspec_judge::Status::Xpass => f += 1,
+                introspec_judge::Status::Skip => k += 1,
+                _ => o += 1,
+            }
+        }
+        table_row(
+            s,
+            &[
+                rst_code(case),
+                p.to_string(),
+                f.to_string(),
+                k.to_string(),
+                o.to_string(),
+            ],
+        );
+    }
+    s.push('\n');
+}
