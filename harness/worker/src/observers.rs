@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use introspec_runtimes::Identity;
+use introspec_runtimes::{Discovery, Identity, Unusable};
+use introspec_spec::Version;
 
 const PYO3_OBSERVER: &[u8] = include_bytes!(env!("INTROSPEC_PYO3_OBSERVER_SO"));
 const PORTABLE_OBSERVER: &[u8] = include_bytes!("../../observer-portable/introspec_portable.py");
@@ -36,7 +37,17 @@ impl Observer {
     /// Whether this observer can run on a runtime, and if not why.
     pub fn supports(self, id: &Identity) -> Result<(), String> {
         match self {
-            Observer::Portable => Ok(()),
+            Observer::Portable => {
+                let v = Version::parse(&id.version).unwrap_or_default();
+                if v < Version(2, 7, 0) || (Version(3, 0, 0) <= v && v < Version(3, 6, 0)) {
+                    Err(format!(
+                        "the portable observer needs Python 2.7, or 3.6 and newer, and this is {} {}",
+                        id.implementation, id.version
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
             Observer::Pyo3 => {
                 let v = introspec_spec::Version::parse(&id.version).unwrap_or_default();
                 if id.implementation != "cpython" {
@@ -62,6 +73,31 @@ impl Observer {
         } else {
             Observer::Portable
         }
+    }
+}
+
+/// The observer of record for a runtime, or why no observer can read it (a Python older than
+/// every observer supports).
+pub fn observer_for(id: &Identity) -> Result<Observer, String> {
+    match Observer::Portable.supports(id) {
+        Err(why) => Err(format!("no observer can read it: {why}")),
+        Ok(()) => Ok(Observer::preferred(id)),
+    }
+}
+
+/// Move the runtimes that no observer can read from `runtimes` to `unusable`, with why.
+pub fn drop_unreadable(d: &mut Discovery) {
+    let (ok, unreadable): (Vec<_>, Vec<_>) = std::mem::take(&mut d.runtimes)
+        .into_iter()
+        .partition(|rt| observer_for(&rt.identity).is_ok());
+    d.runtimes = ok;
+    for rt in unreadable {
+        let why = observer_for(&rt.identity).err().unwrap_or_default();
+        d.unusable.push(Unusable {
+            path: rt.path,
+            found_by: rt.found_by,
+            why,
+        });
     }
 }
 
@@ -92,22 +128,46 @@ fn digest(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// Write an embedded file once per cache directory and process: every worker start asks
+/// for it, and hashing and comparing a megabyte each time is not free.
+fn provide(cache: &Path, sub: &str, name: &str, bytes: &'static [u8]) -> std::io::Result<PathBuf> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static DONE: OnceLock<Mutex<HashMap<(PathBuf, &'static str), PathBuf>>> = OnceLock::new();
+    let done = DONE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (cache.to_path_buf(), sub_name(sub, name));
+    if let Some(p) = done.lock().unwrap().get(&key) {
+        if p.exists() {
+            return Ok(p.clone());
+        }
+    }
+    let dir = cache.join(sub).join(digest(bytes));
+    let path = write_once(&dir, name, bytes)?;
+    done.lock().unwrap().insert(key, path.clone());
+    Ok(path)
+}
+
+fn sub_name(sub: &str, name: &str) -> &'static str {
+    match (sub, name) {
+        ("reference", _) => "reference",
+        (_, "introspec_portable.py") => "portable",
+        _ => "pyo3",
+    }
+}
+
 /// The directory holding `introspec_pyo3.abi3.so`.
 pub fn pyo3_dir(cache: &Path) -> std::io::Result<PathBuf> {
-    let dir = cache.join("observers").join(digest(PYO3_OBSERVER));
-    write_once(&dir, "introspec_pyo3.abi3.so", PYO3_OBSERVER)?;
-    Ok(dir)
+    let file = provide(cache, "observers", "introspec_pyo3.abi3.so", PYO3_OBSERVER)?;
+    Ok(file.parent().expect("a file in a directory").to_path_buf())
 }
 
 /// The path of `introspec_portable.py`.
 pub fn portable_file(cache: &Path) -> std::io::Result<PathBuf> {
-    let dir = cache.join("observers").join(digest(PORTABLE_OBSERVER));
-    write_once(&dir, "introspec_portable.py", PORTABLE_OBSERVER)
+    provide(cache, "observers", "introspec_portable.py", PORTABLE_OBSERVER)
 }
 
 /// The directory holding the reference implementation, `async_introspection.abi3.so`.
 pub fn reference_dir(cache: &Path) -> std::io::Result<PathBuf> {
-    let dir = cache.join("reference").join(digest(REFERENCE));
-    write_once(&dir, "async_introspection.abi3.so", REFERENCE)?;
-    Ok(dir)
+    let file = provide(cache, "reference", "async_introspection.abi3.so", REFERENCE)?;
+    Ok(file.parent().expect("a file in a directory").to_path_buf())
 }
