@@ -158,7 +158,8 @@ fn totals_table(s: &mut String, m: &Matrix) {
         }
         s.push('\n');
     }
-    let lines: [(&str, fn(&crate::matrix::Totals) -> u32); 3] = [
+    type Count = fn(&crate::matrix::Totals) -> u32;
+    let lines: [(&str, Count); 3] = [
         ("checks passed", |t| t.checks_pass),
         ("checks failed", |t| t.checks_fail),
         ("checks failed as known", |t| t.checks_xfail),

@@ -646,9 +646,8 @@ fn build_row(
                 let bad = fail + xfail + inc;
                 let state = if !kind_here && checks == 0 && inc == 0 {
                     CellState::NotApplicable
-                } else if checks == 0 && inc == 0 {
-                    CellState::Absent
-                } else if !spelled && bad == 0 {
+                } else if (checks == 0 && inc == 0) || (!spelled && bad == 0) {
+                    // nothing observed, or missing as the spec says and the run confirms
                     CellState::Absent
                 } else if bad == 0 {
                     CellState::Pass

@@ -169,7 +169,8 @@ fn builds(s: &mut String, m: &Matrix) {
     }
 }
 
-/// Columns grouped by the state of their cell in a row: `pass: a, b; absent: c`.
+/// Columns grouped by the state of their cell in a row: `pass: a, b; absent: c`, the
+/// largest group said as "the other N columns" when it is long.
 fn by_state(m: &Matrix, r: &Row) -> String {
     let mut groups: BTreeMap<CellState, Vec<String>> = BTreeMap::new();
     for (i, c) in r.cells.iter().enumerate() {
@@ -182,16 +183,66 @@ fn by_state(m: &Matrix, r: &Row) -> String {
         }
         groups.entry(c.state).or_default().push(name);
     }
+    let largest = groups
+        .iter()
+        .max_by_key(|(st, v)| (v.len(), std::cmp::Reverse(**st)))
+        .map(|(st, _)| *st);
+    let several = groups.len() > 1;
     groups
-        .into_iter()
-        .map(|(st, cols)| format!("**{}**: {}", st.name(), rst(&cols.join(", "))))
+        .iter()
+        .map(|(st, cols)| {
+            let who = if Some(*st) == largest && cols.len() > 3 {
+                if several {
+                    format!("the other {} columns", cols.len())
+                } else {
+                    format!("all {} columns", cols.len())
+                }
+            } else {
+                rst(&cols.join(", "))
+            };
+            format!("**{}**: {who}", st.name())
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
+/// Case ids grouped by their first two components: ``generator.state.*`` (17); a group of
+/// one is written out in full.
+pub fn case_groups<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for id in ids {
+        let parts: Vec<&str> = id.splitn(3, '.').collect();
+        let key = if parts.len() == 3 {
+            format!("{}.{}", parts[0], parts[1])
+        } else {
+            id.to_string()
+        };
+        let v = groups.entry(key).or_default();
+        if !v.contains(&id) {
+            v.push(id);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, v)| {
+            if v.len() == 1 {
+                rst_code(v[0])
+            } else {
+                format!("{} ({})", rst_code(&format!("{k}.*")), v.len())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn row_cases(m: &Matrix, r: &Row) -> String {
-    let set: BTreeSet<&str> = r.cells.iter().flat_map(|c| m.cell_cases(c)).collect();
-    set.into_iter().map(rst_code).collect::<Vec<_>>().join(", ")
+    case_groups(r.cells.iter().flat_map(|c| m.cell_cases(c)))
+}
+
+/// "a generator", "an async_generator".
+fn article(kind: &str) -> String {
+    let an = kind.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {}", if an { "an" } else { "a" }, rst(kind))
 }
 
 fn spellings(s: &mut String, m: &Matrix, spec: &Spec) {
@@ -289,15 +340,15 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results) {
     let _ = writeln!(
         s,
         "The frame, running, suspended, state and delegation observables through the life of each kind (created, \
-         running, suspended, closed; ``spec/states.toml``). For each spelling: the columns where every check held \
+         running, suspended, closed; ``spec/states.toml``). For each spelling: on how many columns every check held \
          as the cases expect, and, where a column differs, what it showed instead (expected against observed, with \
-         the case and step).\n"
+         the case and step). Cases are grouped by prefix; ``matrix.json`` lists every one per cell.\n"
     );
-    for sec in m
+    let sections = m
         .sections
         .iter()
-        .filter(|x| STATE_SECTIONS.contains(&x.name.as_str()))
-    {
+        .filter(|x| STATE_SECTIONS.contains(&x.name.as_str()));
+    for sec in sections {
         for r in sec.rows.iter().filter(|r| r.layer != BEHAVIOUR_LAYER) {
             let checked: Vec<usize> = (0..m.columns.len())
                 .filter(|i| r.cells[*i].pass + r.cells[*i].fail + r.cells[*i].xfail > 0)
@@ -310,23 +361,33 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results) {
                 .filter(|i| matches!(r.cells[**i].state, CellState::Pass | CellState::Absent))
                 .map(|i| m.columns[*i].name.as_str())
                 .collect();
+            let spelling = r
+                .spelling
+                .as_deref()
+                .map(rst_code)
+                .unwrap_or_else(|| "no spelling".into());
             let _ = writeln!(
                 s,
-                "* ``{}`` of a {} in layer *{}* ({}):",
+                "* ``{}`` of {} in layer *{}* ({spelling}):\n",
                 r.observable,
-                rst(&r.kind),
+                article(&r.kind),
                 rst(&layer_label(r)),
-                r.spelling
-                    .as_deref()
-                    .map(rst_code)
-                    .unwrap_or_else(|| "no spelling".into())
             );
-            s.push('\n');
+            let who = if held.len() == checked.len() {
+                format!("all {} columns that checked it", held.len())
+            } else if held.len() > 3 {
+                format!(
+                    "{} of the {} columns that checked it",
+                    held.len(),
+                    checked.len()
+                )
+            } else {
+                rst(&held.join(", "))
+            };
             if !held.is_empty() {
                 let _ = writeln!(
                     s,
-                    "  - holds on {} (cases {})",
-                    rst(&held.join(", ")),
+                    "  - holds as the cases expect on {who}; cases {}",
                     row_cases(m, r)
                 );
             }
@@ -393,42 +454,61 @@ fn differences(m: &Matrix, r: &Row, results: &Results) -> Vec<(String, Vec<Strin
     out.into_iter().collect()
 }
 
-/// Sum of the checks of one layer in one column: (pass, fail, xfail, agreement pass, agreement total, cases).
-fn layer_sum(
-    results: &Results,
-    column: &str,
-    layers: &[&str],
-) -> (u32, u32, u32, u32, u32, BTreeSet<String>) {
-    let (mut p, mut f, mut x, mut ap, mut at) = (0, 0, 0, 0, 0);
-    let mut cases = BTreeSet::new();
+/// The checks of some layers in one column.
+struct LayerSum {
+    pass: u32,
+    fail: u32,
+    xfail: u32,
+    agreement_pass: u32,
+    agreement_total: u32,
+    cases: BTreeSet<String>,
+}
+
+impl LayerSum {
+    /// "12 of 14 pass, 2 fail".
+    fn counts(&self) -> String {
+        let mut out = format!(
+            "{} of {} pass",
+            self.pass,
+            self.pass + self.fail + self.xfail
+        );
+        if self.fail > 0 {
+            let _ = write!(out, ", {} fail", self.fail);
+        }
+        if self.xfail > 0 {
+            let _ = write!(out, ", {} known", self.xfail);
+        }
+        out
+    }
+}
+
+/// Sum the checks of `layers` in `column`, agreement checks apart.
+fn layer_sum(results: &Results, column: &str, layers: &[&str]) -> LayerSum {
+    let mut sum = LayerSum {
+        pass: 0,
+        fail: 0,
+        xfail: 0,
+        agreement_pass: 0,
+        agreement_total: 0,
+        cases: BTreeSet::new(),
+    };
     for t in results.trials.iter().filter(|t| t.column == column) {
         for ta in t
             .tally
             .iter()
             .filter(|ta| layers.contains(&ta.layer.as_str()))
         {
-            p += ta.pass;
-            f += ta.fail;
-            x += ta.xfail;
+            sum.pass += ta.pass;
+            sum.fail += ta.fail;
+            sum.xfail += ta.xfail;
             if ta.observable.starts_with("agreement:") {
-                ap += ta.pass;
-                at += ta.pass + ta.fail + ta.xfail;
+                sum.agreement_pass += ta.pass;
+                sum.agreement_total += ta.pass + ta.fail + ta.xfail;
             }
-            cases.insert(t.case.clone());
+            sum.cases.insert(t.case.clone());
         }
     }
-    (p, f, x, ap, at, cases)
-}
-
-fn counts(p: u32, f: u32, x: u32) -> String {
-    let mut out = format!("{p} of {} pass", p + f + x);
-    if f > 0 {
-        let _ = write!(out, ", {f} fail");
-    }
-    if x > 0 {
-        let _ = write!(out, ", {x} known");
-    }
-    out
+    sum
 }
 
 fn proposal(
@@ -454,13 +534,13 @@ fn proposal(
              `msg300475 <https://bugs.python.org/issue31230#msg300475>`__) exist in no released Python. On a bare \
              runtime the checks of this layer confirm that each spelling is missing; with the reference implementation \
              loaded (``+ref``) the same expectations are read through the new names, and each is also checked to agree \
-             with today's spelling of the same observable at the same snapshot. The last column shows whether loading \
+             with today's spelling of the same observable at the same snapshot. The fourth column shows whether loading \
              the reference changed anything in today's layers (``attributes`` and ``inspect``).\n"
         );
     }
     table(
         s,
-        &[16, 18, 18, 16, 16, 16],
+        &[16, 16, 16, 14, 18, 20],
         &[
             "runtime",
             "bare",
@@ -479,93 +559,92 @@ fn proposal(
             continue;
         };
         let rc = &m.columns[j];
-        let (bp, bf, bx, _, _, bcases) = layer_sum(results, &c.name, &[layer]);
-        let (rp, rf, rx, ap, at, rcases) = layer_sum(results, &rc.name, &[layer]);
-        let (tp, tf, tx, _, _, _) = layer_sum(results, &c.name, &["attributes", "inspect"]);
-        let (up, uf, ux, _, _, _) = layer_sum(results, &rc.name, &["attributes", "inspect"]);
-        let today = if (tp, tf, tx) == (up, uf, ux) {
-            format!("unchanged ({})", counts(tp, tf, tx))
+        let bare = layer_sum(results, &c.name, &[layer]);
+        let with = layer_sum(results, &rc.name, &[layer]);
+        let today_bare = layer_sum(results, &c.name, &["attributes", "inspect"]);
+        let today_ref = layer_sum(results, &rc.name, &["attributes", "inspect"]);
+        let today = if today_bare.counts() == today_ref.counts() {
+            format!("unchanged ({})", today_bare.counts())
         } else {
-            format!("{} → {}", counts(tp, tf, tx), counts(up, uf, ux))
+            format!("{} → {}", today_bare.counts(), today_ref.counts())
         };
-        let cases: BTreeSet<String> = bcases.union(&rcases).cloned().collect();
+        let cases: BTreeSet<&str> = bare
+            .cases
+            .iter()
+            .chain(with.cases.iter())
+            .map(String::as_str)
+            .collect();
+        let agree = if with.agreement_total == 0 {
+            "no agreement checks".to_string()
+        } else {
+            format!("{} of {} agree", with.agreement_pass, with.agreement_total)
+        };
         table_row(
             s,
             &[
                 format!("{} / {}", rst_code(&c.name), rst_code(&rc.name)),
-                counts(bp, bf, bx),
-                counts(rp, rf, rx),
-                if at == 0 {
-                    "no agreement checks".into()
-                } else {
-                    format!("{ap} of {at} agree")
-                },
+                bare.counts(),
+                with.counts(),
+                agree,
                 today,
-                cases
-                    .iter()
-                    .map(|c| rst_code(c))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                case_groups(cases),
             ],
         );
         any = true;
     }
     if !any {
-        table_row(
-            s,
-            &[
-                "no runtime ran both bare and with the reference".into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ],
-        );
+        let mut cells = vec!["no runtime ran both bare and with the reference".to_string()];
+        cells.extend(std::iter::repeat_n(String::new(), 5));
+        table_row(s, &cells);
     }
     s.push('\n');
     let rows: Vec<&Row> = m.rows().filter(|r| r.layer == layer).collect();
-    if !rows.is_empty() {
-        let _ = writeln!(s, "Per observable and kind, with the reference loaded:\n");
-        for r in rows {
-            let loaded: Vec<String> = m
-                .columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.reference)
-                .map(|(i, c)| {
-                    let cell = &r.cells[i];
-                    format!(
-                        "{} {}",
-                        c.name,
-                        if cell.state == CellState::Pass {
-                            "pass".to_string()
-                        } else {
-                            format!(
-                                "{} ({}/{})",
-                                cell.state.name(),
-                                cell.pass,
-                                cell.pass + cell.fail + cell.xfail
-                            )
-                        }
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                s,
-                "* ``{}`` of a {} as {}: {}",
-                r.observable,
-                rst(&r.kind),
-                r.spelling.as_deref().map(rst_code).unwrap_or_default(),
-                if loaded.is_empty() {
-                    "no column with the reference".to_string()
-                } else {
-                    rst(&loaded.join(", "))
-                }
-            );
-        }
-        s.push('\n');
+    if rows.is_empty() {
+        return;
     }
+    let _ = writeln!(s, "Per observable and kind, with the reference loaded:\n");
+    let refs: Vec<usize> = (0..m.columns.len())
+        .filter(|i| m.columns[*i].reference)
+        .collect();
+    for r in rows {
+        let passing = refs
+            .iter()
+            .filter(|i| r.cells[**i].state == CellState::Pass)
+            .count();
+        let other: Vec<String> = refs
+            .iter()
+            .filter(|i| r.cells[**i].state != CellState::Pass)
+            .map(|i| {
+                let cell = &r.cells[*i];
+                let total = cell.pass + cell.fail + cell.xfail;
+                format!(
+                    "{} {} ({}/{total})",
+                    m.columns[*i].name,
+                    cell.state.name(),
+                    cell.pass
+                )
+            })
+            .collect();
+        let said = if refs.is_empty() {
+            "no column with the reference".to_string()
+        } else if other.is_empty() {
+            format!("pass on all {passing} columns with the reference")
+        } else {
+            format!(
+                "pass on {passing} of {}; {}",
+                refs.len(),
+                rst(&other.join(", "))
+            )
+        };
+        let spelling = r.spelling.as_deref().map(rst_code).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "* ``{}`` of {} as {spelling}: {said}",
+            r.observable,
+            article(&r.kind)
+        );
+    }
+    s.push('\n');
 }
 
 fn cases(s: &mut String, m: &Matrix, results: &Results) {

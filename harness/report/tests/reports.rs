@@ -1,0 +1,175 @@
+//! The reports from a results file: deterministic to the byte, and each says what it must.
+
+mod common;
+
+use introspec_report::matrix::{CellState, Matrix, SCHEMA};
+use introspec_report::{render_reports, write_reports, REPORT_FILES};
+
+#[test]
+fn the_same_results_give_the_same_bytes_twice() {
+    let (results, spec) = (common::fixture(), common::spec());
+    let a = common::scratch("det-a");
+    let b = common::scratch("det-b");
+    write_reports(&results, &spec, &a).unwrap();
+    // a second load of the file, not the same value, as a second `introspec report` would
+    write_reports(&common::fixture(), &common::spec(), &b).unwrap();
+    for name in REPORT_FILES {
+        let x = std::fs::read(a.join(name)).unwrap();
+        let y = std::fs::read(b.join(name)).unwrap();
+        assert!(!x.is_empty(), "{name} is empty");
+        assert!(
+            x == y,
+            "{name} differs between two renderings of the same results"
+        );
+    }
+    let _ = std::fs::remove_dir_all(a);
+    let _ = std::fs::remove_dir_all(b);
+}
+
+#[test]
+fn the_matrix_json_is_versioned_and_reads_back() {
+    let m = Matrix::build(&common::fixture(), &common::spec());
+    let back: Matrix = serde_json::from_str(&m.to_json()).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(back.schema, SCHEMA);
+    assert_eq!(back.columns.len(), 7);
+    for r in back.rows() {
+        assert_eq!(
+            r.cells.len(),
+            back.columns.len(),
+            "row {} has a cell per column",
+            r.id
+        );
+    }
+}
+
+#[test]
+fn cells_say_pass_partial_fail_absent_and_na() {
+    let m = Matrix::build(&common::fixture(), &common::spec());
+    let col = |name: &str| m.columns.iter().position(|c| c.name == name).unwrap();
+    let row = |id: &str| {
+        m.rows()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no row {id}"))
+    };
+    // the proposal's spelling does not exist on a bare runtime: the run confirms it is missing
+    let frame = row("frame/frame/generator/proposal");
+    assert_eq!(frame.cells[col("cpython-3.12.1")].state, CellState::Absent);
+    assert!(frame.cells[col("cpython-3.12.1")].pass > 0);
+    assert_eq!(
+        frame.cells[col("cpython-3.12.1+ref")].state,
+        CellState::Pass
+    );
+    // no coroutines in Python 2.7
+    assert_eq!(
+        row("frame/frame/coroutine/attributes").cells[col("cpython-2.7.18")].state,
+        CellState::NotApplicable
+    );
+    // gi_running reads 0/1 on 2.7: a known deviation, linked from the cell
+    let running = &row("running/running/generator/attributes").cells[col("cpython-2.7.18")];
+    assert!(
+        matches!(running.state, CellState::Fail | CellState::Partial),
+        "{running:?}"
+    );
+    assert!(!running.deviations.is_empty());
+    let d = m.deviation(&running.deviations[0]).unwrap();
+    assert!(d.reason.contains("gi_running") && d.link.starts_with("https://"));
+    // the crashed trial leaves its rows unfinished on that column
+    let c38 = col("cpython-3.8.18");
+    assert!(m.rows().any(|r| r.cells[c38].incomplete > 0));
+    assert_eq!(m.totals[c38].trials["crash"], 1);
+}
+
+#[test]
+fn the_markdown_has_sections_columns_totals_and_runtimes_not_run() {
+    let reports = render_reports(&common::fixture(), &common::spec());
+    let md = &reports.iter().find(|(n, _)| *n == "matrix.md").unwrap().1;
+    for want in [
+        "## Section `frame`",
+        "## Section `running`",
+        "cpython-3.12.1+ref<br><sub>pyo3 · ref</sub>",
+        "## Totals per column",
+        "| rows pass |",
+        "## Known deviations",
+        "install it with `apt-get install -y graalpy",
+        "**broken** `cpython-3.14.0`",
+        "**unusable** `/opt/python-2.6/bin/python`",
+        "[`.gi_frame`](",
+    ] {
+        assert!(md.contains(want), "matrix.md lacks {want:?}");
+    }
+    // every table row has as many cells as its header
+    for block in md.split("\n\n").filter(|b| b.starts_with("| observable |")) {
+        let pipes = |l: &str| {
+            l.char_indices()
+                .filter(|(i, c)| *c == '|' && !l[..*i].ends_with('\\'))
+                .count()
+        };
+        let widths: Vec<usize> = block.lines().map(pipes).collect();
+        assert!(
+            widths.iter().all(|w| *w == widths[0]),
+            "ragged table:\n{block}"
+        );
+    }
+}
+
+#[test]
+fn the_pep_evidence_is_restructuredtext_with_provenance() {
+    let reports = render_reports(&common::fixture(), &common::spec());
+    let rst = &reports
+        .iter()
+        .find(|(n, _)| *n == "pep-evidence.rst")
+        .unwrap()
+        .1;
+    let results = common::fixture();
+    for want in [
+        "Runtime builds\n==============",
+        "Spellings and the versions that have them",
+        "State semantics per version",
+        "What the proposed protocol changes",
+        "The delegation layer (optional, contested)",
+        "Cases behind the numbers",
+        &format!(
+            ":Harness: introspec {}, commit ``{}``",
+            results.harness.version, results.harness.commit
+        ),
+        "``cpython-3.12.1`` / ``cpython-3.12.1+ref``",
+        "``generator.lifecycle.close``",
+    ] {
+        assert!(rst.contains(want), "pep-evidence.rst lacks {want:?}");
+    }
+    // headings are underlined to their length
+    let lines: Vec<&str> = rst.lines().collect();
+    for w in lines.windows(2) {
+        if !w[1].is_empty()
+            && w[1].chars().all(|c| c == '=' || c == '-')
+            && !w[0].is_empty()
+            && !w[0].starts_with(['=', '-'])
+        {
+            assert_eq!(
+                w[0].chars().count(),
+                w[1].chars().count(),
+                "underline of {:?}",
+                w[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_html_page_is_self_contained() {
+    let reports = render_reports(&common::fixture(), &common::spec());
+    let html = &reports.iter().find(|(n, _)| *n == "matrix.html").unwrap().1;
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for bad in ["<link", "src=\"http", "@import", "url(http"] {
+        assert!(
+            !html.contains(bad),
+            "matrix.html loads an external asset ({bad})"
+        );
+    }
+    assert!(
+        html.contains("id=\"matrix\"")
+            && html.contains("<tfoot>")
+            && html.contains("id=\"filters\"")
+    );
+}
