@@ -49,9 +49,12 @@ impl Project {
         })
     }
 
-    /// The runtimes on this machine.
+    /// The runtimes on this machine (those no observer can read are unusable).
     pub fn discover(&self) -> Discovery {
-        introspec_runtimes::discover(&introspec_runtimes::Options::from_env(&self.root))
+        let mut d =
+            introspec_runtimes::discover(&introspec_runtimes::Options::from_env(&self.root));
+        introspec_worker::observers::drop_unreadable(&mut d);
+        d
     }
 }
 
@@ -88,7 +91,18 @@ pub struct Session<'p> {
     pub default_timeout: Duration,
     /// Rerun trials that do not pass in a fresh worker (FLAKY detection).
     pub rerun_failures: bool,
+    /// Set on interruption: workers stop waiting for answers and are killed, and the trials
+    /// cut short are not recorded.
     pub stop: Arc<AtomicBool>,
+    /// Extra environment for every worker.
+    pub worker_env: Vec<(String, String)>,
+}
+
+/// The reason of a trial cut short by an interruption: it is not a result and is never recorded.
+const INTERRUPTED: &str = "interrupted before the case finished";
+
+fn interrupted(out: &TrialOutput) -> bool {
+    out.result.is_none() && out.verdict.reason.as_deref() == Some(INTERRUPTED)
 }
 
 impl<'p> Session<'p> {
@@ -133,6 +147,7 @@ impl<'p> Session<'p> {
             default_timeout,
             rerun_failures: true,
             stop: Arc::new(AtomicBool::new(false)),
+            worker_env: vec![],
         }
     }
 
@@ -146,7 +161,7 @@ impl<'p> Session<'p> {
             observer: col.observer(),
             loads: col.loads.clone(),
             cache: self.project.cache.clone(),
-            env: vec![],
+            env: self.worker_env.clone(),
         }
     }
 
@@ -165,10 +180,12 @@ impl<'p> Session<'p> {
             return t.clone();
         }
         let out = Arc::new(self.run_trial(case, column));
-        self.memo
-            .lock()
-            .unwrap()
-            .insert((case, column), out.clone());
+        if !interrupted(&out) {
+            self.memo
+                .lock()
+                .unwrap()
+                .insert((case, column), out.clone());
+        }
         out
     }
 
@@ -188,6 +205,9 @@ impl<'p> Session<'p> {
 
     /// A trial that did not pass is run again in a fresh worker: a different outcome is FLAKY.
     fn finish(&self, case: usize, column: usize, first: TrialOutput) -> TrialOutput {
+        if interrupted(&first) {
+            return first;
+        }
         if !self.rerun_failures
             || !first.verdict.status.fails_run()
             || first.verdict.status == Status::Error && first.result.is_some()
@@ -195,6 +215,9 @@ impl<'p> Session<'p> {
             return first;
         }
         let second = self.execute(case, column, true);
+        if interrupted(&second) {
+            return second;
+        }
         if second.verdict.status != first.verdict.status
             || failing(&second.verdict) != failing(&first.verdict)
         {
@@ -245,6 +268,7 @@ impl<'p> Session<'p> {
         if fresh {
             return match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
                 Ok(mut w) => {
+                    w.watch(&self.stop);
                     let outcome = w.run_encoded(&compiled.request.id, &compiled.line, timeout);
                     self.judge_outcome(case, column, outcome, start.elapsed())
                 }
@@ -296,7 +320,10 @@ impl<'p> Session<'p> {
         if slot.worker.as_ref().is_none_or(|w| !w.is_alive()) {
             slot.worker = None;
             match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
-                Ok(w) => slot.worker = Some(w),
+                Ok(mut w) => {
+                    w.watch(&self.stop);
+                    slot.worker = Some(w);
+                }
                 Err(e) => {
                     slot.broken = Some(e.0.clone());
                     return Err(verdict(
@@ -351,6 +378,7 @@ impl<'p> Session<'p> {
                 verdict(Status::Error, format!("protocol error: {msg}")),
                 None,
             ),
+            RunOutcome::Interrupted => (verdict(Status::Error, INTERRUPTED.into()), None),
         };
         TrialOutput {
             verdict: v,
@@ -430,6 +458,10 @@ impl<'p> Session<'p> {
                 alive = matches!(outcome, RunOutcome::Done(_));
                 let first = self.judge_outcome(case, column, outcome, t.elapsed());
                 let out = self.finish(case, column, first);
+                if interrupted(&out) {
+                    alive = false;
+                    break; // the run stops here: this case and those after it are not recorded
+                }
                 self.memo
                     .lock()
                     .unwrap()

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +56,9 @@ pub enum RunOutcome {
     },
     /// The worker answered something that is not a result for this case.
     Protocol(String),
+    /// The run was interrupted (the flag given to [`Worker::watch`] was set) before the
+    /// answer came: the worker was killed, and there is no result.
+    Interrupted,
 }
 
 enum Line {
@@ -71,7 +75,12 @@ pub struct Worker {
     pub hello: Hello,
     pub spec: WorkerSpec,
     alive: bool,
+    /// When set, waiting for an answer stops and the worker is killed (see [`Worker::watch`]).
+    interrupt: Option<Arc<AtomicBool>>,
 }
+
+/// How often a wait for an answer looks at the interrupt flag.
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
 const STDERR_TAIL: usize = 40;
 
@@ -114,6 +123,18 @@ impl Worker {
             cmd.pre_exec(|| {
                 // die with the harness, whatever kills it
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // a process group of its own: a Ctrl-C at the terminal interrupts the harness,
+                // which stops its workers itself, and never raises KeyboardInterrupt in a case
+                libc::setpgid(0, 0);
+                // a case that crashes the interpreter leaves no core file behind
+                let mut core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_CORE, &mut core) == 0 {
+                    core.rlim_cur = 0;
+                    libc::setrlimit(libc::RLIMIT_CORE, &core);
+                }
                 Ok(())
             });
         }
@@ -166,6 +187,7 @@ impl Worker {
             },
             spec: spec.clone(),
             alive: true,
+            interrupt: None,
         };
         let line = w.recv(timeout).map_err(|e| {
             StartError(format!(
@@ -316,7 +338,11 @@ impl Worker {
     /// `timeout` counts from now. After a crash or a timeout the worker is dead.
     pub fn receive(&mut self, case_id: &str, timeout: Duration) -> RunOutcome {
         let start = Instant::now();
-        match self.lines.recv_timeout(timeout) {
+        let Some(got) = self.wait_line(timeout) else {
+            self.kill();
+            return RunOutcome::Interrupted;
+        };
+        match got {
             Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
                 Ok(Response::Result(r)) if r.id == case_id => RunOutcome::Done(r),
                 Ok(Response::Result(r)) => RunOutcome::Protocol(format!(
@@ -345,6 +371,31 @@ impl Worker {
                     after: start.elapsed(),
                     stderr: self.stderr_text(),
                 }
+            }
+        }
+    }
+
+    /// Stop waiting for answers, kill the worker and give [`RunOutcome::Interrupted`] as soon
+    /// as `stop` is set (the harness was interrupted): a case that hangs never holds up the end
+    /// of an interrupted run.
+    pub fn watch(&mut self, stop: &Arc<AtomicBool>) {
+        self.interrupt = Some(stop.clone());
+    }
+
+    /// The next line within `timeout`, or `None` once the interrupt flag is set.
+    fn wait_line(&mut self, timeout: Duration) -> Option<Result<Line, RecvTimeoutError>> {
+        let Some(flag) = self.interrupt.clone() else {
+            return Some(self.lines.recv_timeout(timeout));
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if flag.load(Ordering::SeqCst) {
+                return None;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(INTERRUPT_POLL)) {
+                Err(RecvTimeoutError::Timeout) if !left.is_zero() => continue,
+                other => return Some(other),
             }
         }
     }
