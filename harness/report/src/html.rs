@@ -29,7 +29,8 @@ form#filters button { font: inherit; padding: 4px 12px; border:1px solid #c3c9d1
 table#matrix { border-collapse: separate; border-spacing: 0; width: max-content; min-width: 100%; }
 #matrix th, #matrix td { border-bottom:1px solid var(--line); border-right:1px solid var(--line); padding: 3px 7px; white-space: nowrap; }
 #matrix thead th { position: sticky; top: 0; z-index: 2; background: var(--head); font-weight: 600; vertical-align: bottom; text-align:left; }
-#matrix thead th.col { text-align:center; font-size: 12px; min-width: 74px; }
+#matrix thead th.col { text-align:center; font-size: 12.5px; min-width: 62px; }
+#matrix thead th.col .impl { display:block; font-weight: 400; font-size: 11px; color:#4b5563; }
 #matrix thead th.col small { display:block; font-weight: 400; color:#6b7280; }
 #matrix thead th.col.ref { background:#eaf1fb; }
 #matrix tr.section th { background:#fff; text-align:left; font-size: 13px; padding-top: 12px; color:#111827; border-right: none; }
@@ -37,7 +38,8 @@ table#matrix { border-collapse: separate; border-spacing: 0; width: max-content;
 #matrix td.obs { font-weight: 600; }
 #matrix td.kind, #matrix td.layer { color:#374151; }
 #matrix td.layer.optional { font-style: italic; }
-#matrix td.cell { text-align:center; cursor:pointer; font-size: 12.5px; }
+#matrix td.cell { text-align:center; cursor:pointer; font-size: 12.5px; padding: 3px 4px; }
+.since { color:#6b7280; font-size: 12px; margin-left: 4px; }
 #matrix td.cell.pass { background: var(--pass); color: var(--pass-ink); }
 #matrix td.cell.partial { background: var(--partial); color: var(--partial-ink); font-weight:600; }
 #matrix td.cell.fail { background: var(--fail); color: var(--fail-ink); font-weight:700; }
@@ -45,7 +47,9 @@ table#matrix { border-collapse: separate; border-spacing: 0; width: max-content;
 #matrix td.cell.na { background: var(--na); color: var(--na-ink); }
 #matrix td.cell sup { font-size: 10px; margin-left: 2px; }
 #matrix td.cell:hover, #matrix td.cell.selected { outline: 2px solid #1d4ed8; outline-offset: -2px; }
-#matrix tfoot th, #matrix tfoot td { background: var(--head); font-size: 12px; position: sticky; bottom: 0; }
+#matrix tfoot th, #matrix tfoot td { background: var(--head); font-size: 12px; }
+#matrix tfoot th { text-align:right; font-weight:600; }
+#matrix tfoot tr:first-child th, #matrix tfoot tr:first-child td { border-top: 2px solid #9ca3af; }
 #matrix tfoot td { text-align:center; }
 #matrix tfoot tr.t-pass td { color: var(--pass-ink); } #matrix tfoot tr.t-fail td { color: var(--fail-ink); } #matrix tfoot tr.t-partial td { color: var(--partial-ink); }
 #note { position: fixed; right: 18px; bottom: 18px; width: 440px; max-height: 60vh; overflow:auto; background:#fff; border:1px solid #9ca3af; border-radius:10px; box-shadow: 0 8px 28px rgba(0,0,0,.18); padding: 12px 14px; z-index: 5; }
@@ -175,6 +179,7 @@ pub fn render(m: &Matrix) -> String {
 <span><span class=\"c\" style=\"background:var(--fail)\">0/4</span>fail: no check passed</span>\
 <span><span class=\"c\" style=\"background:var(--absent)\">absent</span>the spelling does not exist there, or nothing observed</span>\
 <span><span class=\"c\" style=\"background:var(--na)\">n/a</span>the kind does not exist there</span>\
+<span><span class=\"since\">3.11+</span> the spec's first version of the spelling</span>\
 <span><sup>D1</sup> a known deviation: hover or click a cell</span></div>\n");
     s.push_str("<p id=\"shown\"></p>\n<div class=\"wrap\">\n<table id=\"matrix\">\n<thead><tr><th>observable</th><th>kind</th><th>layer</th><th>spelling</th>");
     for c in &m.columns {
@@ -191,7 +196,7 @@ pub fn render(m: &Matrix) -> String {
             esc(&c.version),
             esc(&c.observer),
             if c.reference { ", reference implementation loaded" } else { "" },
-            esc(&c.name),
+            header_name(&c.name),
             esc(&c.observer),
             if c.reference { " · ref" } else { "" }
         );
@@ -231,7 +236,7 @@ pub fn render(m: &Matrix) -> String {
     }
     let _ = write!(
         s,
-        "<tr class=\"t-checks\"><th colspan=\"4\">checks passed / failed / known</th>"
+        "<tr class=\"t-checks\"><th colspan=\"4\">checks passed / failed / known (all rows)</th>"
     );
     for (i, c) in m.columns.iter().enumerate() {
         let t = &m.totals[i];
@@ -260,6 +265,14 @@ pub fn render(m: &Matrix) -> String {
     s.push_str(SCRIPT);
     s.push_str("</script>\n</body>\n</html>\n");
     s
+}
+
+/// A column name in two lines: `cpython` small above `3.12.1+ref`.
+fn header_name(name: &str) -> String {
+    match name.split_once('-') {
+        Some((imp, rest)) => format!("<span class=\"impl\">{}</span>{}", esc(imp), esc(rest)),
+        None => esc(name),
+    }
 }
 
 fn filters(s: &mut String, m: &Matrix) {
@@ -338,22 +351,25 @@ fn row(s: &mut String, m: &Matrix, r: &Row) {
         esc(&r.layer)
     );
     let since = match (r.since.as_deref(), r.until.as_deref()) {
-        (Some("reference"), _) => " · reference only".to_string(),
-        (Some(v), Some(u)) => format!(" · {v}–{u}"),
-        (Some(v), None) => format!(" · {v}+"),
+        (Some("reference"), _) => "ref only".to_string(),
+        (Some(v), Some(u)) => format!("{v}–{u}"),
+        (Some(v), None) => format!("{v}+"),
         _ => String::new(),
+    };
+    let since = if since.is_empty() {
+        since
+    } else {
+        format!(
+            "<span class=\"since\" title=\"the spec's first version of this spelling\">{}</span>",
+            esc(&since)
+        )
     };
     match (&r.spelling, r.source.is_empty()) {
         (Some(sp), false) => {
-            let _ = write!(s, "<td class=\"sp\"><a href=\"{}\" title=\"the source of this spelling\"><code>{}</code></a>{}</td>", esc(&r.source), esc(sp), esc(&since));
+            let _ = write!(s, "<td class=\"sp\"><a href=\"{}\" title=\"the source of this spelling\"><code>{}</code></a>{}</td>", esc(&r.source), esc(sp), since);
         }
         (Some(sp), true) => {
-            let _ = write!(
-                s,
-                "<td class=\"sp\"><code>{}</code>{}</td>",
-                esc(sp),
-                esc(&since)
-            );
+            let _ = write!(s, "<td class=\"sp\"><code>{}</code>{}</td>", esc(sp), since);
         }
         (None, false) => {
             let _ = write!(

@@ -182,7 +182,7 @@ pub struct DeviationNote {
     pub id: String,
     pub reason: String,
     pub link: String,
-    /// Where the deviation is recorded (`cases/deviations/cpython-2.7.toml:3`).
+    /// Where the deviation is recorded, relative to the checkout (`cases/deviations/cpython-2.7.toml:3`).
     pub origin: String,
 }
 
@@ -690,12 +690,19 @@ fn build_row(
     }
 }
 
+/// `cases/…` for a path inside a checkout's `cases/` (wherever the checkout was), else the path.
+pub fn project_relative(origin: &str) -> String {
+    match origin.rfind("/cases/") {
+        Some(i) => origin[i + 1..].to_string(),
+        None => origin.to_string(),
+    }
+}
+
 /// The id of a deviation note, adding it on first use.
 fn note_id(notes: &mut Vec<DeviationNote>, d: &introspec_judge::AppliedDeviation) -> String {
-    if let Some(n) = notes
-        .iter()
-        .find(|n| n.reason == d.reason && n.link == d.link && n.origin == d.origin)
-    {
+    if let Some(n) = notes.iter().find(|n| {
+        n.reason == d.reason && n.link == d.link && n.origin == project_relative(&d.origin)
+    }) {
         return n.id.clone();
     }
     let id = format!("D{}", notes.len() + 1);
@@ -703,7 +710,7 @@ fn note_id(notes: &mut Vec<DeviationNote>, d: &introspec_judge::AppliedDeviation
         id: id.clone(),
         reason: d.reason.clone(),
         link: d.link.clone(),
-        origin: d.origin.clone(),
+        origin: project_relative(&d.origin),
     });
     id
 }
