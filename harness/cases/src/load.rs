@@ -504,35 +504,59 @@ impl ExpectCtx<'_> {
         out
     }
 
-    /// For every target whose expected `state` is named, add that state's invariants for the
-    /// observables the case did not name itself (lifecycle kinds only).
     fn add_invariants(&self, out: &mut Vec<Expect>) {
-        let mut extra = Vec::new();
-        for e in out.iter() {
-            let Pattern::State(state) = &e.pattern else { continue };
-            if e.observable != "state" || e.layer.is_some() {
+        add_invariants(self.spec, self.objects, out);
+    }
+}
+
+/// For every target whose expected `state` is named, add that state's invariants
+/// (spec/states.toml) for the observables the expectations do not name themselves (lifecycle
+/// kinds only). `objects` maps each target name (`subject` first) to its kind. This is what
+/// the loader does for every step and every `inside` table of a case; generated cases (the
+/// fuzzer's) call it to get exactly the same expectations.
+pub fn add_invariants(spec: &Spec, objects: &[(String, String)], out: &mut Vec<Expect>) {
+    let kind_of = |target: &str| {
+        objects
+            .iter()
+            .find(|(n, _)| n == target)
+            .map_or("", |(_, k)| k.as_str())
+    };
+    let mut extra = Vec::new();
+    for e in out.iter() {
+        let Pattern::State(state) = &e.pattern else {
+            continue;
+        };
+        if e.observable != "state" || e.layer.is_some() {
+            continue;
+        }
+        let kind = kind_of(&e.target);
+        if !spec.kinds.get(kind).is_some_and(|k| k.lifecycle) {
+            continue;
+        }
+        let Some(st) = spec.states.get(state) else {
+            continue;
+        };
+        for (obs, p) in &st.invariants {
+            let named = out
+                .iter()
+                .any(|x| x.target == e.target && &x.observable == obs);
+            let Some(o) = spec.observable(obs) else {
                 continue;
-            }
-            let kind = self.kind_of(&e.target);
-            if !self.spec.kinds.get(kind).is_some_and(|k| k.lifecycle) {
-                continue;
-            }
-            let Some(st) = self.spec.states.get(state) else { continue };
-            for (obs, p) in &st.invariants {
-                let named = out.iter().any(|x| x.target == e.target && &x.observable == obs);
-                let Some(o) = self.spec.observable(obs) else { continue };
-                let spelled = self.spec.layers.iter().any(|l| self.spec.spelling(o, &l.name, kind).is_some());
-                if !named && spelled {
-                    extra.push(Expect {
-                        target: e.target.clone(),
-                        observable: obs.clone(),
-                        layer: None,
-                        pattern: p.clone(),
-                        from: ExpectFrom::Invariant(state.clone()),
-                    });
-                }
+            };
+            let spelled = spec
+                .layers
+                .iter()
+                .any(|l| spec.spelling(o, &l.name, kind).is_some());
+            if !named && spelled {
+                extra.push(Expect {
+                    target: e.target.clone(),
+                    observable: obs.clone(),
+                    layer: None,
+                    pattern: p.clone(),
+                    from: ExpectFrom::Invariant(state.clone()),
+                });
             }
         }
-        out.extend(extra);
     }
+    out.extend(extra);
 }

@@ -100,6 +100,9 @@ pub struct Transition {
     pub finish: Option<String>,
     pub raises: Option<String>,
     pub body: bool,
+    /// The kinds this transition is for; empty for every lifecycle kind. A transition that
+    /// names a kind takes precedence, for that kind, over one that names none.
+    pub kinds: Vec<String>,
     pub source: String,
 }
 
@@ -295,6 +298,11 @@ impl Spec {
                     diags.push(unknown(&spath, &stext, st, "state", STATES));
                 }
             }
+            for k in &t.kinds {
+                if !spec.kinds.contains_key(k.get_ref()) {
+                    diags.push(unknown(&spath, &stext, k, "kind", spec.kinds.keys().map(String::as_str)));
+                }
+            }
             spec.transitions.push(Transition {
                 op: t.op,
                 from: t.from.into_inner(),
@@ -302,6 +310,7 @@ impl Spec {
                 finish: t.finish.map(Spanned::into_inner),
                 raises: t.raises,
                 body: t.body,
+                kinds: t.kinds.into_iter().map(Spanned::into_inner).collect(),
                 source: t.source,
             });
         }
@@ -317,6 +326,12 @@ impl Spec {
         if !self.features.contains_key(name.get_ref()) {
             diags.push(unknown(file, text, name, "feature", self.features.keys().map(String::as_str)));
         }
+    }
+
+    /// The transition of `op` from state `from` for an object of `kind`: the one naming the
+    /// kind in its `kinds`, else the one naming no kind.
+    pub fn transition(&self, op: &str, from: &str, kind: &str) -> Option<&Transition> {
+        transition_in(&self.transitions, op, from, kind)
     }
 
     pub fn observable(&self, name: &str) -> Option<&Observable> {
@@ -363,6 +378,20 @@ fn parse_version(s: &Spanned<String>, file: &Path, text: &str, diags: &mut Vec<D
             None
         }
     }
+}
+
+/// [`Spec::transition`] over any list of transitions (a model may change a copy).
+pub fn transition_in<'a>(transitions: &'a [Transition], op: &str, from: &str, kind: &str) -> Option<&'a Transition> {
+    let mut general = None;
+    for t in transitions.iter().filter(|t| t.op == op && t.from == from) {
+        if t.kinds.iter().any(|k| k == kind) {
+            return Some(t);
+        }
+        if t.kinds.is_empty() && general.is_none() {
+            general = Some(t);
+        }
+    }
+    general
 }
 
 /// The byte offset of `needle` in `text`, searching from `from`.
@@ -497,6 +526,8 @@ struct RawTransition {
     raises: Option<String>,
     #[serde(default)]
     body: bool,
+    #[serde(default)]
+    kinds: Vec<Spanned<String>>,
     source: String,
 }
 

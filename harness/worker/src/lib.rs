@@ -586,3 +586,64 @@ fn clip(s: &str) -> String {
 pub fn default_cache(project_root: &Path) -> PathBuf {
     project_root.join("target/introspec-cache")
 }
+
+impl Worker {
+    /// Run several cases with one write: send every request line of `batch` (`(case id,
+    /// {"run": …} line)`), then read the answers in order, each within `timeout`. Pipelining
+    /// saves one round trip per case, which dominates short generated cases (harness/fuzz).
+    /// The answer holds one outcome per case up to the first one that crashed or timed out
+    /// (included); the worker is then dead and the cases after it were not run: the caller
+    /// runs them again in a fresh worker.
+    pub fn run_batch(&mut self, batch: &[(&str, &str)], timeout: Duration) -> Vec<RunOutcome> {
+        let mut out = Vec::with_capacity(batch.len());
+        if batch.is_empty() {
+            return out;
+        }
+        if !self.alive {
+            out.push(RunOutcome::Crashed { how: "the worker was already dead".into(), stderr: self.stderr_text() });
+            return out;
+        }
+        self.stderr.lock().unwrap().clear();
+        let mut text = String::with_capacity(batch.iter().map(|(_, l)| l.len() + 1).sum());
+        for (_, line) in batch {
+            text.push_str(line);
+            text.push('\n');
+        }
+        // The worker's answers are drained by the reader thread as they come, so a batch
+        // larger than the pipe cannot block the worker while this write waits.
+        let written = self.stdin.write_all(text.as_bytes()).and_then(|_| self.stdin.flush());
+        if let Err(e) = written {
+            self.alive = false;
+            out.push(RunOutcome::Crashed { how: format!("{} (cannot write to the worker: {e})", self.exit_status()), stderr: self.stderr_text() });
+            return out;
+        }
+        for (id, _) in batch {
+            let start = Instant::now();
+            let outcome = match self.lines.recv_timeout(timeout) {
+                Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
+                    Ok(Response::Result(r)) if r.id == *id => RunOutcome::Done(r),
+                    Ok(Response::Result(r)) => RunOutcome::Protocol(format!("asked for `{id}`, got the result of `{}`", r.id)),
+                    Ok(Response::BadRequest { msg }) => RunOutcome::Protocol(format!("the worker refused the request: {msg}")),
+                    Ok(other) => RunOutcome::Protocol(format!("unexpected answer: {}", clip(&format!("{other:?}")))),
+                    Err(e) => RunOutcome::Protocol(format!("unreadable answer ({e}): {}", clip(&t))),
+                },
+                Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    self.alive = false;
+                    RunOutcome::Crashed { how: self.exit_status(), stderr: self.stderr_text() }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.kill();
+                    RunOutcome::TimedOut { after: start.elapsed(), stderr: self.stderr_text() }
+                }
+            };
+            let stop = !matches!(outcome, RunOutcome::Done(_));
+            out.push(outcome);
+            if stop {
+                // a protocol error leaves the stream out of step: this worker is done
+                self.kill();
+                break;
+            }
+        }
+        out
+    }
+}

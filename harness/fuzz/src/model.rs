@@ -1,0 +1,623 @@
+//! The reference state machine, derived from spec/: its states and, for each operation from
+//! each state, what `spec/states.toml`'s `[[transitions]]` say (`to`, `finish`, `raises`,
+//! `body`). Where a transition has `body = true`, a small interpreter of the generated body
+//! decides between `to` (the body suspends) and `finish` (it returns or raises) and what the
+//! operation returns or raises, with the semantics of PEP 342 (send/throw/close,
+//! GeneratorExit, an ignored GeneratorExit), PEP 380 (delegation, return values in
+//! `StopIteration.value`, `close()` of the delegate first) and PEP 492 (`await`).
+//!
+//! The prediction is an ordinary [`Case`]: an outcome per step, the `state` of every object
+//! after each step and at each `observe()`, and the `delegate` of each suspended object. The
+//! invariants of each named state are added by the loader's own code
+//! ([`introspec_cases::load::add_invariants`]), so the judge checks a generated case in
+//! every layer exactly as it checks a hand-written one.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use introspec_cases::{Case, Expect, ExpectFrom, OutcomeExpect, Step};
+use introspec_protocol as proto;
+use introspec_spec::{Pattern, Spec, Specifier, Transition};
+
+use crate::program::{Catch, Exc, Func, Kind, Op, Program, ReOp, ReTarget, Stmt, Val};
+
+/// One of the four states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum St {
+    Created,
+    Running,
+    Suspended,
+    Closed,
+}
+
+impl St {
+    /// The spec's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            St::Created => "created",
+            St::Running => "running",
+            St::Suspended => "suspended",
+            St::Closed => "closed",
+        }
+    }
+
+    /// Parse a spec state name.
+    pub fn parse(s: &str) -> Option<St> {
+        Some(match s {
+            "created" => St::Created,
+            "running" => St::Running,
+            "suspended" => St::Suspended,
+            "closed" => St::Closed,
+            _ => return None,
+        })
+    }
+}
+
+/// A Python value of the body language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PyV {
+    None,
+    Int(i64),
+}
+
+impl PyV {
+    fn pattern(self) -> Pattern {
+        match self {
+            PyV::None => Pattern::None,
+            PyV::Int(i) => Pattern::Int(i),
+        }
+    }
+}
+
+/// What an operation does, as the model predicts it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Returned(PyV),
+    /// Returns something the spec does not pin down (close() of a body that returns a value:
+    /// None before Python 3.13, the value from 3.13).
+    ReturnedAny,
+    /// Raises; for StopIteration, with its value.
+    Raised(Exc, Option<PyV>),
+}
+
+/// The operations of spec/states.toml's transitions table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecOp {
+    Resume,
+    SendValue(i64),
+    Throw(Exc),
+    Close,
+}
+
+impl SpecOp {
+    /// The `op` name in the transitions table.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpecOp::Resume => "resume",
+            SpecOp::SendValue(_) => "send_value",
+            SpecOp::Throw(_) => "throw",
+            SpecOp::Close => "close",
+        }
+    }
+}
+
+/// A change to the model, to show that the fuzzer finds and shrinks a wrong prediction:
+/// `OP.FROM.FIELD=VALUE` sets one field (`to`, `finish`, `raises`, `body`) of the transition
+/// for OP from FROM (`close.created.to=suspended`, `send_value.created.raises=none`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plant {
+    pub op: String,
+    pub from: String,
+    pub field: String,
+    pub value: String,
+}
+
+impl Plant {
+    /// Parse `OP.FROM.FIELD=VALUE`.
+    pub fn parse(s: &str) -> Result<Plant, String> {
+        let (lhs, value) = s.split_once('=').ok_or_else(|| format!("`{s}`: a plant is OP.FROM.FIELD=VALUE"))?;
+        let parts: Vec<&str> = lhs.split('.').collect();
+        let [op, from, field] = parts[..] else {
+            return Err(format!("`{s}`: a plant is OP.FROM.FIELD=VALUE, e.g. close.created.to=suspended"));
+        };
+        if !["to", "finish", "raises", "body"].contains(&field) {
+            return Err(format!("`{s}`: FIELD is one of to, finish, raises, body"));
+        }
+        Ok(Plant { op: op.into(), from: from.into(), field: field.into(), value: value.into() })
+    }
+
+    /// The plant named by `INTROSPEC_FUZZ_PLANT`, if any.
+    pub fn from_env() -> Result<Option<Plant>, String> {
+        match std::env::var("INTROSPEC_FUZZ_PLANT") {
+            Ok(s) if !s.trim().is_empty() => Plant::parse(s.trim()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn apply(&self, ts: &mut [Transition]) -> Result<(), String> {
+        let t = ts
+            .iter_mut()
+            .find(|t| t.op == self.op && t.from == self.from && t.kinds.is_empty())
+            .ok_or_else(|| format!("no transition {} from {} in spec/states.toml to plant a bug in", self.op, self.from))?;
+        let none = |v: &str| if v == "none" { None } else { Some(v.to_string()) };
+        match self.field.as_str() {
+            "to" => t.to = self.value.clone(),
+            "finish" => t.finish = none(&self.value),
+            "raises" => t.raises = none(&self.value),
+            _ => t.body = self.value == "true",
+        }
+        Ok(())
+    }
+}
+
+/// The reference machine: the spec's transitions (possibly with a planted bug).
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub transitions: Vec<Transition>,
+    pub plant: Option<Plant>,
+}
+
+impl Model {
+    /// The model of a spec.
+    pub fn new(spec: &Spec, plant: Option<Plant>) -> Result<Model, String> {
+        let mut transitions = spec.transitions.clone();
+        if let Some(p) = &plant {
+            p.apply(&mut transitions)?;
+        }
+        Ok(Model { transitions, plant })
+    }
+
+    /// The transition for `op` from `from`. `send(v)` with v not None uses the `send_value`
+    /// transition where the spec has one, else `resume` (PEP 342: send(None) is next()).
+    pub fn transition(&self, op: SpecOp, from: St, kind: Kind) -> Option<&Transition> {
+        let find = |name: &str| introspec_spec::transition_in(&self.transitions, name, from.name(), kind.spec_name());
+        match op {
+            SpecOp::SendValue(_) => find("send_value").or_else(|| find("resume")),
+            _ => find(op.name()),
+        }
+    }
+
+    /// Predict a program: the case that checks it, or `None` when no operation applies.
+    pub fn predict(&self, spec: &Spec, program: &Program) -> Prediction {
+        let mut rt = Runtime::new(self, program);
+        let objects = program.objects();
+        let names: Vec<(String, String)> = objects.iter().map(|o| (o.name.clone(), o.func.kind.spec_name().to_string())).collect();
+        let kind = program.subject.kind;
+        let mut steps = Vec::new();
+        let mut after = rt.expect_all();
+        introspec_cases::load::add_invariants(spec, &names, &mut after);
+        steps.push(Step {
+            op: proto::Step::Create { expr: "f0()".into() },
+            outcome: OutcomeExpect::Returns(Pattern::Any),
+            after,
+            inside: vec![],
+            line: 1,
+        });
+        let mut applied = Vec::new();
+        let mut used = BTreeSet::new();
+        for op in &program.ops {
+            let spec_op = match *op {
+                Op::Resume => SpecOp::Resume,
+                Op::Send(v) => SpecOp::SendValue(v),
+                Op::Throw(e) => SpecOp::Throw(e),
+                Op::Close => SpecOp::Close,
+            };
+            let saved = rt.clone();
+            rt.inside.clear();
+            rt.used.clear();
+            let outcome = match rt.apply(0, spec_op) {
+                Ok(o) => o,
+                Err(Unpredictable) => {
+                    rt = saved;
+                    continue;
+                }
+            };
+            used.extend(rt.used.iter().cloned());
+            let (do_, arg) = op.step(kind);
+            let target = "subject".to_string();
+            let pop = match do_ {
+                "next" => proto::Step::Next { target },
+                "send" => proto::Step::Send { target, arg: arg.unwrap_or_else(|| "None".into()) },
+                "throw" => proto::Step::Throw { target, arg: arg.unwrap_or_default() },
+                "close" => proto::Step::Close { target },
+                "asend" => proto::Step::Asend { target, arg: arg.unwrap_or_else(|| "None".into()) },
+                "athrow" => proto::Step::Athrow { target, arg: arg.unwrap_or_default() },
+                _ => proto::Step::Aclose { target },
+            };
+            let outcome = match outcome {
+                Outcome::Returned(v) => OutcomeExpect::Returns(v.pattern()),
+                Outcome::ReturnedAny => OutcomeExpect::Returns(Pattern::Any),
+                Outcome::Raised(e, v) => OutcomeExpect::Raises { exc: e.name().into(), message: None, value: v.map(PyV::pattern) },
+            };
+            let mut after = rt.expect_all();
+            introspec_cases::load::add_invariants(spec, &names, &mut after);
+            let inside = std::mem::take(&mut rt.inside)
+                .into_iter()
+                .map(|mut snap| {
+                    introspec_cases::load::add_invariants(spec, &names, &mut snap);
+                    snap
+                })
+                .collect();
+            applied.push(*op);
+            steps.push(Step { op: pop, outcome, after, inside, line: steps.len() + 1 });
+        }
+        let program = Program { subject: program.subject.clone(), ops: applied };
+        let text = program.python();
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in text.bytes().chain(format!("{:?}", program.ops).bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        let id = format!("{}.fuzz.{h:016x}", kind.id_prefix());
+        let sources: BTreeSet<String> = used
+            .iter()
+            .filter_map(|(op, from)| self.transitions.iter().find(|t| t.op == *op && t.from == *from).map(|t| t.source.clone()))
+            .collect();
+        let checked: Vec<String> = used.iter().map(|(op, from)| format!("{op} from {from}")).collect();
+        let transitions = steps.len() - 1;
+        let case = Case {
+            id,
+            title: format!("Generated: {} operation(s) on a {} with {} inner object(s)", transitions, kind.spec_name(), objects.len() - 1),
+            kind: kind.spec_name().into(),
+            source: sources.iter().next().cloned().unwrap_or_else(|| "https://peps.python.org/pep-0342/".into()),
+            note: Some(format!(
+                "Generated by harness/fuzz from spec/states.toml; transitions checked: {}{}",
+                checked.join(", "),
+                self.plant.as_ref().map(|p| format!("; PLANTED BUG {}.{}.{}={}", p.op, p.from, p.field, p.value)).unwrap_or_default()
+            )),
+            python: if program.needs_py3() { Specifier::parse(">=3.3").ok() } else { None },
+            features: vec![],
+            timeout_ms: None,
+            code: text,
+            subject: "f0()".into(),
+            objects: names.into_iter().skip(1).collect(),
+            steps,
+            deviations: vec![],
+            file: PathBuf::from(format!("<fuzz {}>", kind.id_prefix())),
+            line: 1,
+        };
+        Prediction { case, program, transitions, used }
+    }
+}
+
+/// A program and the case predicted for it.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    pub case: Case,
+    /// The program with only the operations the spec has a transition for.
+    pub program: Program,
+    /// Operations applied (steps after `create`).
+    pub transitions: usize,
+    /// The spec transitions the case exercises, as (op, from).
+    pub used: BTreeSet<(String, String)>,
+}
+
+/// The spec has no transition for an operation from a state: nothing can be predicted.
+#[derive(Debug, Clone, Copy)]
+struct Unpredictable;
+
+#[derive(Debug, Clone, Copy)]
+enum Ins {
+    Suspend(Val),
+    Await(Val),
+    Observe,
+    Return(Val),
+    Raise(Exc),
+    Setup(Catch, usize),
+    Pop,
+    Jump(usize),
+    Delegate(usize),
+    Reenter(usize, ReOp),
+}
+
+#[derive(Debug, Clone)]
+struct ObjRt {
+    name: String,
+    kind: Kind,
+    code: Vec<Ins>,
+    state: St,
+    pc: usize,
+    blocks: Vec<(Catch, usize)>,
+    x: PyV,
+    r: PyV,
+    delegating: Option<usize>,
+}
+
+enum Input {
+    Send(PyV),
+    Throw(Exc),
+}
+
+enum Exit {
+    Yielded(PyV),
+    Returned(PyV),
+    Raised(Exc),
+}
+
+#[derive(Clone)]
+struct Runtime<'m> {
+    model: &'m Model,
+    objs: Vec<ObjRt>,
+    /// Expectations of each `observe()` of the current step.
+    inside: Vec<Vec<Expect>>,
+    used: BTreeSet<(String, String)>,
+}
+
+fn compile(func: &Func, me: usize, children: &mut dyn Iterator<Item = usize>, objects_len: usize, out: &mut Vec<Ins>) {
+    fn body(b: &[Stmt], me: usize, children: &mut dyn Iterator<Item = usize>, out: &mut Vec<Ins>) {
+        for s in b {
+            match s {
+                Stmt::Suspend(v) => out.push(Ins::Suspend(*v)),
+                Stmt::Await(v) => out.push(Ins::Await(*v)),
+                Stmt::Observe => out.push(Ins::Observe),
+                Stmt::Return(v) => out.push(Ins::Return(*v)),
+                Stmt::Raise(e, _) => out.push(Ins::Raise(*e)),
+                Stmt::Try { body: tb, catch, handler } => {
+                    let setup = out.len();
+                    out.push(Ins::Pop); // patched below
+                    body(tb, me, children, out);
+                    out.push(Ins::Pop);
+                    let jump = out.len();
+                    out.push(Ins::Jump(0));
+                    let handler_at = out.len();
+                    body(handler, me, children, out);
+                    let end = out.len();
+                    out[setup] = Ins::Setup(*catch, handler_at);
+                    out[jump] = Ins::Jump(end);
+                }
+                Stmt::Delegate(_) => out.push(Ins::Delegate(children.next().expect("one object per Delegate"))),
+                Stmt::Reenter(t, op) => out.push(Ins::Reenter(if *t == ReTarget::Subject { 0 } else { me }, *op)),
+            }
+        }
+    }
+    let _ = objects_len;
+    body(&func.body, me, children, out);
+}
+
+impl<'m> Runtime<'m> {
+    fn new(model: &'m Model, program: &Program) -> Runtime<'m> {
+        let objects = program.objects();
+        let objs = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let mut code = Vec::new();
+                let mut children = (i + 1..objects.len()).filter(|j| objects[*j].parent == Some(i)).collect::<Vec<_>>().into_iter();
+                compile(o.func, i, &mut children, objects.len(), &mut code);
+                ObjRt {
+                    name: o.name.clone(),
+                    kind: o.func.kind,
+                    code,
+                    state: St::Created,
+                    pc: 0,
+                    blocks: vec![],
+                    x: PyV::None,
+                    r: PyV::None,
+                    delegating: None,
+                }
+            })
+            .collect();
+        Runtime { model, objs, inside: vec![], used: BTreeSet::new() }
+    }
+
+    /// The expectations on every object now: its state, and for a suspended one what it
+    /// delegates to (the inner object, the `suspend()` generator a coroutine awaits, or none).
+    fn expect_all(&self) -> Vec<Expect> {
+        let mut out = Vec::new();
+        for o in &self.objs {
+            let e = |observable: &str, pattern: Pattern| Expect {
+                target: o.name.clone(),
+                observable: observable.into(),
+                layer: None,
+                pattern,
+                from: ExpectFrom::Case,
+            };
+            out.push(e("state", Pattern::State(o.state.name().into())));
+            if o.state == St::Suspended {
+                let d = match o.delegating {
+                    Some(c) => Pattern::Is(self.objs[c].name.clone()),
+                    None if o.kind == Kind::Coroutine => Pattern::Type("generator".into()),
+                    None => Pattern::None,
+                };
+                out.push(e("delegate", d));
+            }
+        }
+        out
+    }
+
+    fn eval(&self, o: usize, v: Val) -> PyV {
+        match v {
+            Val::None => PyV::None,
+            Val::Int(i) => PyV::Int(i),
+            Val::Sent => self.objs[o].x,
+            Val::Result => self.objs[o].r,
+        }
+    }
+
+    /// Apply one operation of the transitions table to object `o`.
+    fn apply(&mut self, o: usize, op: SpecOp) -> Result<Outcome, Unpredictable> {
+        let from = self.objs[o].state;
+        let t = self.model.transition(op, from, self.objs[o].kind).ok_or(Unpredictable)?.clone();
+        self.used.insert((t.op.clone(), t.from.clone()));
+        let to = St::parse(&t.to).ok_or(Unpredictable)?;
+        if !t.body {
+            self.set_state(o, to);
+            return Ok(match t.raises.as_deref() {
+                None => Outcome::Returned(PyV::None),
+                Some("thrown") => match op {
+                    SpecOp::Throw(e) => Outcome::Raised(e, None),
+                    _ => return Err(Unpredictable),
+                },
+                Some(name) => {
+                    let e = Exc::parse(name).ok_or(Unpredictable)?;
+                    Outcome::Raised(e, (e == Exc::StopIteration).then_some(PyV::None))
+                }
+            });
+        }
+        let finish = match &t.finish {
+            Some(f) => St::parse(f).ok_or(Unpredictable)?,
+            None => to,
+        };
+        let input = match op {
+            SpecOp::Resume => Input::Send(PyV::None),
+            SpecOp::SendValue(v) => Input::Send(PyV::Int(v)),
+            SpecOp::Throw(e) => Input::Throw(e),
+            SpecOp::Close => Input::Throw(Exc::GeneratorExit),
+        };
+        let exit = self.run(o, input)?;
+        Ok(match (op, exit) {
+            // PEP 342: close() of a body that yields again raises RuntimeError, and the
+            // generator stays suspended where it yielded.
+            (SpecOp::Close, Exit::Yielded(_)) => {
+                self.set_state(o, St::Suspended);
+                Outcome::Raised(Exc::RuntimeError, None)
+            }
+            (_, Exit::Yielded(v)) => {
+                self.set_state(o, to);
+                Outcome::Returned(v)
+            }
+            (SpecOp::Close, Exit::Returned(v)) => {
+                self.set_state(o, finish);
+                if v == PyV::None {
+                    Outcome::Returned(PyV::None)
+                } else {
+                    Outcome::ReturnedAny
+                }
+            }
+            (_, Exit::Returned(v)) => {
+                self.set_state(o, finish);
+                Outcome::Raised(Exc::StopIteration, Some(v))
+            }
+            (SpecOp::Close, Exit::Raised(Exc::GeneratorExit)) => {
+                self.set_state(o, finish);
+                Outcome::Returned(PyV::None)
+            }
+            (_, Exit::Raised(e)) => {
+                self.set_state(o, finish);
+                Outcome::Raised(e, None)
+            }
+        })
+    }
+
+    fn set_state(&mut self, o: usize, s: St) {
+        let obj = &mut self.objs[o];
+        obj.state = s;
+        if matches!(s, St::Created | St::Closed) {
+            obj.delegating = None;
+        }
+    }
+
+    /// Run the body of `o` from where it is with `input`, to its next suspension or its end.
+    fn run(&mut self, o: usize, input: Input) -> Result<Exit, Unpredictable> {
+        let was = self.objs[o].state;
+        self.objs[o].state = St::Running;
+        // what the resumption point gives the body: a value, or an exception raised there
+        let mut pending: Result<(), Exc> = Ok(());
+        if was == St::Created {
+            match input {
+                Input::Send(_) => {}
+                Input::Throw(e) => pending = Err(e),
+            }
+        } else if let Some(c) = self.objs[o].delegating {
+            // PEP 380: the operation goes to the delegate first
+            let r = match input {
+                Input::Send(PyV::None) => self.apply(c, SpecOp::Resume)?,
+                Input::Send(PyV::Int(v)) => self.apply(c, SpecOp::SendValue(v))?,
+                Input::Throw(Exc::GeneratorExit) => match self.apply(c, SpecOp::Close)? {
+                    Outcome::Raised(e, _) => Outcome::Raised(e, None),
+                    _ => Outcome::Raised(Exc::GeneratorExit, None),
+                },
+                Input::Throw(e) => self.apply(c, SpecOp::Throw(e))?,
+            };
+            match self.delegation_result(o, r) {
+                Some(Ok(y)) => return Ok(Exit::Yielded(y)),
+                Some(Err(e)) => pending = Err(e),
+                None => {}
+            }
+        } else {
+            match input {
+                Input::Send(v) => self.objs[o].x = v,
+                Input::Throw(e) => pending = Err(e),
+            }
+        }
+        loop {
+            if let Err(e) = pending {
+                pending = Ok(());
+                // unwind to the innermost handler that catches it
+                loop {
+                    match self.objs[o].blocks.pop() {
+                        Some((catch, handler)) if catch.catches(e) => {
+                            self.objs[o].pc = handler;
+                            break;
+                        }
+                        Some(_) => continue,
+                        None => return Ok(Exit::Raised(e)),
+                    }
+                }
+            }
+            let pc = self.objs[o].pc;
+            let Some(ins) = self.objs[o].code.get(pc).copied() else {
+                return Ok(Exit::Returned(PyV::None));
+            };
+            self.objs[o].pc = pc + 1;
+            match ins {
+                Ins::Suspend(v) => return Ok(Exit::Yielded(self.eval(o, v))),
+                Ins::Await(v) => {
+                    // an async generator's await of suspend(): the driver sends None back
+                    let _ = self.eval(o, v);
+                    self.objs[o].x = PyV::None;
+                }
+                Ins::Observe => {
+                    let snap = self.expect_all();
+                    self.inside.push(snap);
+                }
+                Ins::Return(v) => return Ok(Exit::Returned(self.eval(o, v))),
+                Ins::Raise(e) => pending = Err(e),
+                Ins::Setup(catch, handler) => self.objs[o].blocks.push((catch, handler)),
+                Ins::Pop => {
+                    self.objs[o].blocks.pop();
+                }
+                Ins::Jump(t) => self.objs[o].pc = t,
+                Ins::Delegate(c) => {
+                    // `yield from` / `await` starts the delegate with send(None)
+                    self.objs[o].delegating = Some(c);
+                    let r = self.apply(c, SpecOp::Resume)?;
+                    match self.delegation_result(o, r) {
+                        Some(Ok(y)) => return Ok(Exit::Yielded(y)),
+                        Some(Err(e)) => pending = Err(e),
+                        None => {}
+                    }
+                }
+                Ins::Reenter(t, op) => {
+                    let sop = if op == ReOp::Close { SpecOp::Close } else { SpecOp::Resume };
+                    match self.apply(t, sop)? {
+                        Outcome::Raised(e, _) => pending = Err(e),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the delegating object does with its delegate's outcome: yield it on
+    /// (`Some(Ok)`), raise an exception at the delegation (`Some(Err)`), or go on with the
+    /// delegate's return value in `r` (`None`).
+    fn delegation_result(&mut self, o: usize, r: Outcome) -> Option<Result<PyV, Exc>> {
+        match r {
+            Outcome::Returned(y) => {
+                self.objs[o].state = St::Running;
+                Some(Ok(y))
+            }
+            Outcome::ReturnedAny => Some(Ok(PyV::None)),
+            Outcome::Raised(Exc::StopIteration, v) => {
+                self.objs[o].delegating = None;
+                self.objs[o].r = v.unwrap_or(PyV::None);
+                None
+            }
+            Outcome::Raised(e, _) => {
+                self.objs[o].delegating = None;
+                Some(Err(e))
+            }
+        }
+    }
+}

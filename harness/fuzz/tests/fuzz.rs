@@ -1,0 +1,54 @@
+//! `cargo test`: a short fuzz campaign with a fixed seed and budget on every column found,
+//! one trial each (`fuzz::COLUMN`, so `cargo test -- fuzz::cpython-3.12` runs one). The same
+//! generated programs run on every column; a failure prints the shrunk program as Python,
+//! its operations and the seed.
+
+use std::path::Path;
+
+use introspec_fuzz::{Campaign, Lane, Model, Settings};
+use introspec_runner::{columns, Project};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Generated programs per column: enough to reach every spec transition, few enough to stay
+/// within a few seconds for all columns.
+const CASES: usize = 60;
+const SEED: u64 = 0x3123_0006;
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let project = match Project::load(&root) {
+        Ok(p) => p,
+        Err(d) => {
+            let msg = d.to_string();
+            libtest_mimic::run(&args, vec![Trial::test("fuzz::spec", move || Err(Failed::from(msg)))]).exit();
+        }
+    };
+    let project: &'static Project = Box::leak(Box::new(project));
+    let discovery = project.discover();
+    let cols = columns::all(&discovery.runtimes, &project.cache);
+    let mut trials = Vec::new();
+    for col in cols {
+        let name = format!("fuzz::{}", col.name);
+        trials.push(Trial::test(name, move || {
+            let model = Model::new(&project.spec, None).map_err(Failed::from)?;
+            let settings = Settings { seed: SEED, max_cases: Some(CASES), ..Settings::default() };
+            let lane = Lane::new(col, &project.cache);
+            let mut c = Campaign::new(&project.spec, &project.corpus, model, vec![lane], settings);
+            let mut log = String::new();
+            c.run(&mut |m| {
+                log.push_str(m);
+                log.push('\n');
+            });
+            if let Some(b) = &c.lanes[0].broken {
+                return Err(Failed::from(format!("the column cannot run: {b}")));
+            }
+            if c.findings.is_empty() {
+                Ok(())
+            } else {
+                Err(Failed::from(format!("{} finding(s) in {} transitions (seed {SEED:#x}):\n{log}", c.findings.len(), c.stats.transitions)))
+            }
+        }));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
