@@ -42,13 +42,17 @@ impl Corpus {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
                 Err(e) => {
-                    corpus.diagnostics.push(Diagnostic::file(&file, format!("cannot read: {e}")));
+                    corpus
+                        .diagnostics
+                        .push(Diagnostic::file(&file, format!("cannot read: {e}")));
                     continue;
                 }
             };
             if is_deviation_file {
                 match toml::from_str::<RawDeviationFile>(&text) {
-                    Err(e) => corpus.diagnostics.push(Diagnostic::from_toml(&file, &text, &e)),
+                    Err(e) => corpus
+                        .diagnostics
+                        .push(Diagnostic::from_toml(&file, &text, &e)),
                     Ok(raw) => {
                         for d in raw.deviation {
                             let span = d.span().start;
@@ -64,7 +68,9 @@ impl Corpus {
             let raw = match toml::from_str::<RawFile>(&text) {
                 Ok(r) => r,
                 Err(e) => {
-                    corpus.diagnostics.push(Diagnostic::from_toml(&file, &text, &e));
+                    corpus
+                        .diagnostics
+                        .push(Diagnostic::from_toml(&file, &text, &e));
                     continue;
                 }
             };
@@ -81,14 +87,30 @@ impl Corpus {
                 let id = rc.id.get_ref().clone();
                 if let Some((f, l)) = seen.get(&id) {
                     corpus.diagnostics.push(
-                        Diagnostic::at(&file, &text, Some(rc.id.span().start), format!("duplicate case id `{id}`"))
-                            .with_help(format!("it is already used at {}:{l}; give this case another id", f.display())),
+                        Diagnostic::at(
+                            &file,
+                            &text,
+                            Some(rc.id.span().start),
+                            format!("duplicate case id `{id}`"),
+                        )
+                        .with_help(format!(
+                            "it is already used at {}:{l}; give this case another id",
+                            f.display()
+                        )),
                     );
                     continue;
                 }
                 seen.insert(id, (file.clone(), line));
                 let mut errs = Vec::new();
-                let case = build_case(rc, raw.prelude.as_deref(), spec, &file, &text, line, &mut errs);
+                let case = build_case(
+                    rc,
+                    raw.prelude.as_deref(),
+                    spec,
+                    &file,
+                    &text,
+                    line,
+                    &mut errs,
+                );
                 if errs.is_empty() {
                     corpus.cases.push(case);
                 } else {
@@ -201,30 +223,58 @@ struct RawSelector {
     column: Option<String>,
 }
 
-fn deviation(raw: RawDeviation, own_case: Option<&str>, file: &Path, text: &str, span: usize) -> Result<Deviation, Diagnostic> {
+fn deviation(
+    raw: RawDeviation,
+    own_case: Option<&str>,
+    file: &Path,
+    text: &str,
+    span: usize,
+) -> Result<Deviation, Diagnostic> {
     let at = |msg: String| Diagnostic::at(file, text, Some(span), msg);
     if raw.reason.trim().is_empty() {
-        return Err(at("a known deviation needs a `reason`".into()).with_help("say what the runtime does instead and why"));
+        return Err(at("a known deviation needs a `reason`".into())
+            .with_help("say what the runtime does instead and why"));
     }
     if !raw.link.starts_with("http") {
-        return Err(at(format!("the deviation's `link` `{}` is not a URL", raw.link))
-            .with_help("link the upstream issue, the docs or the source that explains the deviation"));
+        return Err(at(format!(
+            "the deviation's `link` `{}` is not a URL",
+            raw.link
+        ))
+        .with_help("link the upstream issue, the docs or the source that explains the deviation"));
     }
     let cases = match (own_case, raw.cases) {
-        (Some(_), Some(_)) => return Err(at("`cases` belongs in cases/deviations/ files, not inside a case".into())),
+        (Some(_), Some(_)) => {
+            return Err(at(
+                "`cases` belongs in cases/deviations/ files, not inside a case".into(),
+            ))
+        }
         (Some(_), None) => "*".to_string(),
         (None, Some(c)) => c,
-        (None, None) => return Err(at("a deviation in cases/deviations/ needs `cases`, a glob on case ids".into())),
+        (None, None) => {
+            return Err(at(
+                "a deviation in cases/deviations/ needs `cases`, a glob on case ids".into(),
+            ))
+        }
     };
     let s = raw.when;
     if let Some(i) = &s.implementation {
         if !IMPLEMENTATIONS.contains(&i.as_str()) {
-            return Err(did_you_mean(at(format!("unknown implementation `{i}`")), i, "implementation", IMPLEMENTATIONS));
+            return Err(did_you_mean(
+                at(format!("unknown implementation `{i}`")),
+                i,
+                "implementation",
+                IMPLEMENTATIONS,
+            ));
         }
     }
     if let Some(c) = &s.compiler {
         if !COMPILERS.contains(&c.as_str()) {
-            return Err(did_you_mean(at(format!("unknown compiler `{c}`")), c, "compiler", COMPILERS));
+            return Err(did_you_mean(
+                at(format!("unknown compiler `{c}`")),
+                c,
+                "compiler",
+                COMPILERS,
+            ));
         }
     }
     let python = match &s.python {
@@ -250,7 +300,9 @@ fn deviation(raw: RawDeviation, own_case: Option<&str>, file: &Path, text: &str,
     })
 }
 
-const OPS: [&str; 10] = ["create", "next", "send", "throw", "close", "asend", "athrow", "aclose", "eval", "exec"];
+const OPS: [&str; 10] = [
+    "create", "next", "send", "throw", "close", "asend", "athrow", "aclose", "eval", "exec",
+];
 
 fn build_case(
     rc: RawCase,
@@ -262,32 +314,60 @@ fn build_case(
     errs: &mut Vec<Diagnostic>,
 ) -> Case {
     let case_id = rc.id.get_ref().clone();
-    let here = |span: usize, msg: String| Diagnostic::at(file, text, Some(span), format!("case `{case_id}`: {msg}"));
+    let here = |span: usize, msg: String| {
+        Diagnostic::at(file, text, Some(span), format!("case `{case_id}`: {msg}"))
+    };
 
     if !spec.kinds.contains_key(rc.kind.get_ref()) {
-        errs.push(unknown(file, text, &rc.kind, "kind", spec.kinds.keys().map(String::as_str)));
+        errs.push(unknown(
+            file,
+            text,
+            &rc.kind,
+            "kind",
+            spec.kinds.keys().map(String::as_str),
+        ));
     }
     let mut objects = vec![("subject".to_string(), rc.kind.get_ref().clone())];
     for (name, kind) in &rc.objects {
         if !spec.kinds.contains_key(kind.get_ref()) {
-            errs.push(unknown(file, text, kind, "kind", spec.kinds.keys().map(String::as_str)));
+            errs.push(unknown(
+                file,
+                text,
+                kind,
+                "kind",
+                spec.kinds.keys().map(String::as_str),
+            ));
         }
         objects.push((name.clone(), kind.get_ref().clone()));
     }
-    let python = rc.python.as_ref().and_then(|p| match Specifier::parse(p.get_ref()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errs.push(here(p.span().start, e).with_help("write a PEP 440 condition such as \">=3.6\" or \">=3.6,<3.11\""));
-            None
-        }
-    });
+    let python =
+        rc.python
+            .as_ref()
+            .and_then(|p| match Specifier::parse(p.get_ref()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errs.push(here(p.span().start, e).with_help(
+                        "write a PEP 440 condition such as \">=3.6\" or \">=3.6,<3.11\"",
+                    ));
+                    None
+                }
+            });
     for f in &rc.features {
         if !spec.features.contains_key(f.get_ref()) {
-            errs.push(unknown(file, text, f, "feature", spec.features.keys().map(String::as_str)));
+            errs.push(unknown(
+                file,
+                text,
+                f,
+                "feature",
+                spec.features.keys().map(String::as_str),
+            ));
         }
     }
     if rc.id.get_ref().is_empty() || rc.id.get_ref().contains(char::is_whitespace) {
-        errs.push(here(rc.id.span().start, "a case id is dotted words without spaces".into()));
+        errs.push(here(
+            rc.id.span().start,
+            "a case id is dotted words without spaces".into(),
+        ));
     }
 
     let mut steps = Vec::new();
@@ -297,35 +377,80 @@ fn build_case(
         let rs = rs.into_inner();
         let op_name = rs.op.get_ref().as_str();
         if i == 0 && op_name != "create" {
-            errs.push(here(rs.op.span().start, "the first step must be `do = \"create\"`".into()));
+            errs.push(here(
+                rs.op.span().start,
+                "the first step must be `do = \"create\"`".into(),
+            ));
         }
         let target = rs.on.clone().unwrap_or_else(|| "subject".into());
-        if !matches!(op_name, "create" | "eval" | "exec") && !objects.iter().any(|(n, _)| *n == target) {
-            let d = here(span, format!("step {} acts `on` unknown object `{target}`", i + 1));
-            errs.push(did_you_mean(d, &target, "object", objects.iter().map(|(n, _)| n.as_str())).with_help("declare it in the case's `objects` table"));
+        if !matches!(op_name, "create" | "eval" | "exec")
+            && !objects.iter().any(|(n, _)| *n == target)
+        {
+            let d = here(
+                span,
+                format!("step {} acts `on` unknown object `{target}`", i + 1),
+            );
+            errs.push(
+                did_you_mean(
+                    d,
+                    &target,
+                    "object",
+                    objects.iter().map(|(n, _)| n.as_str()),
+                )
+                .with_help("declare it in the case's `objects` table"),
+            );
         }
         let arg = |default: &str| rs.arg.clone().unwrap_or_else(|| default.to_string());
         use introspec_protocol::Step as S;
         let op = match op_name {
-            "create" => S::Create { expr: rs.expr.clone().unwrap_or_else(|| rc.subject.clone()) },
-            "next" => S::Next { target: target.clone() },
-            "send" => S::Send { target: target.clone(), arg: arg("None") },
-            "throw" => S::Throw { target: target.clone(), arg: arg("ValueError('thrown')") },
-            "close" => S::Close { target: target.clone() },
-            "asend" => S::Asend { target: target.clone(), arg: arg("None") },
-            "athrow" => S::Athrow { target: target.clone(), arg: arg("ValueError('thrown')") },
-            "aclose" => S::Aclose { target: target.clone() },
+            "create" => S::Create {
+                expr: rs.expr.clone().unwrap_or_else(|| rc.subject.clone()),
+            },
+            "next" => S::Next {
+                target: target.clone(),
+            },
+            "send" => S::Send {
+                target: target.clone(),
+                arg: arg("None"),
+            },
+            "throw" => S::Throw {
+                target: target.clone(),
+                arg: arg("ValueError('thrown')"),
+            },
+            "close" => S::Close {
+                target: target.clone(),
+            },
+            "asend" => S::Asend {
+                target: target.clone(),
+                arg: arg("None"),
+            },
+            "athrow" => S::Athrow {
+                target: target.clone(),
+                arg: arg("ValueError('thrown')"),
+            },
+            "aclose" => S::Aclose {
+                target: target.clone(),
+            },
             "eval" => match &rs.expr {
-                Some(e) => S::Eval { expr: e.clone(), bind: rs.bind.clone() },
+                Some(e) => S::Eval {
+                    expr: e.clone(),
+                    bind: rs.bind.clone(),
+                },
                 None => {
-                    errs.push(here(span, format!("step {}: `do = \"eval\"` needs `expr`", i + 1)));
+                    errs.push(here(
+                        span,
+                        format!("step {}: `do = \"eval\"` needs `expr`", i + 1),
+                    ));
                     continue;
                 }
             },
             "exec" => match &rs.code {
                 Some(c) => S::Exec { code: c.clone() },
                 None => {
-                    errs.push(here(span, format!("step {}: `do = \"exec\"` needs `code`", i + 1)));
+                    errs.push(here(
+                        span,
+                        format!("step {}: `do = \"exec\"` needs `code`", i + 1),
+                    ));
                     continue;
                 }
             },
@@ -337,21 +462,37 @@ fn build_case(
         };
         let outcome = match (&rs.returns, &rs.raises) {
             (Some(_), Some(_)) => {
-                errs.push(here(span, format!("step {}: give `returns` or `raises`, not both", i + 1)));
+                errs.push(here(
+                    span,
+                    format!("step {}: give `returns` or `raises`, not both", i + 1),
+                ));
                 OutcomeExpect::Returns(Pattern::Any)
             }
             (None, Some(exc)) => OutcomeExpect::Raises {
                 exc: exc.clone(),
                 message: rs.message.clone(),
-                value: rs.value.as_ref().and_then(|v| pattern(v, Domain::Value, &here, span, errs)),
+                value: rs
+                    .value
+                    .as_ref()
+                    .and_then(|v| pattern(v, Domain::Value, &here, span, errs)),
             },
-            (Some(v), None) => OutcomeExpect::Returns(pattern(v, Domain::Value, &here, span, errs).unwrap_or(Pattern::Any)),
+            (Some(v), None) => OutcomeExpect::Returns(
+                pattern(v, Domain::Value, &here, span, errs).unwrap_or(Pattern::Any),
+            ),
             (None, None) => OutcomeExpect::Returns(Pattern::Any),
         };
         if rs.raises.is_none() && (rs.message.is_some() || rs.value.is_some()) {
-            errs.push(here(span, format!("step {}: `message` and `value` go with `raises`", i + 1)));
+            errs.push(here(
+                span,
+                format!("step {}: `message` and `value` go with `raises`", i + 1),
+            ));
         }
-        let ctx = ExpectCtx { spec, objects: &objects, here: &here, span };
+        let ctx = ExpectCtx {
+            spec,
+            objects: &objects,
+            here: &here,
+            span,
+        };
         let mut after = Vec::new();
         if let Some(s) = &rs.state {
             let mut t = toml::Table::new();
@@ -365,12 +506,20 @@ fn build_case(
             for (layer, t) in layers {
                 if spec.layer(layer).is_none() {
                     let d = here(span, format!("unknown layer `{layer}`"));
-                    errs.push(did_you_mean(d, layer, "layer", spec.layers.iter().map(|l| l.name.as_str())));
+                    errs.push(did_you_mean(
+                        d,
+                        layer,
+                        "layer",
+                        spec.layers.iter().map(|l| l.name.as_str()),
+                    ));
                     continue;
                 }
                 match t.as_table() {
                     Some(t) => ctx.table(t, "subject", Some(layer), &mut after, errs),
-                    None => errs.push(here(span, format!("`layers.{layer}` must be a table of observables"))),
+                    None => errs.push(here(
+                        span,
+                        format!("`layers.{layer}` must be a table of observables"),
+                    )),
                 }
             }
         }
@@ -383,16 +532,34 @@ fn build_case(
                 for it in items {
                     match it.as_table() {
                         Some(t) => inside.push(ctx.snapshot(t, errs)),
-                        None => errs.push(here(span, "`inside` is a table, or an array of tables (one per observe() call)".into())),
+                        None => errs.push(here(
+                            span,
+                            "`inside` is a table, or an array of tables (one per observe() call)"
+                                .into(),
+                        )),
                     }
                 }
             }
-            Some(_) => errs.push(here(span, "`inside` is a table, or an array of tables (one per observe() call)".into())),
+            Some(_) => errs.push(here(
+                span,
+                "`inside` is a table, or an array of tables (one per observe() call)".into(),
+            )),
         }
-        steps.push(Step { op, outcome, after, inside, line: sline });
+        steps.push(Step {
+            op,
+            outcome,
+            after,
+            inside,
+            line: sline,
+        });
     }
     if steps.is_empty() && errs.is_empty() {
-        errs.push(Diagnostic::at(file, text, Some(rc.id.span().start), format!("case `{case_id}` has no [[case.step]]")));
+        errs.push(Diagnostic::at(
+            file,
+            text,
+            Some(rc.id.span().start),
+            format!("case `{case_id}` has no [[case.step]]"),
+        ));
     }
 
     let mut deviations = Vec::new();
@@ -452,16 +619,27 @@ struct ExpectCtx<'a> {
 
 impl ExpectCtx<'_> {
     fn kind_of(&self, target: &str) -> &str {
-        self.objects.iter().find(|(n, _)| n == target).map_or("", |(_, k)| k.as_str())
+        self.objects
+            .iter()
+            .find(|(n, _)| n == target)
+            .map_or("", |(_, k)| k.as_str())
     }
 
     /// An expectation table: observable = pattern, or object = { observable = pattern }.
-    fn table(&self, t: &toml::Table, target: &str, layer: Option<&str>, out: &mut Vec<Expect>, errs: &mut Vec<Diagnostic>) {
+    fn table(
+        &self,
+        t: &toml::Table,
+        target: &str,
+        layer: Option<&str>,
+        out: &mut Vec<Expect>,
+        errs: &mut Vec<Diagnostic>,
+    ) {
         let kind = self.kind_of(target).to_string();
         for (key, value) in t {
             if let Some(obs) = self.spec.observable(key) {
                 let spelled = self.spec.layers.iter().any(|l| {
-                    layer.is_none_or(|x| x == l.name) && self.spec.spelling(obs, &l.name, &kind).is_some()
+                    layer.is_none_or(|x| x == l.name)
+                        && self.spec.spelling(obs, &l.name, &kind).is_some()
                 });
                 if !spelled {
                     errs.push((self.here)(
@@ -482,7 +660,10 @@ impl ExpectCtx<'_> {
             } else if self.objects.iter().any(|(n, _)| n == key) && target == "subject" {
                 match value.as_table() {
                     Some(inner) => self.table(inner, key, layer, out, errs),
-                    None => errs.push((self.here)(self.span, format!("`{key}` is an object: give it a table of observables"))),
+                    None => errs.push((self.here)(
+                        self.span,
+                        format!("`{key}` is an object: give it a table of observables"),
+                    )),
                 }
             } else {
                 let names = self
@@ -536,7 +717,7 @@ pub fn add_invariants(spec: &Spec, objects: &[(String, String)], out: &mut Vec<E
         let Some(st) = spec.states.get(state) else {
             continue;
         };
-        for (obs, p) in &st.invariants {
+        for (obs, p) in &st.invariants_for(kind) {
             let named = out
                 .iter()
                 .any(|x| x.target == e.target && &x.observable == obs);

@@ -89,6 +89,8 @@ pub struct State {
     pub source: String,
     /// Observable → expectation that holds in this state.
     pub invariants: Vec<(String, Pattern)>,
+    /// Kind → invariants that replace (or add to) the general ones for that kind.
+    pub kind_invariants: BTreeMap<String, Vec<(String, Pattern)>>,
     pub invariant_source: String,
 }
 
@@ -113,6 +115,23 @@ pub struct Availability {
     pub language: Version,
     /// Providers loaded in the column (`reference`).
     pub provides: Vec<String>,
+}
+
+impl State {
+    /// The invariants of this state for one kind: the general ones, with the kind's own
+    /// replacing those of the same observable.
+    pub fn invariants_for(&self, kind: &str) -> Vec<(String, Pattern)> {
+        let mut out = self.invariants.clone();
+        if let Some(extra) = self.kind_invariants.get(kind) {
+            for (obs, p) in extra {
+                match out.iter_mut().find(|(o, _)| o == obs) {
+                    Some(slot) => slot.1 = p.clone(),
+                    None => out.push((obs.clone(), p.clone())),
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Spec {
@@ -142,12 +161,23 @@ impl Spec {
 
         let (fpath, ftext, fraw) = features;
         for (name, f) in fraw {
-            let since = f.since.as_ref().map(|s| parse_version(s, &fpath, &ftext, &mut diags));
-            let until = f.until.as_ref().map(|s| parse_version(s, &fpath, &ftext, &mut diags));
+            let since = f
+                .since
+                .as_ref()
+                .map(|s| parse_version(s, &fpath, &ftext, &mut diags));
+            let until = f
+                .until
+                .as_ref()
+                .map(|s| parse_version(s, &fpath, &ftext, &mut diags));
             if since.is_none() == f.provided_by.is_none() {
                 diags.push(
-                    Diagnostic::file(&fpath, format!("feature `{name}` needs exactly one of `since` and `provided_by`"))
-                        .with_help("give the first Python version that has it, or the provider that adds it"),
+                    Diagnostic::file(
+                        &fpath,
+                        format!("feature `{name}` needs exactly one of `since` and `provided_by`"),
+                    )
+                    .with_help(
+                        "give the first Python version that has it, or the provider that adds it",
+                    ),
                 );
             }
             spec.features.insert(
@@ -181,7 +211,13 @@ impl Spec {
             spec.check_feature(&k.feature, &kpath, &ktext, &mut diags);
             if let Some(sa) = &k.spell_as {
                 if !kind_names.contains(sa.get_ref()) {
-                    diags.push(unknown(&kpath, &ktext, sa, "kind", kind_names.iter().map(String::as_str)));
+                    diags.push(unknown(
+                        &kpath,
+                        &ktext,
+                        sa,
+                        "kind",
+                        kind_names.iter().map(String::as_str),
+                    ));
                 }
             }
             spec.kinds.insert(
@@ -203,8 +239,13 @@ impl Spec {
                 Some(d) => d,
                 None => {
                     diags.push(
-                        Diagnostic::at(&opath, &otext, Some(o.domain.span().start), format!("unknown domain `{}`", o.domain.get_ref()))
-                            .with_help("use one of bool, int, str, state, object, value"),
+                        Diagnostic::at(
+                            &opath,
+                            &otext,
+                            Some(o.domain.span().start),
+                            format!("unknown domain `{}`", o.domain.get_ref()),
+                        )
+                        .with_help("use one of bool, int, str, state, object, value"),
                     );
                     Domain::Value
                 }
@@ -214,21 +255,54 @@ impl Spec {
             for (layer, per_kind) in o.layers {
                 let at = locate(&otext, &format!("{layer}."), header.unwrap_or(0)).or(header);
                 if spec.layer(&layer).is_none() {
-                    let d = Diagnostic::at(&opath, &otext, at, format!("unknown layer `{layer}` in observable `{name}`"));
-                    diags.push(did_you_mean(d, &layer, "layer", spec.layers.iter().map(|l| l.name.as_str())));
+                    let d = Diagnostic::at(
+                        &opath,
+                        &otext,
+                        at,
+                        format!("unknown layer `{layer}` in observable `{name}`"),
+                    );
+                    diags.push(did_you_mean(
+                        d,
+                        &layer,
+                        "layer",
+                        spec.layers.iter().map(|l| l.name.as_str()),
+                    ));
                     continue;
                 }
                 let mut map = BTreeMap::new();
                 for (kind, sp) in per_kind {
                     if kind != "*" && !spec.kinds.contains_key(&kind) {
-                        let at = locate(&otext, &format!("{layer}.{kind}"), header.unwrap_or(0)).or(at);
-                        let d = Diagnostic::at(&opath, &otext, at, format!("unknown kind `{kind}` in observable `{name}`"));
-                        diags.push(did_you_mean(d, &kind, "kind", spec.kinds.keys().map(String::as_str)));
+                        let at =
+                            locate(&otext, &format!("{layer}.{kind}"), header.unwrap_or(0)).or(at);
+                        let d = Diagnostic::at(
+                            &opath,
+                            &otext,
+                            at,
+                            format!("unknown kind `{kind}` in observable `{name}`"),
+                        );
+                        diags.push(did_you_mean(
+                            d,
+                            &kind,
+                            "kind",
+                            spec.kinds.keys().map(String::as_str),
+                        ));
                     }
                     if !spec.features.contains_key(&sp.feature) {
-                        let at = locate(&otext, &format!("\"{}\"", sp.feature), header.unwrap_or(0)).or(at);
-                        let d = Diagnostic::at(&opath, &otext, at, format!("unknown feature `{}` in observable `{name}`", sp.feature));
-                        diags.push(did_you_mean(d, &sp.feature, "feature", spec.features.keys().map(String::as_str)));
+                        let at =
+                            locate(&otext, &format!("\"{}\"", sp.feature), header.unwrap_or(0))
+                                .or(at);
+                        let d = Diagnostic::at(
+                            &opath,
+                            &otext,
+                            at,
+                            format!("unknown feature `{}` in observable `{name}`", sp.feature),
+                        );
+                        diags.push(did_you_mean(
+                            d,
+                            &sp.feature,
+                            "feature",
+                            spec.features.keys().map(String::as_str),
+                        ));
                     }
                     let read = match read::parse_read(&sp.read) {
                         Ok(r) => r,
@@ -240,7 +314,12 @@ impl Spec {
                     };
                     for key in sp.values.keys() {
                         if !STATES.contains(&key.as_str()) {
-                            diags.push(Diagnostic::at(&opath, &otext, at, format!("`values` of `{name}` names `{key}`, which is not a state")));
+                            diags.push(Diagnostic::at(
+                                &opath,
+                                &otext,
+                                at,
+                                format!("`values` of `{name}` names `{key}`, which is not a state"),
+                            ));
                         }
                     }
                     map.insert(
@@ -269,17 +348,46 @@ impl Spec {
         let (spath, stext, sraw) = states;
         for (name, s) in sraw.states {
             if !STATES.contains(&name.as_str()) {
-                diags.push(Diagnostic::file(&spath, format!("state `{name}` is not one of the four states")));
+                diags.push(Diagnostic::file(
+                    &spath,
+                    format!("state `{name}` is not one of the four states"),
+                ));
             }
             let mut invariants = Vec::new();
             for (obs, value) in s.invariants {
                 match spec.observable(obs.get_ref()) {
-                    None => diags.push(unknown(&spath, &stext, &obs, "observable", spec.observables.iter().map(|o| o.name.as_str()))),
+                    None => diags.push(unknown(
+                        &spath,
+                        &stext,
+                        &obs,
+                        "observable",
+                        spec.observables.iter().map(|o| o.name.as_str()),
+                    )),
                     Some(o) => match Pattern::from_toml(&value, o.domain) {
                         Ok(p) => invariants.push((obs.into_inner(), p)),
-                        Err(e) => diags.push(Diagnostic::at(&spath, &stext, Some(obs.span().start), e)),
+                        Err(e) => {
+                            diags.push(Diagnostic::at(&spath, &stext, Some(obs.span().start), e))
+                        }
                     },
                 }
+            }
+            let mut kind_invariants = BTreeMap::new();
+            for (kind, ki) in s.kinds {
+                if !spec.kinds.contains_key(kind.get_ref()) {
+                    diags.push(unknown(&spath, &stext, &kind, "kind", spec.kinds.keys().map(String::as_str)));
+                    continue;
+                }
+                let mut list = Vec::new();
+                for (obs, value) in ki.invariants {
+                    match spec.observable(obs.get_ref()) {
+                        None => diags.push(unknown(&spath, &stext, &obs, "observable", spec.observables.iter().map(|o| o.name.as_str()))),
+                        Some(o) => match Pattern::from_toml(&value, o.domain) {
+                            Ok(p) => list.push((obs.into_inner(), p)),
+                            Err(e) => diags.push(Diagnostic::at(&spath, &stext, Some(obs.span().start), e)),
+                        },
+                    }
+                }
+                kind_invariants.insert(kind.into_inner(), list);
             }
             spec.states.insert(
                 name.clone(),
@@ -288,12 +396,16 @@ impl Spec {
                     summary: s.summary,
                     source: s.source,
                     invariants,
+                    kind_invariants,
                     invariant_source: s.invariant_source,
                 },
             );
         }
         for t in sraw.transitions {
-            for st in [Some(&t.from), Some(&t.to), t.finish.as_ref()].into_iter().flatten() {
+            for st in [Some(&t.from), Some(&t.to), t.finish.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 if !STATES.contains(&st.get_ref().as_str()) {
                     diags.push(unknown(&spath, &stext, st, "state", STATES));
                 }
@@ -322,9 +434,21 @@ impl Spec {
         }
     }
 
-    fn check_feature(&self, name: &Spanned<String>, file: &Path, text: &str, diags: &mut Vec<Diagnostic>) {
+    fn check_feature(
+        &self,
+        name: &Spanned<String>,
+        file: &Path,
+        text: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         if !self.features.contains_key(name.get_ref()) {
-            diags.push(unknown(file, text, name, "feature", self.features.keys().map(String::as_str)));
+            diags.push(unknown(
+                file,
+                text,
+                name,
+                "feature",
+                self.features.keys().map(String::as_str),
+            ));
         }
     }
 
@@ -344,7 +468,12 @@ impl Spec {
 
     /// The spelling of `observable` in `layer` for `kind`: the kind's own entry, else its
     /// `spell_as` kind's, else the `*` entry.
-    pub fn spelling<'a>(&self, observable: &'a Observable, layer: &str, kind: &str) -> Option<&'a Spelling> {
+    pub fn spelling<'a>(
+        &self,
+        observable: &'a Observable,
+        layer: &str,
+        kind: &str,
+    ) -> Option<&'a Spelling> {
         let per_kind = observable.spellings.get(layer)?;
         if let Some(s) = per_kind.get(kind) {
             return Some(s);
@@ -370,7 +499,12 @@ impl Spec {
     }
 }
 
-fn parse_version(s: &Spanned<String>, file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Version> {
+fn parse_version(
+    s: &Spanned<String>,
+    file: &Path,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Version> {
     match Version::parse(s.get_ref()) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -400,7 +534,12 @@ pub fn locate(text: &str, needle: &str, from: usize) -> Option<usize> {
 }
 
 /// Add "did you mean" (or the list of known names) to a diagnostic.
-pub fn did_you_mean<'a>(d: Diagnostic, name: &str, what: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> Diagnostic {
+pub fn did_you_mean<'a>(
+    d: Diagnostic,
+    name: &str,
+    what: &str,
+    known: impl IntoIterator<Item = &'a str> + Clone,
+) -> Diagnostic {
     match diag::closest(name, known.clone()) {
         Some(c) => d.with_help(format!("did you mean `{c}`?")),
         None => {
@@ -418,7 +557,12 @@ pub fn unknown<'a>(
     what: &str,
     known: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Diagnostic {
-    let d = Diagnostic::at(file, text, Some(name.span().start), format!("unknown {what} `{}`", name.get_ref()));
+    let d = Diagnostic::at(
+        file,
+        text,
+        Some(name.span().start),
+        format!("unknown {what} `{}`", name.get_ref()),
+    );
     did_you_mean(d, name.get_ref(), what, known)
 }
 
@@ -514,6 +658,19 @@ struct RawState {
     source: String,
     invariants: BTreeMap<Spanned<String>, toml::Value>,
     invariant_source: String,
+    /// Per-kind replacements of invariants, with why.
+    #[serde(default)]
+    kinds: BTreeMap<Spanned<String>, RawKindInvariants>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKindInvariants {
+    invariants: BTreeMap<Spanned<String>, toml::Value>,
+    #[allow(dead_code)]
+    why: String,
+    #[allow(dead_code)]
+    source: String,
 }
 
 #[derive(Deserialize)]
@@ -581,14 +738,30 @@ mod tests {
     fn the_shipped_spec_loads() {
         let spec = Spec::load(&spec_dir()).unwrap_or_else(|e| panic!("{e}"));
         let frame = spec.observable("frame").unwrap();
-        assert_eq!(spec.spelling(frame, "attributes", "coroutine").unwrap().read_text, ".cr_frame");
+        assert_eq!(
+            spec.spelling(frame, "attributes", "coroutine")
+                .unwrap()
+                .read_text,
+            ".cr_frame"
+        );
         // spell_as: a types.coroutine generator is read like a generator
-        assert_eq!(spec.spelling(frame, "attributes", "iterable_coroutine").unwrap().read_text, ".gi_frame");
-        let col = Availability { language: Version(3, 10, 0), provides: vec![] };
+        assert_eq!(
+            spec.spelling(frame, "attributes", "iterable_coroutine")
+                .unwrap()
+                .read_text,
+            ".gi_frame"
+        );
+        let col = Availability {
+            language: Version(3, 10, 0),
+            provides: vec![],
+        };
         assert!(!spec.has_feature("gi_suspended", &col));
         assert!(spec.has_feature("gi_yieldfrom", &col));
         assert!(!spec.has_feature("proposal", &col));
-        let col = Availability { language: Version(3, 10, 0), provides: vec!["reference".into()] };
+        let col = Availability {
+            language: Version(3, 10, 0),
+            provides: vec!["reference".into()],
+        };
         assert!(spec.has_feature("proposal", &col));
     }
 }
