@@ -75,8 +75,36 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// State-transition fuzzing: random programs and operations, predicted from spec/, run on
+    /// every column asked; findings are shrunk and written under cases/regressions/.
+    Fuzz {
+        /// Columns whose name contains this text (all when not given).
+        #[arg(long)]
+        runtime: Vec<String>,
+        /// How long to run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// The campaign seed (printed; a fresh one when not given).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Stop after this many generated programs.
+        #[arg(long)]
+        cases: Option<usize>,
+        /// Subject kinds: generator, coroutine, iterable_coroutine, async_generator.
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Where findings are written as case files (default: cases/regressions/).
+        #[arg(long)]
+        regressions: Option<PathBuf>,
+        /// Leave out the columns with the reference implementation loaded.
+        #[arg(long)]
+        no_reference: bool,
+    },
     /// Measure the matrix against the floor of starting the interpreters; writes reports/bench.json.
+    /// `introspec bench fuzz` measures the fuzzer against Hypothesis instead.
     Bench {
+        #[command(subcommand)]
+        what: Option<BenchWhat>,
         /// Worker threads (default: every core).
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -86,6 +114,20 @@ enum Command {
         /// Seconds of repeated runs per runtime for the case-steps rate.
         #[arg(long, default_value_t = 1.0)]
         rate_seconds: f64,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Transitions executed and checked per second per runtime, against a Hypothesis
+    /// RuleBasedStateMachine doing the same checks in the same interpreter.
+    Fuzz {
+        /// Columns whose name contains this text (every runtime's base column when not given).
+        #[arg(long)]
+        runtime: Vec<String>,
+        /// Seconds of each measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
     },
 }
 
@@ -105,10 +147,43 @@ fn main() -> ExitCode {
             out,
             no_reference,
         } => run(&root, jobs, &column, &case, out, no_reference),
+        Command::Fuzz { runtime, seconds, seed, cases, kind, regressions, no_reference } => {
+            let opts = introspec_fuzz::cli::FuzzOptions {
+                runtimes: runtime,
+                seconds,
+                seed,
+                cases,
+                kinds: kind,
+                regressions: regressions.unwrap_or_else(|| root.join("cases/regressions")),
+                no_reference,
+            };
+            match introspec_fuzz::cli::fuzz(&root, &opts) {
+                Ok(false) => ExitCode::SUCCESS,
+                Ok(true) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Bench { what: Some(BenchWhat::Fuzz { runtime, seconds }), .. } => match introspec_fuzz::bench::bench(&root, &runtime, seconds) {
+            Ok(ok) => {
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Bench {
             jobs,
             scale,
             rate_seconds,
+            ..
         } => bench(&root, jobs, scale, rate_seconds),
     }
 }

@@ -8,12 +8,14 @@
 //!   interpreter of the bodies; its prediction of a program is an ordinary case.
 //! * [`campaign`]: the system under test (the real objects, through each column's worker,
 //!   several cases per write), the judge, shrinking and findings.
+//! * [`cli`]: `introspec fuzz`.
 //! * [`emit`]: a finding as a case file under `cases/regressions/`.
 //! * [`bench`]: transitions per second, against a Hypothesis state machine doing the same
 //!   checks in the same interpreter (`harness/fuzz/hypothesis_machine.py`).
 
 pub mod bench;
 pub mod campaign;
+pub mod cli;
 pub mod emit;
 pub mod model;
 pub mod program;

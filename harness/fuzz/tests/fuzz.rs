@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use introspec_fuzz::{Campaign, Lane, Model, Settings};
-use introspec_runner::{columns, Project};
+use introspec_runner::Project;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// Generated programs per column: enough to reach every spec transition, few enough to stay
@@ -25,8 +25,7 @@ fn main() {
         }
     };
     let project: &'static Project = Box::leak(Box::new(project));
-    let discovery = project.discover();
-    let cols = columns::all(&discovery.runtimes, &project.cache);
+    let cols = introspec_fuzz::cli::select_columns(project, &[], false);
     let mut trials = Vec::new();
     for col in cols {
         let name = format!("fuzz::{}", col.name);
