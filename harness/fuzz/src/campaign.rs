@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use introspec_cases::{compile, skip_reason, Corpus};
+use introspec_cases::{compile, skip_reason, Case, Corpus};
 use introspec_judge::{explain, Status, Trial, Verdict};
 use introspec_protocol as proto;
 use introspec_runner::Column;
@@ -45,7 +45,12 @@ pub enum Judged {
 impl Lane {
     /// A lane for a column; its worker starts on first use.
     pub fn new(column: Column, cache: &std::path::Path) -> Lane {
-        Lane { column, worker: None, cache: cache.to_path_buf(), broken: None }
+        Lane {
+            column,
+            worker: None,
+            cache: cache.to_path_buf(),
+            broken: None,
+        }
     }
 
     fn worker(&mut self) -> Result<&mut Worker, String> {
@@ -71,39 +76,50 @@ impl Lane {
         Ok(self.worker.as_mut().unwrap())
     }
 
-    /// Run predicted cases on this column, several per write, and judge each.
-    pub fn run(&mut self, spec: &Spec, corpus: &Corpus, preds: &[&Prediction]) -> Vec<Judged> {
+    /// Run cases on this column, several per write, and judge each (with the known
+    /// deviations of `corpus` that match their ids).
+    pub fn run(&mut self, spec: &Spec, corpus: &Corpus, preds: &[&Case]) -> Vec<Judged> {
         let facts = self.column.facts();
         let avail = self.column.availability();
         let mut out: Vec<Option<Judged>> = vec![None; preds.len()];
         let mut todo = Vec::new();
         let mut compiled = Vec::new();
         for (i, p) in preds.iter().enumerate() {
-            if let Some(why) = skip_reason(&p.case, spec, &avail) {
+            if let Some(why) = skip_reason(p, spec, &avail) {
                 out[i] = Some(Judged::Skip(why));
                 continue;
             }
-            let (mut request, plan) = compile(&p.case, spec);
-            request.origin = format!("fuzz:{}", p.case.id);
+            let (mut request, plan) = compile(p, spec);
+            request.origin = format!("fuzz:{}", p.id);
             let line = proto::encode(&proto::Request::Run(request));
             todo.push(i);
             compiled.push((line, plan));
         }
         let mut k = 0;
         while k < todo.len() {
-            let batch: Vec<(&str, &str)> = todo[k..].iter().zip(&compiled[k..]).map(|(i, (line, _))| (preds[*i].case.id.as_str(), line.as_str())).collect();
+            let batch: Vec<(&str, &str)> = todo[k..]
+                .iter()
+                .zip(&compiled[k..])
+                .map(|(i, (line, _))| (preds[*i].id.as_str(), line.as_str()))
+                .collect();
             let outcomes = match self.worker() {
                 Ok(w) => w.run_batch(&batch, CASE_TIMEOUT),
                 Err(e) => {
                     for i in &todo[k..] {
-                        out[*i] = Some(Judged::Done(verdict(Status::Error, format!("column {} cannot run: {e}", self.column.name)), None));
+                        out[*i] = Some(Judged::Done(
+                            verdict(
+                                Status::Error,
+                                format!("column {} cannot run: {e}", self.column.name),
+                            ),
+                            None,
+                        ));
                     }
                     break;
                 }
             };
             for outcome in outcomes {
                 let i = todo[k];
-                let case = &preds[i].case;
+                let case = preds[i];
                 let trial = Trial {
                     spec,
                     case,
@@ -116,15 +132,34 @@ impl Lane {
                     RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(r)),
                     RunOutcome::Crashed { how, stderr } => {
                         self.worker = None;
-                        Judged::Done(verdict(Status::Crash, format!("the worker died: {how}; {}", last_lines(&stderr))), None)
+                        Judged::Done(
+                            verdict(
+                                Status::Crash,
+                                format!("the worker died: {how}; {}", last_lines(&stderr)),
+                            ),
+                            None,
+                        )
                     }
                     RunOutcome::TimedOut { after, stderr } => {
                         self.worker = None;
-                        Judged::Done(verdict(Status::Timeout, format!("no answer after {:.1} s; {}", after.as_secs_f64(), last_lines(&stderr))), None)
+                        Judged::Done(
+                            verdict(
+                                Status::Timeout,
+                                format!(
+                                    "no answer after {:.1} s; {}",
+                                    after.as_secs_f64(),
+                                    last_lines(&stderr)
+                                ),
+                            ),
+                            None,
+                        )
                     }
                     RunOutcome::Protocol(msg) => {
                         self.worker = None;
-                        Judged::Done(verdict(Status::Error, format!("protocol error: {msg}")), None)
+                        Judged::Done(
+                            verdict(Status::Error, format!("protocol error: {msg}")),
+                            None,
+                        )
                     }
                     #[allow(unreachable_patterns)]
                     other => {
@@ -135,17 +170,29 @@ impl Lane {
                 k += 1;
             }
         }
-        out.into_iter().map(|j| j.expect("every case judged")).collect()
+        out.into_iter()
+            .map(|j| j.expect("every case judged"))
+            .collect()
     }
 }
 
 fn verdict(status: Status, reason: String) -> Verdict {
-    Verdict { status, reason: Some(reason), checks: vec![], deviations: vec![] }
+    Verdict {
+        status,
+        reason: Some(reason),
+        checks: vec![],
+        deviations: vec![],
+    }
 }
 
 fn last_lines(s: &str) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
+/// The first failing check that no known deviation explains.
+pub fn first_failure(v: &Verdict) -> Option<&introspec_judge::Check> {
+    v.checks.iter().find(|c| !c.ok && c.deviation.is_none())
 }
 
 /// Whether a verdict is a finding: a failure no known deviation explains.
@@ -154,16 +201,37 @@ pub fn is_failure(v: &Verdict) -> bool {
 }
 
 /// What the failure is about, to tell one finding from another: the column, the operation
-/// of the first unexplained failing check, its observable and layer, what was expected and
-/// what was observed (object ids left out).
+/// of the first unexplained failing check, where it looked, its observable and layer, and
+/// what was expected (what was observed varies with the program: it is in the report).
 pub fn signature(column: &str, pred: &Prediction, v: &Verdict) -> String {
-    match v.checks.iter().find(|c| !c.ok && c.deviation.is_none()) {
+    match first_failure(v) {
         Some(c) => {
-            let op = pred.case.steps.get(c.step - 1).map(|s| step_name(&s.op)).unwrap_or("?");
-            let observed: String = c.observed.split(" #").next().unwrap_or("").chars().take(60).collect();
-            format!("{column}: {op} {} {} [{}] expected {} observed {observed}", c.at, c.observable, c.layer, c.expected)
+            let op = pred
+                .case
+                .steps
+                .get(c.step - 1)
+                .map(|s| step_name(&s.op))
+                .unwrap_or("?");
+            let layer = if c.layer.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", c.layer)
+            };
+            format!(
+                "{column}: {op} {} {}{layer}: expected {}",
+                c.at, c.observable, c.expected
+            )
         }
-        None => format!("{column}: {} {}", v.status.name(), v.reason.clone().unwrap_or_default().chars().take(80).collect::<String>()),
+        None => format!(
+            "{column}: {} {}",
+            v.status.name(),
+            v.reason
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .take(80)
+                .collect::<String>()
+        ),
     }
 }
 
@@ -207,9 +275,12 @@ impl Finding {
     /// seed, and the failing checks.
     pub fn report(&self) -> String {
         let p = &self.prediction;
+        let first = first_failure(&self.verdict)
+            .map(|c| format!("  observed: {}\n", c.observed))
+            .unwrap_or_default();
         let mut s = format!(
-            "FINDING on {}: {}\n  seed {} case #{} ({} similar), shrunk from size {} to {} in {} runs\n--- program ---\n{}--- operations ---\n",
-            self.column, self.signature, self.seed, self.index, self.count, self.size_before, self.size_after, self.shrink_runs, p.case.code
+            "FINDING {}\n{first}  seed {} case #{} ({} similar), shrunk from size {} to {} in {} runs\n--- program ---\n{}--- operations ---\n",
+            self.signature, self.seed, self.index, self.count, self.size_before, self.size_after, self.shrink_runs, p.case.code
         );
         s.push_str("subject = f0()\n");
         for op in &p.program.ops {
@@ -257,7 +328,14 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { seed: 0x31230, max_cases: Some(100), max_time: None, batch: 32, shape: Shape::default(), max_shrink_runs: 400 }
+        Settings {
+            seed: 0x31230,
+            max_cases: Some(100),
+            max_time: None,
+            batch: 32,
+            shape: Shape::default(),
+            max_shrink_runs: 400,
+        }
     }
 }
 
@@ -282,9 +360,24 @@ fn rng_for(seed: u64) -> TestRng {
 
 impl<'a> Campaign<'a> {
     /// A campaign with a model and columns.
-    pub fn new(spec: &'a Spec, corpus: &'a Corpus, model: Model, lanes: Vec<Lane>, settings: Settings) -> Campaign<'a> {
+    pub fn new(
+        spec: &'a Spec,
+        corpus: &'a Corpus,
+        model: Model,
+        lanes: Vec<Lane>,
+        settings: Settings,
+    ) -> Campaign<'a> {
         let strategy = programs(&settings.shape);
-        Campaign { spec, corpus, model, lanes, settings, stats: Stats::default(), findings: Vec::new(), strategy }
+        Campaign {
+            spec,
+            corpus,
+            model,
+            lanes,
+            settings,
+            stats: Stats::default(),
+            findings: Vec::new(),
+            strategy,
+        }
     }
 
     /// Run until the budget is spent. `progress` is told about findings as they come.
@@ -292,7 +385,9 @@ impl<'a> Campaign<'a> {
         let start = Instant::now();
         let mut index = 0usize;
         loop {
-            if self.settings.max_cases.is_some_and(|m| index >= m) || self.settings.max_time.is_some_and(|t| start.elapsed() >= t) {
+            if self.settings.max_cases.is_some_and(|m| index >= m)
+                || self.settings.max_time.is_some_and(|t| start.elapsed() >= t)
+            {
                 break;
             }
             let n = match self.settings.max_cases {
@@ -309,7 +404,7 @@ impl<'a> Campaign<'a> {
                     }
                 }
             }
-            let refs: Vec<&Prediction> = preds.iter().collect();
+            let refs: Vec<&Case> = preds.iter().map(|p| &p.case).collect();
             for li in 0..self.lanes.len() {
                 let t0 = Instant::now();
                 let judged = self.lanes[li].run(self.spec, self.corpus, &refs);
@@ -323,16 +418,22 @@ impl<'a> Campaign<'a> {
                         Judged::Done(v, result) => {
                             let tr = preds[k].transitions;
                             lane_tr += tr;
-                            if result.as_ref().is_some_and(|r| r.error.is_none() && r.steps.len() == preds[k].case.steps.len()) {
+                            if result.as_ref().is_some_and(|r| {
+                                r.error.is_none() && r.steps.len() == preds[k].case.steps.len()
+                            }) {
                                 lane_ck += tr;
                             }
                             if is_failure(v) {
                                 let sig = signature(&name, &preds[k], v);
-                                if let Some(f) = self.findings.iter_mut().find(|f| f.signature == sig) {
+                                if let Some(f) =
+                                    self.findings.iter_mut().find(|f| f.signature == sig)
+                                {
                                     f.count += 1;
                                     continue;
                                 }
-                                let Ok(mut tree) = self.tree(index + k) else { continue };
+                                let Ok(mut tree) = self.tree(index + k) else {
+                                    continue;
+                                };
                                 let f = self.shrink(li, &mut tree, sig, v.clone(), index + k);
                                 progress(&f.report());
                                 self.findings.push(f);
@@ -356,15 +457,27 @@ impl<'a> Campaign<'a> {
     /// The value tree of generated case `index`: its own random stream, derived from the
     /// seed and the index, so that `seed S case #i` regenerates exactly that case.
     pub fn tree(&self, index: usize) -> Result<Box<dyn ValueTree<Value = Program>>, String> {
-        let config = Config { failure_persistence: None, ..Config::default() };
+        let config = Config {
+            failure_persistence: None,
+            ..Config::default()
+        };
         let seed = self.settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let mut runner = TestRunner::new_with_rng(config, rng_for(seed));
-        self.strategy.new_tree(&mut runner).map_err(|e| e.to_string())
+        self.strategy
+            .new_tree(&mut runner)
+            .map_err(|e| e.to_string())
     }
 
     /// Shrink a failing program on one column with proptest's value tree: simplify while it
     /// still fails, complicate back when it passes.
-    fn shrink(&mut self, lane: usize, tree: &mut Box<dyn ValueTree<Value = Program>>, signature: String, verdict: Verdict, index: usize) -> Finding {
+    fn shrink(
+        &mut self,
+        lane: usize,
+        tree: &mut Box<dyn ValueTree<Value = Program>>,
+        signature: String,
+        verdict: Verdict,
+        index: usize,
+    ) -> Finding {
         let first = tree.current();
         let size_before = first.size();
         let mut best = self.model.predict(self.spec, &first);
@@ -372,7 +485,7 @@ impl<'a> Campaign<'a> {
         let mut runs = 0;
         let fails = |camp: &mut Self, p: &Program| -> Option<(Prediction, Verdict)> {
             let pred = camp.model.predict(camp.spec, p);
-            let j = camp.lanes[lane].run(camp.spec, camp.corpus, &[&pred]);
+            let j = camp.lanes[lane].run(camp.spec, camp.corpus, &[&pred.case]);
             match j.into_iter().next() {
                 Some(Judged::Done(v, _)) if is_failure(&v) => Some((pred, v)),
                 _ => None,

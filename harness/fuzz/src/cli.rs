@@ -40,7 +40,11 @@ pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool
         cols.retain(|c| !c.reference);
     }
     if !runtimes.is_empty() {
-        cols.retain(|c| runtimes.iter().any(|r| c.name == *r || c.name.contains(r.as_str())));
+        cols.retain(|c| {
+            runtimes
+                .iter()
+                .any(|r| c.name == *r || c.name.contains(r.as_str()))
+        });
     }
     cols
 }
@@ -52,13 +56,23 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
     let model = Model::new(&project.spec, plant.clone())?;
     let cols = select_columns(&project, &opts.runtimes, opts.no_reference);
     if cols.is_empty() {
-        return Err(format!("no column matches {:?}; `introspec runtimes` lists them", opts.runtimes));
+        return Err(format!(
+            "no column matches {:?}; `introspec runtimes` lists them",
+            opts.runtimes
+        ));
     }
     let seed = opts.seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         (t.as_nanos() as u64) ^ u64::from(std::process::id())
     });
-    let mut settings = Settings { seed, max_cases: opts.cases, max_time: Some(Duration::from_secs_f64(opts.seconds)), ..Settings::default() };
+    let mut settings = Settings {
+        seed,
+        max_cases: opts.cases,
+        max_time: Some(Duration::from_secs_f64(opts.seconds)),
+        ..Settings::default()
+    };
     if !opts.kinds.is_empty() {
         settings.shape.kinds = opts
             .kinds
@@ -67,8 +81,18 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
             .collect::<Result<_, _>>()?;
     }
     let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-    eprintln!("introspec fuzz: seed {seed}, {:.0} s, columns {}{}", opts.seconds, names.join(", "), plant.map(|p| format!(", PLANTED {}.{}.{}={}", p.op, p.from, p.field, p.value)).unwrap_or_default());
-    let lanes = cols.into_iter().map(|c| Lane::new(c, &project.cache)).collect();
+    eprintln!(
+        "introspec fuzz: seed {seed}, {:.0} s, columns {}{}",
+        opts.seconds,
+        names.join(", "),
+        plant
+            .map(|p| format!(", PLANTED {}.{}.{}={}", p.op, p.from, p.field, p.value))
+            .unwrap_or_default()
+    );
+    let lanes = cols
+        .into_iter()
+        .map(|c| Lane::new(c, &project.cache))
+        .collect();
     let mut c = Campaign::new(&project.spec, &project.corpus, model, lanes, settings);
     c.run(&mut |m| eprintln!("{m}"));
     for lane in &c.lanes {
@@ -77,9 +101,16 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
         }
     }
     let s = &c.stats;
-    println!("{:<22} {:>12} {:>12} {:>10} {:>14}", "column", "transitions", "checked", "seconds", "transitions/s");
+    println!(
+        "{:<22} {:>12} {:>12} {:>10} {:>14}",
+        "column", "transitions", "checked", "seconds", "transitions/s"
+    );
     for (name, (tr, ck, t)) in &s.per_column {
-        println!("{name:<22} {tr:>12} {ck:>12} {:>10.1} {:>14.0}", t.as_secs_f64(), *tr as f64 / t.as_secs_f64().max(1e-9));
+        println!(
+            "{name:<22} {tr:>12} {ck:>12} {:>10.1} {:>14.0}",
+            t.as_secs_f64(),
+            *tr as f64 / t.as_secs_f64().max(1e-9)
+        );
     }
     println!(
         "seed {seed}: {} programs, {} transitions run, {} checked, {} skipped, {} shrink runs, {} finding(s), {:.1} s",
@@ -93,8 +124,17 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
     );
     for f in &c.findings {
         match write_regression(&opts.regressions, f) {
-            Ok(p) => println!("finding ({} cases): {}\n  written: {}", f.count, f.signature, p.display()),
-            Err(e) => println!("finding: {}\n  cannot write it under {}: {e}", f.signature, opts.regressions.display()),
+            Ok(p) => println!(
+                "finding ({} cases): {}\n  written: {}",
+                f.count,
+                f.signature,
+                p.display()
+            ),
+            Err(e) => println!(
+                "finding: {}\n  cannot write it under {}: {e}",
+                f.signature,
+                opts.regressions.display()
+            ),
         }
     }
     Ok(!c.findings.is_empty())

@@ -40,8 +40,22 @@ pub fn pattern_toml(p: &Pattern) -> String {
         Pattern::Str(s) => q(s),
         Pattern::State(s) => q(s),
         Pattern::None => q("<none>"),
-        Pattern::Seq(items) => format!("[{}]", items.iter().map(pattern_toml).collect::<Vec<_>>().join(", ")),
-        Pattern::Dict(items) => format!("{{ {} }}", items.iter().map(|(k, v)| format!("{} = {}", q(k), pattern_toml(v))).collect::<Vec<_>>().join(", ")),
+        Pattern::Seq(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(pattern_toml)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Pattern::Dict(items) => format!(
+            "{{ {} }}",
+            items
+                .iter()
+                .map(|(k, v)| format!("{} = {}", q(k), pattern_toml(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => q(&other.to_string()),
     }
 }
@@ -51,7 +65,10 @@ pub fn pattern_toml(p: &Pattern) -> String {
 fn table(exps: &[Expect], skip_subject_state: bool) -> String {
     let mut parts = Vec::new();
     let mut objects: Vec<(&str, Vec<String>)> = Vec::new();
-    for e in exps.iter().filter(|e| e.from == ExpectFrom::Case && e.layer.is_none()) {
+    for e in exps
+        .iter()
+        .filter(|e| e.from == ExpectFrom::Case && e.layer.is_none())
+    {
         let item = format!("{} = {}", e.observable, pattern_toml(&e.pattern));
         if e.target == "subject" {
             if skip_subject_state && e.observable == "state" {
@@ -72,7 +89,14 @@ fn table(exps: &[Expect], skip_subject_state: bool) -> String {
 }
 
 fn subject_state(exps: &[Expect]) -> Option<&Pattern> {
-    exps.iter().find(|e| e.target == "subject" && e.observable == "state" && e.from == ExpectFrom::Case && e.layer.is_none()).map(|e| &e.pattern)
+    exps.iter()
+        .find(|e| {
+            e.target == "subject"
+                && e.observable == "state"
+                && e.from == ExpectFrom::Case
+                && e.layer.is_none()
+        })
+        .map(|e| &e.pattern)
 }
 
 fn step_toml(s: &mut String, step: &Step) {
@@ -101,7 +125,11 @@ fn step_toml(s: &mut String, step: &Step) {
         OutcomeExpect::Returns(p) => {
             let _ = writeln!(s, "returns = {}", pattern_toml(p));
         }
-        OutcomeExpect::Raises { exc, message, value } => {
+        OutcomeExpect::Raises {
+            exc,
+            message,
+            value,
+        } => {
             let _ = writeln!(s, "raises = {}", q(exc));
             if let Some(m) = message {
                 let _ = writeln!(s, "message = {}", q(m));
@@ -148,7 +176,11 @@ pub fn case_toml(pred: &Prediction, header: &[String]) -> String {
     let _ = writeln!(s, "code = '''\n{}'''", c.code);
     let _ = writeln!(s, "subject = {}", q(&c.subject));
     if !c.objects.is_empty() {
-        let items: Vec<String> = c.objects.iter().map(|(n, k)| format!("{n} = {}", q(k))).collect();
+        let items: Vec<String> = c
+            .objects
+            .iter()
+            .map(|(n, k)| format!("{n} = {}", q(k)))
+            .collect();
         let _ = writeln!(s, "objects = {{ {} }}", items.join(", "));
     }
     for step in &c.steps {
@@ -162,11 +194,22 @@ pub fn case_toml(pred: &Prediction, header: &[String]) -> String {
 pub fn write_regression(dir: &Path, f: &Finding) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{}.toml", f.prediction.case.id));
-    let transitions: Vec<String> = f.prediction.used.iter().map(|(op, from)| format!("{op} from {from}")).collect();
+    let transitions: Vec<String> = f
+        .prediction
+        .used
+        .iter()
+        .map(|(op, from)| format!("{op} from {from}"))
+        .collect();
     let header = vec![
         format!("Found by `introspec fuzz` on {}: {}", f.column, f.signature),
-        format!("seed {} case #{}, shrunk from size {} to {}; reproduces with no seed.", f.seed, f.index, f.size_before, f.size_after),
-        format!("spec/states.toml transitions checked: {}", transitions.join(", ")),
+        format!(
+            "seed {} case #{}, shrunk from size {} to {}; reproduces with no seed.",
+            f.seed, f.index, f.size_before, f.size_after
+        ),
+        format!(
+            "spec/states.toml transitions checked: {}",
+            transitions.join(", ")
+        ),
         "Expectations come from the fuzz model (harness/fuzz), derived from spec/.".to_string(),
     ];
     std::fs::write(&path, case_toml(&f.prediction, &header))?;

@@ -115,15 +115,24 @@ pub struct Plant {
 impl Plant {
     /// Parse `OP.FROM.FIELD=VALUE`.
     pub fn parse(s: &str) -> Result<Plant, String> {
-        let (lhs, value) = s.split_once('=').ok_or_else(|| format!("`{s}`: a plant is OP.FROM.FIELD=VALUE"))?;
+        let (lhs, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}`: a plant is OP.FROM.FIELD=VALUE"))?;
         let parts: Vec<&str> = lhs.split('.').collect();
         let [op, from, field] = parts[..] else {
-            return Err(format!("`{s}`: a plant is OP.FROM.FIELD=VALUE, e.g. close.created.to=suspended"));
+            return Err(format!(
+                "`{s}`: a plant is OP.FROM.FIELD=VALUE, e.g. close.created.to=suspended"
+            ));
         };
         if !["to", "finish", "raises", "body"].contains(&field) {
             return Err(format!("`{s}`: FIELD is one of to, finish, raises, body"));
         }
-        Ok(Plant { op: op.into(), from: from.into(), field: field.into(), value: value.into() })
+        Ok(Plant {
+            op: op.into(),
+            from: from.into(),
+            field: field.into(),
+            value: value.into(),
+        })
     }
 
     /// The plant named by `INTROSPEC_FUZZ_PLANT`, if any.
@@ -138,8 +147,19 @@ impl Plant {
         let t = ts
             .iter_mut()
             .find(|t| t.op == self.op && t.from == self.from && t.kinds.is_empty())
-            .ok_or_else(|| format!("no transition {} from {} in spec/states.toml to plant a bug in", self.op, self.from))?;
-        let none = |v: &str| if v == "none" { None } else { Some(v.to_string()) };
+            .ok_or_else(|| {
+                format!(
+                    "no transition {} from {} in spec/states.toml to plant a bug in",
+                    self.op, self.from
+                )
+            })?;
+        let none = |v: &str| {
+            if v == "none" {
+                None
+            } else {
+                Some(v.to_string())
+            }
+        };
         match self.field.as_str() {
             "to" => t.to = self.value.clone(),
             "finish" => t.finish = none(&self.value),
@@ -170,7 +190,9 @@ impl Model {
     /// The transition for `op` from `from`. `send(v)` with v not None uses the `send_value`
     /// transition where the spec has one, else `resume` (PEP 342: send(None) is next()).
     pub fn transition(&self, op: SpecOp, from: St, kind: Kind) -> Option<&Transition> {
-        let find = |name: &str| introspec_spec::transition_in(&self.transitions, name, from.name(), kind.spec_name());
+        let find = |name: &str| {
+            introspec_spec::transition_in(&self.transitions, name, from.name(), kind.spec_name())
+        };
         match op {
             SpecOp::SendValue(_) => find("send_value").or_else(|| find("resume")),
             _ => find(op.name()),
@@ -181,13 +203,18 @@ impl Model {
     pub fn predict(&self, spec: &Spec, program: &Program) -> Prediction {
         let mut rt = Runtime::new(self, program);
         let objects = program.objects();
-        let names: Vec<(String, String)> = objects.iter().map(|o| (o.name.clone(), o.func.kind.spec_name().to_string())).collect();
+        let names: Vec<(String, String)> = objects
+            .iter()
+            .map(|o| (o.name.clone(), o.func.kind.spec_name().to_string()))
+            .collect();
         let kind = program.subject.kind;
         let mut steps = Vec::new();
         let mut after = rt.expect_all();
         introspec_cases::load::add_invariants(spec, &names, &mut after);
         steps.push(Step {
-            op: proto::Step::Create { expr: "f0()".into() },
+            op: proto::Step::Create {
+                expr: "f0()".into(),
+            },
             outcome: OutcomeExpect::Returns(Pattern::Any),
             after,
             inside: vec![],
@@ -217,17 +244,33 @@ impl Model {
             let target = "subject".to_string();
             let pop = match do_ {
                 "next" => proto::Step::Next { target },
-                "send" => proto::Step::Send { target, arg: arg.unwrap_or_else(|| "None".into()) },
-                "throw" => proto::Step::Throw { target, arg: arg.unwrap_or_default() },
+                "send" => proto::Step::Send {
+                    target,
+                    arg: arg.unwrap_or_else(|| "None".into()),
+                },
+                "throw" => proto::Step::Throw {
+                    target,
+                    arg: arg.unwrap_or_default(),
+                },
                 "close" => proto::Step::Close { target },
-                "asend" => proto::Step::Asend { target, arg: arg.unwrap_or_else(|| "None".into()) },
-                "athrow" => proto::Step::Athrow { target, arg: arg.unwrap_or_default() },
+                "asend" => proto::Step::Asend {
+                    target,
+                    arg: arg.unwrap_or_else(|| "None".into()),
+                },
+                "athrow" => proto::Step::Athrow {
+                    target,
+                    arg: arg.unwrap_or_default(),
+                },
                 _ => proto::Step::Aclose { target },
             };
             let outcome = match outcome {
                 Outcome::Returned(v) => OutcomeExpect::Returns(v.pattern()),
                 Outcome::ReturnedAny => OutcomeExpect::Returns(Pattern::Any),
-                Outcome::Raised(e, v) => OutcomeExpect::Raises { exc: e.name().into(), message: None, value: v.map(PyV::pattern) },
+                Outcome::Raised(e, v) => OutcomeExpect::Raises {
+                    exc: e.name().into(),
+                    message: None,
+                    value: v.map(PyV::pattern),
+                },
             };
             let mut after = rt.expect_all();
             introspec_cases::load::add_invariants(spec, &names, &mut after);
@@ -239,9 +282,18 @@ impl Model {
                 })
                 .collect();
             applied.push(*op);
-            steps.push(Step { op: pop, outcome, after, inside, line: steps.len() + 1 });
+            steps.push(Step {
+                op: pop,
+                outcome,
+                after,
+                inside,
+                line: steps.len() + 1,
+            });
         }
-        let program = Program { subject: program.subject.clone(), ops: applied };
+        let program = Program {
+            subject: program.subject.clone(),
+            ops: applied,
+        };
         let text = program.python();
         let mut h: u64 = 0xcbf29ce484222325;
         for b in text.bytes().chain(format!("{:?}", program.ops).bytes()) {
@@ -251,21 +303,45 @@ impl Model {
         let id = format!("{}.fuzz.{h:016x}", kind.id_prefix());
         let sources: BTreeSet<String> = used
             .iter()
-            .filter_map(|(op, from)| self.transitions.iter().find(|t| t.op == *op && t.from == *from).map(|t| t.source.clone()))
+            .filter_map(|(op, from)| {
+                self.transitions
+                    .iter()
+                    .find(|t| t.op == *op && t.from == *from)
+                    .map(|t| t.source.clone())
+            })
             .collect();
-        let checked: Vec<String> = used.iter().map(|(op, from)| format!("{op} from {from}")).collect();
+        let checked: Vec<String> = used
+            .iter()
+            .map(|(op, from)| format!("{op} from {from}"))
+            .collect();
         let transitions = steps.len() - 1;
         let case = Case {
             id,
-            title: format!("Generated: {} operation(s) on a {} with {} inner object(s)", transitions, kind.spec_name(), objects.len() - 1),
+            title: format!(
+                "Generated: {} operation(s) on a {} with {} inner object(s)",
+                transitions,
+                kind.spec_name(),
+                objects.len() - 1
+            ),
             kind: kind.spec_name().into(),
-            source: sources.iter().next().cloned().unwrap_or_else(|| "https://peps.python.org/pep-0342/".into()),
+            source: sources
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "https://peps.python.org/pep-0342/".into()),
             note: Some(format!(
                 "Generated by harness/fuzz from spec/states.toml; transitions checked: {}{}",
                 checked.join(", "),
-                self.plant.as_ref().map(|p| format!("; PLANTED BUG {}.{}.{}={}", p.op, p.from, p.field, p.value)).unwrap_or_default()
+                self.plant
+                    .as_ref()
+                    .map(|p| format!("; PLANTED BUG {}.{}.{}={}", p.op, p.from, p.field, p.value))
+                    .unwrap_or_default()
             )),
-            python: if program.needs_py3() { Specifier::parse(">=3.3").ok() } else { None },
+            python: if program.needs_py3() {
+                Specifier::parse(">=3.3").ok()
+            } else {
+                None
+            },
             features: vec![],
             timeout_ms: None,
             code: text,
@@ -276,7 +352,12 @@ impl Model {
             file: PathBuf::from(format!("<fuzz {}>", kind.id_prefix())),
             line: 1,
         };
-        Prediction { case, program, transitions, used }
+        Prediction {
+            case,
+            program,
+            transitions,
+            used,
+        }
     }
 }
 
@@ -343,7 +424,13 @@ struct Runtime<'m> {
     used: BTreeSet<(String, String)>,
 }
 
-fn compile(func: &Func, me: usize, children: &mut dyn Iterator<Item = usize>, objects_len: usize, out: &mut Vec<Ins>) {
+fn compile(
+    func: &Func,
+    me: usize,
+    children: &mut dyn Iterator<Item = usize>,
+    objects_len: usize,
+    out: &mut Vec<Ins>,
+) {
     fn body(b: &[Stmt], me: usize, children: &mut dyn Iterator<Item = usize>, out: &mut Vec<Ins>) {
         for s in b {
             match s {
@@ -352,7 +439,11 @@ fn compile(func: &Func, me: usize, children: &mut dyn Iterator<Item = usize>, ob
                 Stmt::Observe => out.push(Ins::Observe),
                 Stmt::Return(v) => out.push(Ins::Return(*v)),
                 Stmt::Raise(e, _) => out.push(Ins::Raise(*e)),
-                Stmt::Try { body: tb, catch, handler } => {
+                Stmt::Try {
+                    body: tb,
+                    catch,
+                    handler,
+                } => {
                     let setup = out.len();
                     out.push(Ins::Pop); // patched below
                     body(tb, me, children, out);
@@ -365,8 +456,13 @@ fn compile(func: &Func, me: usize, children: &mut dyn Iterator<Item = usize>, ob
                     out[setup] = Ins::Setup(*catch, handler_at);
                     out[jump] = Ins::Jump(end);
                 }
-                Stmt::Delegate(_) => out.push(Ins::Delegate(children.next().expect("one object per Delegate"))),
-                Stmt::Reenter(t, op) => out.push(Ins::Reenter(if *t == ReTarget::Subject { 0 } else { me }, *op)),
+                Stmt::Delegate(_) => out.push(Ins::Delegate(
+                    children.next().expect("one object per Delegate"),
+                )),
+                Stmt::Reenter(t, op) => out.push(Ins::Reenter(
+                    if *t == ReTarget::Subject { 0 } else { me },
+                    *op,
+                )),
             }
         }
     }
@@ -382,7 +478,10 @@ impl<'m> Runtime<'m> {
             .enumerate()
             .map(|(i, o)| {
                 let mut code = Vec::new();
-                let mut children = (i + 1..objects.len()).filter(|j| objects[*j].parent == Some(i)).collect::<Vec<_>>().into_iter();
+                let mut children = (i + 1..objects.len())
+                    .filter(|j| objects[*j].parent == Some(i))
+                    .collect::<Vec<_>>()
+                    .into_iter();
                 compile(o.func, i, &mut children, objects.len(), &mut code);
                 ObjRt {
                     name: o.name.clone(),
@@ -397,7 +496,12 @@ impl<'m> Runtime<'m> {
                 }
             })
             .collect();
-        Runtime { model, objs, inside: vec![], used: BTreeSet::new() }
+        Runtime {
+            model,
+            objs,
+            inside: vec![],
+            used: BTreeSet::new(),
+        }
     }
 
     /// The expectations on every object now: its state, and for a suspended one what it
@@ -437,7 +541,11 @@ impl<'m> Runtime<'m> {
     /// Apply one operation of the transitions table to object `o`.
     fn apply(&mut self, o: usize, op: SpecOp) -> Result<Outcome, Unpredictable> {
         let from = self.objs[o].state;
-        let t = self.model.transition(op, from, self.objs[o].kind).ok_or(Unpredictable)?.clone();
+        let t = self
+            .model
+            .transition(op, from, self.objs[o].kind)
+            .ok_or(Unpredictable)?
+            .clone();
         self.used.insert((t.op.clone(), t.from.clone()));
         let to = St::parse(&t.to).ok_or(Unpredictable)?;
         if !t.body {
@@ -589,7 +697,11 @@ impl<'m> Runtime<'m> {
                     }
                 }
                 Ins::Reenter(t, op) => {
-                    let sop = if op == ReOp::Close { SpecOp::Close } else { SpecOp::Resume };
+                    let sop = if op == ReOp::Close {
+                        SpecOp::Close
+                    } else {
+                        SpecOp::Resume
+                    };
                     match self.apply(t, sop)? {
                         Outcome::Raised(e, _) => pending = Err(e),
                         _ => {}

@@ -200,7 +200,11 @@ pub enum Stmt {
     /// `raise E(n)`.
     Raise(Exc, i64),
     /// `try: BODY except CATCH: HANDLER`.
-    Try { body: Vec<Stmt>, catch: Catch, handler: Vec<Stmt> },
+    Try {
+        body: Vec<Stmt>,
+        catch: Catch,
+        handler: Vec<Stmt>,
+    },
     /// `r = yield from innerN` / `r = await innerN`, with innerN made by this function.
     Delegate(Box<Func>),
     /// A re-entrant operation: `next(subject)`, `inner2.close()`…
@@ -251,7 +255,11 @@ impl Func {
     fn collect<'a>(&'a self, parent: Option<usize>, out: &mut Vec<Object<'a>>) {
         let me = out.len();
         out.push(Object {
-            name: if me == 0 { "subject".into() } else { format!("inner{me}") },
+            name: if me == 0 {
+                "subject".into()
+            } else {
+                format!("inner{me}")
+            },
             func_name: format!("f{me}"),
             func: self,
             parent,
@@ -314,13 +322,24 @@ impl Program {
             s.push_str(&header);
             s.push_str("    x = r = None\n");
             // the names of this object's children, in order
-            let children: Vec<usize> = (i + 1..objects.len()).filter(|j| objects[*j].parent == Some(i)).collect();
+            let children: Vec<usize> = (i + 1..objects.len())
+                .filter(|j| objects[*j].parent == Some(i))
+                .collect();
             let mut next_child = children.into_iter();
-            let mut r = Render { objects: &objects, me: i, out: &mut s, children: &mut next_child };
-            r.body(&o.func.body, 1);
-            // a function without a suspension point must still be a generator/coroutine
+            let mut r = Render {
+                objects: &objects,
+                me: i,
+                out: &mut s,
+                children: &mut next_child,
+            };
+            // a function without a suspension point must still be a generator
             if o.func.kind != Kind::Coroutine && !r.has_yield(&o.func.body) {
-                s.push_str("    if False:\n        yield\n");
+                r.out.push_str("    if False:\n        yield\n");
+                if !o.func.body.is_empty() {
+                    r.body(&o.func.body, 1);
+                }
+            } else {
+                r.body(&o.func.body, 1);
             }
             s.push('\n');
             child += 1;
@@ -396,7 +415,11 @@ impl Render<'_, '_, '_> {
                 Stmt::Raise(e, n) => {
                     let _ = writeln!(self.out, "{pad}raise {}({n})", e.name());
                 }
-                Stmt::Try { body, catch, handler } => {
+                Stmt::Try {
+                    body,
+                    catch,
+                    handler,
+                } => {
                     let _ = writeln!(self.out, "{pad}try:");
                     self.body(body, depth + 1);
                     let _ = writeln!(self.out, "{pad}except {}:", catch.name());
@@ -421,10 +444,14 @@ impl Render<'_, '_, '_> {
                     };
                     let o = &self.objects[target];
                     let line = match (op, o.func.kind) {
-                        (ReOp::Close, Kind::AsyncGenerator) => format!("{}.aclose().send(None)", o.name),
+                        (ReOp::Close, Kind::AsyncGenerator) => {
+                            format!("{}.aclose().send(None)", o.name)
+                        }
                         (ReOp::Close, _) => format!("{}.close()", o.name),
                         (ReOp::Resume, Kind::Coroutine) => format!("{}.send(None)", o.name),
-                        (ReOp::Resume, Kind::AsyncGenerator) => format!("{}.asend(None).send(None)", o.name),
+                        (ReOp::Resume, Kind::AsyncGenerator) => {
+                            format!("{}.asend(None).send(None)", o.name)
+                        }
                         (ReOp::Resume, _) => format!("next({})", o.name),
                     };
                     let _ = writeln!(self.out, "{pad}{line}");
@@ -443,7 +470,10 @@ impl Op {
             Op::Resume if kind.is_native_coroutine() => ("send", Some("None".into())),
             Op::Resume => ("next", None),
             Op::Send(v) => (if agen { "asend" } else { "send" }, Some(v.to_string())),
-            Op::Throw(e) => (if agen { "athrow" } else { "throw" }, Some(format!("{}('thrown')", e.name()))),
+            Op::Throw(e) => (
+                if agen { "athrow" } else { "throw" },
+                Some(format!("{}('thrown')", e.name())),
+            ),
             Op::Close => (if agen { "aclose" } else { "close" }, None),
         }
     }
@@ -499,7 +529,11 @@ fn val() -> impl Strategy<Value = Val> {
 }
 
 fn raised() -> impl Strategy<Value = Exc> {
-    prop_oneof![Just(Exc::ValueError), Just(Exc::KeyError), Just(Exc::TypeError)]
+    prop_oneof![
+        Just(Exc::ValueError),
+        Just(Exc::KeyError),
+        Just(Exc::TypeError)
+    ]
 }
 
 fn catch() -> impl Strategy<Value = Catch> {
@@ -517,10 +551,18 @@ fn stmt(kind: Kind, depth: u32, nest: u32, max_stmts: usize) -> BoxedStrategy<St
         (5, val().prop_map(Stmt::Suspend).boxed()),
         (1, Just(Stmt::Observe).boxed()),
         (1, val().prop_map(Stmt::Return).boxed()),
-        (1, (raised(), 1i64..10).prop_map(|(e, n)| Stmt::Raise(e, n)).boxed()),
         (
             1,
-            (prop_oneof![Just(ReTarget::Subject), Just(ReTarget::Own)], prop_oneof![Just(ReOp::Resume), Just(ReOp::Close)])
+            (raised(), 1i64..10)
+                .prop_map(|(e, n)| Stmt::Raise(e, n))
+                .boxed(),
+        ),
+        (
+            1,
+            (
+                prop_oneof![Just(ReTarget::Subject), Just(ReTarget::Own)],
+                prop_oneof![Just(ReOp::Resume), Just(ReOp::Close)],
+            )
                 .prop_map(|(t, o)| Stmt::Reenter(t, o))
                 .boxed(),
         ),
@@ -533,7 +575,11 @@ fn stmt(kind: Kind, depth: u32, nest: u32, max_stmts: usize) -> BoxedStrategy<St
         options.push((
             3,
             (b.clone(), catch(), b)
-                .prop_map(|(body, catch, handler)| Stmt::Try { body, catch, handler })
+                .prop_map(|(body, catch, handler)| Stmt::Try {
+                    body,
+                    catch,
+                    handler,
+                })
                 .boxed(),
         ));
     }
@@ -541,7 +587,9 @@ fn stmt(kind: Kind, depth: u32, nest: u32, max_stmts: usize) -> BoxedStrategy<St
         let inner = kind.inner_kinds();
         let kinds: Vec<BoxedStrategy<Kind>> = inner.iter().map(|k| Just(*k).boxed()).collect();
         let f = proptest::strategy::Union::new(kinds)
-            .prop_flat_map(move |k| body(k, depth - 1, 1, max_stmts).prop_map(move |b| Func { kind: k, body: b }))
+            .prop_flat_map(move |k| {
+                body(k, depth - 1, 1, max_stmts).prop_map(move |b| Func { kind: k, body: b })
+            })
             .prop_map(|f| Stmt::Delegate(Box::new(f)));
         options.push((2, f.boxed()));
     }
@@ -564,13 +612,26 @@ fn op() -> impl Strategy<Value = Op> {
 /// The strategy of whole programs of a shape.
 pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
     let kinds: Vec<BoxedStrategy<Kind>> = shape.kinds.iter().map(|k| Just(*k).boxed()).collect();
-    let (depth, stmts, max_ops, max_inner) = (shape.max_depth, shape.max_stmts, shape.max_ops, shape.max_inner);
+    let (depth, stmts, max_ops, max_inner) = (
+        shape.max_depth,
+        shape.max_stmts,
+        shape.max_ops,
+        shape.max_inner,
+    );
     proptest::strategy::Union::new(kinds)
         .prop_flat_map(move |k| {
-            (body(k, depth, 2, stmts), prop::collection::vec(op(), 1..=max_ops))
-                .prop_map(move |(b, ops)| Program { subject: Func { kind: k, body: b }, ops })
+            (
+                body(k, depth, 2, stmts),
+                prop::collection::vec(op(), 1..=max_ops),
+            )
+                .prop_map(move |(b, ops)| Program {
+                    subject: Func { kind: k, body: b },
+                    ops,
+                })
         })
-        .prop_filter("too many inner objects", move |p| p.objects().len() <= max_inner + 1)
+        .prop_filter("too many inner objects", move |p| {
+            p.objects().len() <= max_inner + 1
+        })
         .boxed()
 }
 
@@ -586,7 +647,10 @@ mod tests {
                 body: vec![
                     Stmt::Suspend(Val::Int(1)),
                     Stmt::Try {
-                        body: vec![Stmt::Delegate(Box::new(Func { kind: Kind::IterableCoroutine, body: vec![Stmt::Suspend(Val::Sent)] }))],
+                        body: vec![Stmt::Delegate(Box::new(Func {
+                            kind: Kind::IterableCoroutine,
+                            body: vec![Stmt::Suspend(Val::Sent)],
+                        }))],
                         catch: Catch::GeneratorExit,
                         handler: vec![Stmt::Return(Val::Result)],
                     },
@@ -597,7 +661,10 @@ mod tests {
         };
         let py = p.python();
         assert!(py.contains("async def f0():\n    x = r = None\n    x = await suspend(1)\n    try:\n        r = await inner1\n    except GeneratorExit:\n        return r\n    subject.send(None)\n"), "{py}");
-        assert!(py.contains("@types.coroutine\ndef f1():\n    x = r = None\n    x = yield x\n"), "{py}");
+        assert!(
+            py.contains("@types.coroutine\ndef f1():\n    x = r = None\n    x = yield x\n"),
+            "{py}"
+        );
         assert!(py.ends_with("inner1 = f1()\n"), "{py}");
         assert!(p.needs_py3());
     }
