@@ -1,6 +1,7 @@
 //! `cargo test`: every case on every column found, one named trial each
 //! (`COLUMN::CASE`, so `cargo test -- cpython-3.12` or `cargo test -- generator.state`
-//! filter as expected), plus `check::corpus` (the spec and cases validate). Listing
+//! filter as expected), plus `check::corpus` (the spec and cases validate) and
+//! `snapshot::COLUMN` (each column's full record of observations, with insta). Listing
 //! (`--list`) starts no interpreter: runtime identities are cached.
 
 use std::sync::Arc;
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use introspec_judge::{explain, Status};
 use introspec_runner::{columns, Project, Session};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+mod snapshot;
 
 fn main() {
     let args = Arguments::from_args();
@@ -23,7 +26,12 @@ fn main() {
     let project: &'static Project = Box::leak(Box::new(project));
     let mut trials = Vec::new();
 
-    let diags: Vec<String> = project.corpus.diagnostics.iter().map(|d| d.to_string()).collect();
+    let diags: Vec<String> = project
+        .corpus
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
     trials.push(Trial::test("check::corpus", move || {
         if diags.is_empty() {
             Ok(())
@@ -34,12 +42,26 @@ fn main() {
 
     let discovery = project.discover();
     for a in &discovery.absent {
-        let why = format!("{} is absent from this machine; install it with `{}`", a.name, a.install);
-        trials.push(Trial::ignorable_test(format!("runtime::{}", a.name), move || Ok(Completion::ignored_with(why))));
+        let why = format!(
+            "{} is absent from this machine; install it with `{}`",
+            a.name, a.install
+        );
+        trials.push(Trial::ignorable_test(
+            format!("runtime::{}", a.name),
+            move || Ok(Completion::ignored_with(why)),
+        ));
     }
     for u in &discovery.unusable {
-        let why = format!("{} ({}) cannot be used: {}", u.path.display(), u.found_by, u.why);
-        trials.push(Trial::ignorable_test(format!("runtime::{}", u.path.display()), move || Ok(Completion::ignored_with(why))));
+        let why = format!(
+            "{} ({}) cannot be used: {}",
+            u.path.display(),
+            u.found_by,
+            u.why
+        );
+        trials.push(Trial::ignorable_test(
+            format!("runtime::{}", u.path.display()),
+            move || Ok(Completion::ignored_with(why)),
+        ));
     }
 
     let cols = columns::all(&discovery.runtimes, &project.cache);
@@ -56,11 +78,20 @@ fn main() {
                 let v = &out.verdict;
                 match v.status {
                     Status::Pass | Status::Xfail => Ok(Completion::Completed),
-                    Status::Skip => Ok(Completion::ignored_with(v.reason.clone().unwrap_or_default())),
-                    _ => Err(Failed::from(format!("{}\n{}", v.status.name(), explain(s.case(case), v)))),
+                    Status::Skip => Ok(Completion::ignored_with(
+                        v.reason.clone().unwrap_or_default(),
+                    )),
+                    _ => Err(Failed::from(format!(
+                        "{}\n{}",
+                        v.status.name(),
+                        explain(s.case(case), v)
+                    ))),
                 }
             }));
         }
+    }
+    if std::env::var_os("INTROSPEC_SNAPSHOTS").is_some() {
+        trials.extend(snapshot::trials(session.clone(), &root));
     }
     libtest_mimic::run(&args, trials).exit();
 }
