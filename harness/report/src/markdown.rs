@@ -88,12 +88,7 @@ fn since(since: Option<&str>, until: Option<&str>) -> String {
 
 /// A column's header: its name, the observer that read it, whether the reference is loaded.
 fn header(c: &MatrixColumn) -> String {
-    format!(
-        "{}<br><sub>{}{}</sub>",
-        md(&c.name),
-        md(&c.observer),
-        if c.reference { " · ref" } else { "" }
-    )
+    format!("{}<br><sub>{}</sub>", md(&c.name), md(&c.subtitle()))
 }
 
 fn cell(c: &Cell) -> String {

@@ -43,6 +43,21 @@ pub struct Matrix {
     pub cases: Vec<String>,
 }
 
+impl MatrixColumn {
+    /// What a header says under the name: the observer, the compiler of compiled columns,
+    /// and `ref` when the reference implementation is loaded (`pyo3 · cython · ref`).
+    pub fn subtitle(&self) -> String {
+        let mut parts = vec![self.observer.clone()];
+        if self.compiler != "cpython" {
+            parts.push(self.compiler.clone());
+        }
+        if self.reference {
+            parts.push("ref".into());
+        }
+        parts.join(" · ")
+    }
+}
+
 /// Where the results came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Harness {
