@@ -1,0 +1,631 @@
+//! Fault tolerance, tried for real (issue 8). Every test here makes the fault happen: cases
+//! that crash their interpreter, hang, write over the protocol's streams, change what later
+//! cases see, or pass only the second time; broken input files; interpreters that are not
+//! what they claim; a run interrupted by SIGINT. Each checks what the harness reports, and
+//! that nothing else was harmed: every other trial gives exactly what it gives in a run
+//! without the fault.
+//!
+//! The fixture projects are under `tests/fixtures/` (each a `spec` symlink to the real spec
+//! and a `cases/` of its own). Two columns are used: the newest CPython the PyO3 observer
+//! reads, and the newest CPython 3 that only the portable observer reads (or, if there is
+//! none, the first runtime read by the portable observer instead).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use introspec_judge::Status;
+use introspec_runner::{columns, Column, Project, Results, Session, TrialOutput};
+use introspec_spec::Version;
+use introspec_worker::Observer;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the checkout")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A fixture project, its observers cached with the checkout's.
+fn load(name: &str) -> Project {
+    let mut p = Project::load(&fixture(name)).unwrap_or_else(|d| panic!("{name}: {d}"));
+    p.cache = introspec_worker::default_cache(&checkout());
+    p
+}
+
+fn load_valid(name: &str) -> Project {
+    let p = load(name);
+    let diags: Vec<String> = p.corpus.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(diags.is_empty(), "{name}: {}", diags.join("\n"));
+    p
+}
+
+/// The two columns: PyO3 first, portable second.
+fn columns() -> &'static [Column] {
+    static COLUMNS: OnceLock<Vec<Column>> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        let root = checkout();
+        let mut d = introspec_runtimes::discover(&introspec_runtimes::Options::from_env(&root));
+        introspec_worker::observers::drop_unreadable(&mut d);
+        let cpython: Vec<_> = d
+            .runtimes
+            .iter()
+            .filter(|rt| rt.identity.implementation == "cpython")
+            .collect();
+        let pyo3 = cpython
+            .iter()
+            .rfind(|rt| Observer::preferred(&rt.identity) == Observer::Pyo3)
+            .expect("the fault tests need a CPython 3.9 or newer, for the PyO3 observer's column");
+        let portable = match cpython.iter().rfind(|rt| {
+            Observer::preferred(&rt.identity) == Observer::Portable
+                && rt.language() >= Version(3, 6, 0)
+        }) {
+            Some(rt) => columns::base(rt),
+            None => {
+                let mut c = columns::base(pyo3);
+                c.observer = Observer::Portable.name().into();
+                c.name = format!("{}~portable", c.name);
+                c
+            }
+        };
+        let pyo3 = columns::base(pyo3);
+        assert_eq!(pyo3.observer(), Observer::Pyo3);
+        assert_eq!(portable.observer(), Observer::Portable);
+        vec![pyo3, portable]
+    })
+}
+
+/// Run `f` on each column at once, one thread per column.
+fn per_column<T: Send>(f: impl Fn(&Column) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = columns().iter().map(|c| s.spawn(|| f(c))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+type ById = BTreeMap<String, Arc<TrialOutput>>;
+
+fn by_id(session: &Session<'_>) -> ById {
+    (0..session.compiled.len())
+        .map(|i| (session.case(i).id.clone(), session.trial(i, 0)))
+        .collect()
+}
+
+/// Every case on one column as `introspec run` runs them: pipelined to one worker.
+fn run_pipelined(p: &Project, col: &Column, env: &[(&str, &str)]) -> ById {
+    let mut session = Session::new(p, vec![col.clone()]);
+    session.worker_env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    session.run_column(0);
+    by_id(&session)
+}
+
+/// Every case on one column as `cargo test` runs them: one trial after another, in `order`
+/// (indices into the corpus).
+fn run_in_order(p: &Project, col: &Column, order: &[usize]) -> ById {
+    let session = Session::new(p, vec![col.clone()]);
+    for &i in order {
+        session.trial(i, 0);
+    }
+    by_id(&session)
+}
+
+fn in_file_order(p: &Project) -> Vec<usize> {
+    (0..p.corpus.cases.len()).collect()
+}
+
+/// The project without the cases whose id starts with one of `prefixes`.
+fn without(name: &str, prefixes: &[&str]) -> Project {
+    let mut p = load_valid(name);
+    p.corpus
+        .cases
+        .retain(|c| !prefixes.iter().any(|x| c.id.starts_with(x)));
+    p
+}
+
+fn describe(t: &TrialOutput) -> String {
+    format!(
+        "{} {}",
+        t.verdict.status.name(),
+        t.verdict.reason.clone().unwrap_or_default()
+    )
+}
+
+/// Same status, reason, checks and observations.
+fn assert_same(what: &str, a: &TrialOutput, b: &TrialOutput) {
+    assert_eq!(
+        a.verdict,
+        b.verdict,
+        "{what}: the verdicts differ ({} vs {})",
+        describe(a),
+        describe(b)
+    );
+    assert_eq!(a.result, b.result, "{what}: the observations differ");
+}
+
+/// Every trial of `clean` is the same in `with_faults`, and passes.
+fn assert_spared(col: &Column, how: &str, with_faults: &ById, clean: &ById) {
+    assert!(!clean.is_empty());
+    for (id, t) in clean {
+        let what = format!("{}::{id} ({how})", col.name);
+        let f = with_faults
+            .get(id)
+            .unwrap_or_else(|| panic!("{what} did not run"));
+        assert!(
+            matches!(t.verdict.status, Status::Pass | Status::Skip),
+            "{what} in the clean run: {}",
+            describe(t)
+        );
+        assert_same(&what, f, t);
+    }
+}
+
+/// A fresh directory under the target's scratch space.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faults-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A copy of a fixture project in a scratch directory, for the binary (which writes results,
+/// reports and caches under the root): its `cases/` copied, `spec` linked to the real one.
+fn copy_fixture(name: &str) -> PathBuf {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(e.file_name());
+            if e.path().is_dir() {
+                copy_dir(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).unwrap();
+            }
+        }
+    }
+    let root = scratch(name).join("root");
+    copy_dir(&fixture(name).join("cases"), &root.join("cases"));
+    std::os::unix::fs::symlink(checkout().join("spec"), root.join("spec")).unwrap();
+    root
+}
+
+fn introspec() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_introspec"));
+    // no compiled columns: compiling the fixtures with Cython and mypyc is not what is tested
+    c.env("INTROSPEC_COMPILERS", "none")
+        .env_remove("INTROSPEC_TIMEOUT")
+        .env_remove("INTROSPEC_PYTHONS")
+        .env_remove("INTROSPEC_ONLY_LISTED");
+    c
+}
+
+/// `INTROSPEC_PYTHONS` and `INTROSPEC_ONLY_LISTED` for exactly these interpreters.
+fn only(cmd: &mut Command, pythons: &[&Path]) {
+    let list: Vec<String> = pythons.iter().map(|p| p.display().to_string()).collect();
+    cmd.env("INTROSPEC_PYTHONS", list.join(":"))
+        .env("INTROSPEC_ONLY_LISTED", "1");
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+fn read_results(path: &Path) -> Results {
+    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&t)
+        .unwrap_or_else(|e| panic!("{} is not valid results: {e}", path.display()))
+}
+
+/// The processes whose environment holds `KEY=value` (zombies, whose environment is gone, are
+/// not counted).
+fn processes_with_env(key: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{key}={value}");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(e.path().join("environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Wait (at most `within`) until no process has `KEY=value` in its environment.
+fn assert_no_process_with_env(key: &str, value: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_with_env(key, value);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let cmds: Vec<String> = left
+                .iter()
+                .map(|p| {
+                    let c = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                    format!("{p}: {}", text(&c).replace('\0', " "))
+                })
+                .collect();
+            panic!("processes left behind:\n{}", cmds.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{tag}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Crashes.
+
+/// Each crashing case is a CRASH naming the signal or the exit code; its worker is restarted,
+/// and every other case gives exactly what it gives in a run without the crashing ones, both
+/// pipelined (`introspec run`) and one trial at a time (`cargo test`).
+#[test]
+fn crashes_are_crash_with_the_signal_and_spare_every_other_case() {
+    let full = load_valid("crashes");
+    let clean = without("crashes", &["crash."]);
+    let expected = [
+        ("crash.segfault", "signal 11 (SIGSEGV)"),
+        ("crash.exit", "exit code 3"),
+        ("crash.abort", "signal 6 (SIGABRT)"),
+        ("crash.stack.iterators", "signal 11 (SIGSEGV)"),
+        ("crash.stack.recursion", "signal 11 (SIGSEGV)"),
+        ("crash.stack.repr", "signal 11 (SIGSEGV)"),
+    ];
+    per_column(|col| {
+        let clean_run = run_pipelined(&clean, col, &[]);
+        for (how, run) in [
+            ("pipelined", run_pipelined(&full, col, &[])),
+            (
+                "one at a time",
+                run_in_order(&full, col, &in_file_order(&full)),
+            ),
+        ] {
+            let mut crashed = 0;
+            for (id, why) in expected {
+                let t = &run[id];
+                if t.verdict.status == Status::Skip {
+                    continue; // a version condition: the stack overflows differ across versions
+                }
+                crashed += 1;
+                assert_eq!(
+                    t.verdict.status,
+                    Status::Crash,
+                    "{}::{id} ({how}): {}",
+                    col.name,
+                    describe(t)
+                );
+                let reason = t.verdict.reason.clone().unwrap_or_default();
+                assert!(
+                    reason.starts_with(&format!("the worker died: {why}")),
+                    "{}::{id} ({how}): {reason}",
+                    col.name
+                );
+            }
+            assert!(crashed >= 4, "{}: only {crashed} crash cases ran", col.name);
+            assert_spared(col, how, &run, &clean_run);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Hangs.
+
+/// An endless loop and a deadlock are TIMEOUT after their one-second `timeout`; the hung
+/// worker is killed (no process is left) and replaced; the other cases wait for nothing and
+/// give what they give in a run without the hanging ones. Reading stdin does not hang: the
+/// observer points fd 0 at /dev/null, so the case reads end-of-file at once.
+#[test]
+fn hangs_time_out_their_worker_is_killed_and_nothing_else_waits() {
+    let full = load_valid("hangs");
+    let clean = without("hangs", &["hang."]);
+    per_column(|col| {
+        let marker = unique("hangs");
+        let env = [("INTROSPEC_FAULTS_RUN", marker.as_str())];
+        let clean_run = run_pipelined(&clean, col, &[]);
+        let start = Instant::now();
+        let mut session = Session::new(&full, vec![col.clone()]);
+        session.worker_env = vec![(env[0].0.into(), marker.clone())];
+        session.run_column(0);
+        let elapsed = start.elapsed();
+        // the hung interpreters were killed: only the worker kept for the next case is left
+        let left = processes_with_env("INTROSPEC_FAULTS_RUN", &marker);
+        assert!(left.len() <= 1, "{}: workers left: {left:?}", col.name);
+        let run = by_id(&session);
+        drop(session);
+        assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &marker, Duration::from_secs(5));
+
+        for id in ["hang.loop", "hang.deadlock"] {
+            let t = &run[id];
+            assert_eq!(
+                t.verdict.status,
+                Status::Timeout,
+                "{}::{id}: {}",
+                col.name,
+                describe(t)
+            );
+            let reason = t.verdict.reason.clone().unwrap_or_default();
+            assert!(
+                reason.starts_with("no answer after 1.")
+                    && reason.contains("the worker was killed"),
+                "{}::{id}: {reason}",
+                col.name
+            );
+            assert!(
+                t.duration >= Duration::from_secs(1) && t.duration < Duration::from_secs(3),
+                "{}::{id} took {:?}",
+                col.name,
+                t.duration
+            );
+        }
+        // nothing else waited: each other case answered well within the timeout
+        for (id, t) in &run {
+            if !id.starts_with("hang.") {
+                assert!(
+                    t.duration < Duration::from_millis(900),
+                    "{}::{id} took {:?}",
+                    col.name,
+                    t.duration
+                );
+            }
+        }
+        let stdin = &run["stdin.read"];
+        assert_eq!(
+            stdin.verdict.status,
+            Status::Pass,
+            "{}::stdin.read: {}",
+            col.name,
+            describe(stdin)
+        );
+        assert_spared(col, "pipelined", &run, &clean_run);
+        // two hangs, each run twice (the rerun that tells FLAKY from TIMEOUT): 4 s of waiting
+        assert!(
+            elapsed < Duration::from_secs(15),
+            "{}: the run took {elapsed:?}",
+            col.name
+        );
+
+        // the same one trial at a time
+        let one_by_one = run_in_order(&full, col, &in_file_order(&full));
+        for id in ["hang.loop", "hang.deadlock"] {
+            assert_eq!(
+                one_by_one[id].verdict.status,
+                Status::Timeout,
+                "{}::{id}",
+                col.name
+            );
+        }
+        assert_spared(col, "one at a time", &one_by_one, &clean_run);
+    });
+}
+
+/// A case that says no `timeout` gets INTROSPEC_TIMEOUT's (the default is 10 s).
+#[test]
+fn introspec_timeout_sets_the_default_timeout() {
+    if std::env::var_os("INTROSPEC_TIMEOUT").is_none() {
+        let p = load_valid("slow");
+        let s = Session::new(&p, vec![]);
+        assert_eq!(s.default_timeout, Duration::from_secs(10));
+        assert_eq!(introspec_runner::DEFAULT_TIMEOUT, Duration::from_secs(10));
+    }
+    let col = &columns()[0];
+    let root = copy_fixture("slow");
+    let out = root.join("results.json");
+    let mut cmd = introspec();
+    only(&mut cmd, &[&col.runtime.path]);
+    let o = cmd
+        .args(["--root"])
+        .arg(&root)
+        .args([
+            "run",
+            "--no-reference",
+            "--jobs",
+            "1",
+            "--case",
+            "slow.a",
+            "--out",
+        ])
+        .arg(&out)
+        .env("INTROSPEC_TIMEOUT", "0.3")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let r = read_results(&out);
+    assert_eq!(r.trials.len(), 1, "{}", show(&o));
+    let t = &r.trials[0];
+    assert_eq!(
+        (t.case.as_str(), t.status),
+        ("slow.a", Status::Timeout),
+        "{}",
+        show(&o)
+    );
+    let reason = t.reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("no answer after 0.3 s"), "{reason}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Protocol corruption.
+
+/// Printing, writing to stderr, closing or replacing the std streams, writing raw bytes to
+/// fd 1, closing fds 0-2, flooding 20 MB to stdout and to stderr: every case passes, the
+/// channel is never corrupted (no protocol error, no restart), and each probe after a fault
+/// gives what it gives in a run of the probes alone.
+#[test]
+fn protocol_corruption_touches_no_other_result() {
+    let full = load_valid("corruption");
+    let probes = without("corruption", &["corrupt."]);
+    per_column(|col| {
+        let clean_run = run_pipelined(&probes, col, &[]);
+        for (how, run) in [
+            ("pipelined", run_pipelined(&full, col, &[])),
+            (
+                "one at a time",
+                run_in_order(&full, col, &in_file_order(&full)),
+            ),
+        ] {
+            for (id, t) in &run {
+                assert_eq!(
+                    t.verdict.status,
+                    Status::Pass,
+                    "{}::{id} ({how}): {}",
+                    col.name,
+                    describe(t)
+                );
+            }
+            assert_spared(col, how, &run, &clean_run);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Side effects between cases.
+
+/// A permutation of 0..n from a seed (a small LCG: the same on every machine).
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    for i in (1..n).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = ((x >> 33) % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+/// Cases that patch inspect.getgeneratorstate, types.coroutine and asyncio.sleep, raise the
+/// recursion limit, leave an event loop (and a policy, and a running-loop marker) set, and
+/// leave a generator running in a thread, run in file order, reversed, and shuffled three
+/// ways: every result is the same in every order, and every case passes.
+#[test]
+fn side_effects_do_not_depend_on_the_order_of_cases() {
+    let p = load_valid("side-effects");
+    let n = p.corpus.cases.len();
+    let forward: Vec<usize> = (0..n).collect();
+    let backward: Vec<usize> = (0..n).rev().collect();
+    let mut orders = vec![("reversed".to_string(), backward)];
+    for seed in [1, 2, 3] {
+        orders.push((format!("shuffled (seed {seed})"), shuffled(n, seed)));
+    }
+    per_column(|col| {
+        let reference = run_in_order(&p, col, &forward);
+        for (id, t) in &reference {
+            assert_eq!(
+                t.verdict.status,
+                Status::Pass,
+                "{}::{id} (file order): {}",
+                col.name,
+                describe(t)
+            );
+        }
+        for (name, order) in &orders {
+            let run = run_in_order(&p, col, order);
+            for (id, t) in &reference {
+                assert_same(
+                    &format!("{}::{id} ({name} vs file order)", col.name),
+                    &run[id],
+                    t,
+                );
+            }
+        }
+        // pipelined, as `introspec run` does
+        let run = run_pipelined(&p, col, &[]);
+        for (id, t) in &reference {
+            assert_same(
+                &format!("{}::{id} (pipelined vs one at a time)", col.name),
+                &run[id],
+                t,
+            );
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Flakiness.
+
+/// A case that fails the first time and passes in the rerun is FLAKY, with the step where
+/// the two runs diverged; it ran exactly twice; the steady case beside it passes.
+#[test]
+fn a_case_that_passes_only_the_second_time_is_flaky_at_its_step() {
+    let p = load_valid("flaky");
+    let dir = scratch("flaky");
+    let flaky = p
+        .corpus
+        .cases
+        .iter()
+        .position(|c| c.id == "flaky.counter")
+        .unwrap();
+    per_column(|col| {
+        for how in ["pipelined", "one at a time"] {
+            let counter = dir.join(format!("{}-{}", col.name, how.replace(' ', "-")));
+            let env = [("INTROSPEC_FAULTS_COUNTER", counter.to_str().unwrap())];
+            let run = if how == "pipelined" {
+                run_pipelined(&p, col, &env)
+            } else {
+                let mut s = Session::new(&p, vec![col.clone()]);
+                s.worker_env = vec![(env[0].0.into(), env[0].1.into())];
+                s.trial(flaky, 0);
+                s.trial(1 - flaky, 0);
+                by_id(&s)
+            };
+            let t = &run["flaky.counter"];
+            let what = format!("{}::flaky.counter ({how})", col.name);
+            assert_eq!(t.verdict.status, Status::Flaky, "{what}: {}", describe(t));
+            assert_eq!(t.diverged_at, Some(3), "{what}: {}", describe(t));
+            let reason = t.verdict.reason.clone().unwrap_or_default();
+            assert!(
+                reason.starts_with("first run FAIL")
+                    && reason.contains("rerun in a fresh worker PASS")
+                    && reason.ends_with("the runs diverged at step 3"),
+                "{what}: {reason}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&counter).unwrap(),
+                "2",
+                "{what}: runs"
+            );
+            assert_eq!(run["steady.generator"].verdict.status, Status::Pass);
+        }
+    });
+}
