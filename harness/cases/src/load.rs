@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use introspec_spec::diag::line_col;
+use introspec_spec::diag::{key_offset, line_col, value_offset};
 use introspec_spec::{did_you_mean, unknown, Diagnostic, Domain, Pattern, Spec, Specifier};
 use serde::Deserialize;
 use toml::Spanned;
@@ -56,7 +56,7 @@ impl Corpus {
                     Ok(raw) => {
                         for d in raw.deviation {
                             let span = d.span().start;
-                            match deviation(d.into_inner(), None, &file, &text, span) {
+                            match deviation(d.into_inner(), None, spec, &file, &text, span) {
                                 Ok(d) => corpus.deviations.push(d),
                                 Err(e) => corpus.diagnostics.push(e),
                             }
@@ -226,14 +226,26 @@ struct RawSelector {
 fn deviation(
     raw: RawDeviation,
     own_case: Option<&str>,
+    spec: &Spec,
     file: &Path,
     text: &str,
     span: usize,
 ) -> Result<Deviation, Diagnostic> {
     let at = |msg: String| Diagnostic::at(file, text, Some(span), msg);
+    // at the value of `key` in this deviation's table, where it can be found
+    let at_value = |key: &str, msg: String| {
+        Diagnostic::at(
+            file,
+            text,
+            value_offset(text, span, key).or(Some(span)),
+            msg,
+        )
+    };
     if raw.reason.trim().is_empty() {
-        return Err(at("a known deviation needs a `reason`".into())
-            .with_help("say what the runtime does instead and why"));
+        return Err(
+            at_value("reason", "a known deviation needs a `reason`".into())
+                .with_help("say what the runtime does instead and why"),
+        );
     }
     if !raw.link.starts_with("http") {
         return Err(at(format!(
@@ -260,7 +272,7 @@ fn deviation(
     if let Some(i) = &s.implementation {
         if !IMPLEMENTATIONS.contains(&i.as_str()) {
             return Err(did_you_mean(
-                at(format!("unknown implementation `{i}`")),
+                at_value("implementation", format!("unknown implementation `{i}`")),
                 i,
                 "implementation",
                 IMPLEMENTATIONS,
@@ -270,7 +282,7 @@ fn deviation(
     if let Some(c) = &s.compiler {
         if !COMPILERS.contains(&c.as_str()) {
             return Err(did_you_mean(
-                at(format!("unknown compiler `{c}`")),
+                at_value("compiler", format!("unknown compiler `{c}`")),
                 c,
                 "compiler",
                 COMPILERS,
@@ -278,9 +290,33 @@ fn deviation(
         }
     }
     let python = match &s.python {
-        Some(p) => Some(Specifier::parse(p).map_err(at)?),
+        Some(p) => Some(Specifier::parse(p).map_err(|e| at_value("python", e))?),
         None => None,
     };
+    // a misspelt observable or layer would cover nothing: the deviation would never apply
+    const NOT_OBSERVABLES: [&str; 3] = ["outcome", "error", "observe-calls"];
+    if let Some(o) = &raw.observable {
+        if spec.observable(o).is_none() && !NOT_OBSERVABLES.contains(&o.as_str()) {
+            let names = spec
+                .observables
+                .iter()
+                .map(|x| x.name.as_str())
+                .chain(NOT_OBSERVABLES);
+            let d = at_value("observable", format!("unknown observable `{o}`"));
+            return Err(did_you_mean(d, o, "observable", names));
+        }
+    }
+    if let Some(l) = &raw.layer {
+        if spec.layer(l).is_none() {
+            let d = at_value("layer", format!("unknown layer `{l}`"));
+            return Err(did_you_mean(
+                d,
+                l,
+                "layer",
+                spec.layers.iter().map(|x| x.name.as_str()),
+            ));
+        }
+    }
     Ok(Deviation {
         cases,
         when: Selector {
@@ -492,6 +528,7 @@ fn build_case(
             objects: &objects,
             here: &here,
             span,
+            text,
         };
         let mut after = Vec::new();
         if let Some(s) = &rs.state {
@@ -505,7 +542,8 @@ fn build_case(
         if let Some(layers) = &rs.layers {
             for (layer, t) in layers {
                 if spec.layer(layer).is_none() {
-                    let d = here(span, format!("unknown layer `{layer}`"));
+                    let at = key_offset(text, span, layer).unwrap_or(span);
+                    let d = here(at, format!("unknown layer `{layer}`"));
                     errs.push(did_you_mean(
                         d,
                         layer,
@@ -565,7 +603,7 @@ fn build_case(
     let mut deviations = Vec::new();
     for d in rc.deviation {
         let span = d.span().start;
-        match deviation(d.into_inner(), Some(&case_id), file, text, span) {
+        match deviation(d.into_inner(), Some(&case_id), spec, file, text, span) {
             Ok(d) => deviations.push(d),
             Err(e) => errs.push(e),
         }
@@ -614,10 +652,17 @@ struct ExpectCtx<'a> {
     spec: &'a Spec,
     objects: &'a [(String, String)],
     here: &'a dyn Fn(usize, String) -> Diagnostic,
+    /// The start of the step's table, and the file's text: a problem with a key points at it.
     span: usize,
+    text: &'a str,
 }
 
 impl ExpectCtx<'_> {
+    /// Where `key` is written in the step, or the step.
+    fn key_at(&self, key: &str) -> usize {
+        key_offset(self.text, self.span, key).unwrap_or(self.span)
+    }
+
     fn kind_of(&self, target: &str) -> &str {
         self.objects
             .iter()
@@ -643,7 +688,7 @@ impl ExpectCtx<'_> {
                 });
                 if !spelled {
                     errs.push((self.here)(
-                        self.span,
+                        self.key_at(key),
                         format!("observable `{key}` has no spelling for kind `{kind}`{} in spec/observables.toml", layer.map(|l| format!(" in layer `{l}`")).unwrap_or_default()),
                     ).with_help("add the spelling to the spec, or expect it on another object"));
                     continue;
@@ -672,7 +717,10 @@ impl ExpectCtx<'_> {
                     .iter()
                     .map(|o| o.name.as_str())
                     .chain(self.objects.iter().map(|(n, _)| n.as_str()));
-                let d = (self.here)(self.span, format!("unknown observable or object `{key}`"));
+                let d = (self.here)(
+                    self.key_at(key),
+                    format!("unknown observable or object `{key}`"),
+                );
                 errs.push(did_you_mean(d, key, "observable", names));
             }
         }

@@ -17,7 +17,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem in `file` at byte offset `span_start` of `text` (if any).
-    pub fn at(file: &Path, text: &str, span_start: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        text: &str,
+        span_start: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, col) = match span_start {
             Some(offset) => {
                 let (l, c) = line_col(text, offset);
@@ -69,6 +74,37 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// The byte offset, at or after `from`, of `key` written as a TOML key (bare or quoted, then
+/// `=` or `.`): where a diagnostic about that key points. Keys are found by their text, so
+/// `from` should be the start of the table that holds the key.
+pub fn key_offset(text: &str, from: usize, key: &str) -> Option<usize> {
+    let first = key.chars().next()?.len_utf8();
+    let bytes = text.as_bytes();
+    let mut at = from.min(text.len());
+    while let Some(i) = text.get(at..)?.find(key) {
+        let (mut start, mut end) = (at + i, at + i + key.len());
+        if start > 0 && bytes.get(end) == Some(&b'"') && bytes[start - 1] == b'"' {
+            (start, end) = (start - 1, end + 1);
+        }
+        let before = start.checked_sub(1).map(|j| bytes[j]);
+        let before_ok = before.is_none_or(|b| b" \t\r\n{,.".contains(&b));
+        let after = text[end..].trim_start_matches([' ', '\t']);
+        if before_ok && (after.starts_with('=') || after.starts_with('.')) {
+            return Some(start);
+        }
+        at = at + i + first;
+    }
+    None
+}
+
+/// The byte offset of the value of `key` (see [`key_offset`]).
+pub fn value_offset(text: &str, from: usize, key: &str) -> Option<usize> {
+    let k = key_offset(text, from, key)?;
+    let eq = k + text[k..].find('=')?;
+    let after = &text[eq + 1..];
+    Some(eq + 1 + (after.len() - after.trim_start_matches([' ', '\t']).len()))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -126,6 +162,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_found_as_keys() {
+        let t = "[[case.step]]\ncode = 'fram = 1'\nexpect = { fram = 1, \"x y\".z = 2 }\n";
+        assert_eq!(line_col(t, key_offset(t, 0, "fram").unwrap()), (3, 12));
+        assert_eq!(line_col(t, key_offset(t, 0, "x y").unwrap()), (3, 22));
+        assert_eq!(line_col(t, value_offset(t, 0, "fram").unwrap()), (3, 19));
+        assert_eq!(key_offset(t, 0, "expec"), None);
+    }
 
     #[test]
     fn line_col_counts_from_one() {
