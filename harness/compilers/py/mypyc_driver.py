@@ -1,0 +1,85 @@
+"""Run by harness/compilers with the python of a virtual environment holding mypy.
+
+Reads a JSON request on stdin: {"groups": [[GROUP, [FILE.py, ...]], ...]} (the files are in the
+current directory), compiles every file to C with mypyc, one group (one C translation unit)
+per GROUP, and prints one JSON line:
+
+    {"ok": true, "groups": [{"name": GROUP, "lib": "GROUP__mypyc", "modules": [...],
+                             "sources": [C files], "include_dirs": [...], "cflags": [...],
+                             "macros": [[NAME, VALUE], ...], "shims": C text}]}
+    {"ok": false, "messages": "what mypy and mypyc printed"}
+
+`shims` holds, for every module of the group, the PyInit_<module> function of mypyc's own
+module shim template, so that the group's modules and the group library all live in one
+shared library (the harness links them; it never uses setuptools to build).
+"""
+
+import contextlib
+import io
+import json
+import os
+import sys
+import traceback
+
+
+def shim_text(template, module, lib, exported):
+    text = template.format(modname=module, libname=lib, full_modname=exported)
+    # the template's PyInit___init__ (a distutils workaround) would clash between modules
+    keep = []
+    for line in text.splitlines():
+        if "PyInit___init__" in line or line.startswith("// distutils sometimes") or line.startswith("// so provide that"):
+            continue
+        keep.append(line)
+    return "\n".join(keep) + "\n"
+
+
+def main():
+    req = json.load(sys.stdin)
+    groups = req["groups"]
+    files = [f for _, fs in groups for f in fs]
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            from mypyc.build import mypycify, include_dir
+            from mypyc.common import shared_lib_name
+            from mypyc.namegen import exported_name
+
+            exts = mypycify(
+                ["--ignore-missing-imports", "--cache-dir", os.devnull] + files,
+                separate=[(fs, name) for name, fs in groups],
+                opt_level="0",
+                debug_level="0",
+                target_dir="build",
+            )
+    except SystemExit:
+        print(json.dumps({"ok": False, "messages": out.getvalue()}))
+        return
+    except BaseException:
+        print(json.dumps({"ok": False, "messages": out.getvalue() + traceback.format_exc()}))
+        return
+    with open(os.path.join(include_dir(), "module_shim.tmpl")) as f:
+        template = f.read()
+    by_name = dict((e.name, e) for e in exts)
+    result = []
+    for name, fs in groups:
+        lib = shared_lib_name(name)
+        ext = by_name.get(lib)
+        if ext is None:
+            print(json.dumps({"ok": False, "messages": out.getvalue() + "\nmypycify made no extension %s for group %s" % (lib, name)}))
+            return
+        modules = [os.path.splitext(os.path.basename(f))[0] for f in fs]
+        shims = "".join(shim_text(template, m, lib, exported_name(m)) for m in modules)
+        result.append({
+            "name": name,
+            "lib": lib,
+            "modules": modules,
+            "sources": [os.path.abspath(s) for s in ext.sources],
+            "include_dirs": [os.path.abspath(d) for d in ext.include_dirs],
+            "cflags": list(ext.extra_compile_args or []),
+            "macros": [[k, v] for k, v in (ext.define_macros or [])],
+            "shims": shims,
+        })
+    print(json.dumps({"ok": True, "groups": result, "messages": out.getvalue()}))
+
+
+main()

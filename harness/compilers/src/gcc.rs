@@ -1,0 +1,182 @@
+//! The C compiler: a process-wide limit on how many run at once, a cache of object files
+//! keyed by the digest of everything that goes into them, and links.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Condvar, Mutex, OnceLock};
+
+use crate::util::{move_into_place, run, temp_beside, Digest};
+
+/// How many C compilers run at once in this process, over every build: `INTROSPEC_BUILD_JOBS`,
+/// else 2 (the machines this suite runs on have two cores, shared).
+pub fn jobs() -> usize {
+    std::env::var("INTROSPEC_BUILD_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2)
+}
+
+/// The C compiler: `CC` if set, else `gcc`.
+pub fn cc() -> String {
+    std::env::var("CC")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "gcc".into())
+}
+
+struct Permits {
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+fn permits() -> &'static Permits {
+    static P: OnceLock<Permits> = OnceLock::new();
+    P.get_or_init(|| Permits {
+        used: Mutex::new(0),
+        freed: Condvar::new(),
+    })
+}
+
+/// Run `f` while holding one of the process's [`jobs`] permits.
+pub fn with_permit<T>(f: impl FnOnce() -> T) -> T {
+    let p = permits();
+    let max = jobs();
+    {
+        let mut used = p.used.lock().unwrap();
+        while *used >= max {
+            used = p.freed.wait(used).unwrap();
+        }
+        *used += 1;
+    }
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            let p = permits();
+            *p.used.lock().unwrap() -= 1;
+            p.freed.notify_one();
+        }
+    }
+    let _r = Release;
+    f()
+}
+
+/// One translation unit to compile.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// The C file.
+    pub source: PathBuf,
+    /// Flags (includes, defines, warnings, optimisation); `-c`, `-fPIC` and `-o` are added.
+    pub flags: Vec<String>,
+    /// What else the object depends on (generated headers), hashed with the source.
+    pub extra_key: Vec<u8>,
+}
+
+/// Compile units in parallel (at most [`jobs`] at once), each to a cached object under
+/// `objects`, keyed by the digest of `key`, the unit's flags, source text and `extra_key`.
+/// Returns, per unit, the object or the compiler's complaint.
+pub fn compile_all(units: &[Unit], objects: &Path, key: &str) -> Vec<Result<PathBuf, String>> {
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Result<PathBuf, String>>>> = Mutex::new(vec![None; units.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..jobs().min(units.len()) {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    if *n >= units.len() {
+                        return;
+                    }
+                    *n += 1;
+                    *n - 1
+                };
+                let r = compile_one(&units[i], objects, key);
+                results.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every unit was compiled"))
+        .collect()
+}
+
+fn compile_one(unit: &Unit, objects: &Path, key: &str) -> Result<PathBuf, String> {
+    let text = std::fs::read(&unit.source)
+        .map_err(|e| format!("cannot read {}: {e}", unit.source.display()))?;
+    let mut d = Digest::new();
+    d.add(key).add(cc());
+    for f in &unit.flags {
+        d.add(f);
+    }
+    d.add(&text).add(&unit.extra_key);
+    let obj = objects.join(format!("{}.o", d.hex()));
+    if obj.is_file() {
+        return Ok(obj);
+    }
+    std::fs::create_dir_all(objects)
+        .map_err(|e| format!("cannot create {}: {e}", objects.display()))?;
+    let tmp = temp_beside(&obj);
+    let mut cmd = Command::new(cc());
+    cmd.args(&unit.flags)
+        .arg("-fPIC")
+        .arg("-c")
+        .arg(&unit.source)
+        .arg("-o")
+        .arg(&tmp);
+    let out = with_permit(|| run(&mut cmd, None));
+    if !out.ok {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "{} {} failed ({}):\n{}",
+            cc(),
+            unit.source.display(),
+            out.status,
+            clip_errors(&out.stderr)
+        ));
+    }
+    move_into_place(&tmp, &obj)?;
+    Ok(obj)
+}
+
+/// Link objects into one shared library at `out`.
+pub fn link(objects: &[PathBuf], out: &Path) -> Result<(), String> {
+    let tmp = temp_beside(out);
+    let mut cmd = Command::new(cc());
+    cmd.arg("-shared").args(objects).arg("-o").arg(&tmp);
+    let res = with_permit(|| run(&mut cmd, None));
+    if !res.ok {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "linking {} objects into {} failed ({}):\n{}",
+            objects.len(),
+            out.display(),
+            res.status,
+            clip_errors(&res.stderr)
+        ));
+    }
+    move_into_place(&tmp, out)
+}
+
+/// The compiler's error lines first (at most 12), then the rest up to 12 lines in all.
+fn clip_errors(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let mut out: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("error"))
+        .take(12)
+        .collect();
+    if out.is_empty() {
+        out = lines
+            .into_iter()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+    }
+    out.join("\n")
+}

@@ -1,0 +1,508 @@
+//! Compiled implementations as columns of their own: the case sources compiled with Cython
+//! or mypyc for one runtime, so the matrix shows what compiled generators and coroutines
+//! lack against the spec.
+//!
+//! [`build`] takes a runtime, a [`Compiler`] and the case sources (id → Python source) and
+//! returns a directory of importable compiled modules, one module per case, with the module
+//! name of each case or the compiler's complaint about it. It does everything itself:
+//!
+//! * **Compilers from PyPI, into its own cache.** A virtual environment per runtime and
+//!   compiler version under `CACHE/venvs/`, made with the runtime's own `-m venv` and filled
+//!   by pip with the versions pinned in [`PINS`] (the newest release that supports the
+//!   runtime's Python).
+//! * **Batches.** Cython translates every case with the shared utility module of Cython 3.1+
+//!   (`--shared`), so each case's C is small, and all the case objects and the utility module
+//!   are linked into ONE shared library holding one `PyInit_<name>` per case. mypyc compiles
+//!   every case in one invocation, into 16 groups by a hash of the module name (one C
+//!   translation unit each: a single unit of 250 modules takes minutes in gcc, 16 small ones
+//!   seconds, and a new case changes one group only); each group's library also carries its
+//!   modules' init shims. A small meta-path finder (`introspec_compiled.py`, loaded with the
+//!   protocol's `load` request) imports each module from its library with
+//!   `importlib.machinery.ExtensionFileLoader`.
+//! * **Caches.** The finished directory is keyed by a digest of (compiler version, runtime
+//!   identity, sources): a warm run rebuilds nothing. Below it, objects are cached by the
+//!   digest of what goes into them (Cython's C output is shared between runtimes with the same
+//!   Cython), so a new case costs one translation.
+//! * **Failures cost one case.** A case the compiler rejects gets its message; the others are
+//!   built without it. When the compiler's output does not say which case broke the batch, the
+//!   batch is split in halves until it does.
+//! * **CPU.** At most [`gcc::jobs`] C compilers run at once in the process (default 2).
+
+pub mod gcc;
+pub mod util;
+pub mod venv;
+
+mod cython;
+mod mypyc;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use introspec_runtimes::{Identity, Runtime};
+use introspec_spec::Version;
+use serde::{Deserialize, Serialize};
+
+use util::{write_atomic, Digest, Lock};
+
+/// Bumped whenever the way a build is made changes, so that old cached builds are not reused.
+const BUILD_LOGIC: &str = "introspec-compilers 1";
+
+/// The finder module every build directory holds (see the crate docs).
+pub const FINDER_MODULE: &str = "introspec_compiled";
+const FINDER: &str = include_str!("../py/introspec_compiled.py");
+const MANIFEST: &str = "introspec_compiled.json";
+
+/// A compiler of Python to C extension modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compiler {
+    /// Cython (<https://cython.org>), pure-Python mode.
+    Cython,
+    /// mypyc (<https://mypyc.readthedocs.io>), from the mypy package.
+    Mypyc,
+}
+
+impl Compiler {
+    /// Both compilers, in column order.
+    pub const ALL: [Compiler; 2] = [Compiler::Cython, Compiler::Mypyc];
+
+    /// `cython` or `mypyc`: the column suffix and the `compiler` of deviation selectors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Cython => "cython",
+            Compiler::Mypyc => "mypyc",
+        }
+    }
+
+    /// The compiler named `s`, if any.
+    pub fn parse(s: &str) -> Option<Compiler> {
+        Compiler::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// The pinned release for a runtime, or why this compiler cannot build for it.
+    pub fn pin(self, id: &Identity) -> Result<&'static Pin, String> {
+        if id.implementation != "cpython" {
+            return Err(format!(
+                "the batched {} build is made for CPython only, not {}",
+                self.name(),
+                id.implementation
+            ));
+        }
+        if id.free_threaded {
+            return Err(format!(
+                "free-threaded builds need {}'s multi-phase module init, which the batched build does not make",
+                self.name()
+            ));
+        }
+        let v = Version::parse(&id.version).unwrap_or_default();
+        PINS.iter()
+            .filter(|p| p.compiler == self)
+            .find(|p| v >= Version(p.python.0, p.python.1, 0))
+            .ok_or_else(|| {
+                let oldest = PINS
+                    .iter()
+                    .filter(|p| p.compiler == self)
+                    .map(|p| p.python)
+                    .min()
+                    .unwrap_or((3, 0));
+                format!(
+                    "{} needs CPython {}.{} or newer for the batched build (the column is {})",
+                    self.name(),
+                    oldest.0,
+                    oldest.1,
+                    id.version
+                )
+            })
+    }
+}
+
+/// One release installed from PyPI for the runtimes whose Python is at least `python`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The compiler this release provides.
+    pub compiler: Compiler,
+    /// The oldest Python (major, minor) this release supports.
+    pub python: (u32, u32),
+    /// The PyPI package (`cython`, `mypy`).
+    pub package: &'static str,
+    /// Its exact version.
+    pub version: &'static str,
+    /// Other packages installed with it, pinned (`setuptools==…`: mypyc's build module imports it).
+    pub with: &'static [&'static str],
+}
+
+impl Pin {
+    /// The pip requirements: `package==version` and the others.
+    pub fn requirements(&self) -> Vec<String> {
+        std::iter::once(format!("{}=={}", self.package, self.version))
+            .chain(self.with.iter().map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// `cython 3.3.1`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.package, self.version)
+    }
+}
+
+/// Every release this harness installs, newest first per compiler: a runtime gets the first
+/// whose oldest Python it meets. The versions are the newest on PyPI for each Python at the
+/// time of pinning; Cython 3.1 is the oldest with the shared utility module the batch needs.
+pub const PINS: &[Pin] = &[
+    Pin {
+        compiler: Compiler::Cython,
+        python: (3, 9),
+        package: "cython",
+        version: "3.3.1",
+        with: &[],
+    },
+    Pin {
+        compiler: Compiler::Cython,
+        python: (3, 8),
+        package: "cython",
+        version: "3.2.9",
+        with: &[],
+    },
+    Pin {
+        compiler: Compiler::Mypyc,
+        python: (3, 10),
+        package: "mypy",
+        version: "2.4.1",
+        with: &["setuptools==84.2.1"],
+    },
+    Pin {
+        compiler: Compiler::Mypyc,
+        python: (3, 9),
+        package: "mypy",
+        version: "1.19.1",
+        with: &["setuptools==82.0.1"],
+    },
+    Pin {
+        compiler: Compiler::Mypyc,
+        python: (3, 8),
+        package: "mypy",
+        version: "1.14.1",
+        with: &["setuptools==75.3.4"],
+    },
+];
+
+/// One case to compile.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The case id (`generator.lifecycle.close`).
+    pub id: String,
+    /// Its Python source, as the interpreted columns execute it.
+    pub code: String,
+}
+
+/// What a build gave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Build {
+    /// The directory to put on `sys.path`; it holds [`FINDER_MODULE`].
+    pub dir: PathBuf,
+    /// The compiler.
+    pub compiler: Compiler,
+    /// The compiler release used (`cython 3.3.1`).
+    pub release: String,
+    /// Per case id: the module to import, or why the case could not be compiled.
+    pub modules: BTreeMap<String, Result<String, String>>,
+    /// Python module name → shared library file (in `dir`) holding it.
+    pub libraries: BTreeMap<String, String>,
+    /// The libraries' own modules, imported when the finder is installed.
+    pub preload: Vec<String>,
+    /// Seconds the build took when it was made.
+    pub seconds: f64,
+    /// Whether this call found the build in the cache.
+    #[serde(skip)]
+    pub cached: bool,
+}
+
+impl Build {
+    /// The module of a case, or why it has none.
+    pub fn module(&self, id: &str) -> Result<&str, String> {
+        match self.modules.get(id) {
+            Some(Ok(m)) => Ok(m),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!(
+                "case `{id}` was not part of the {} build",
+                self.release
+            )),
+        }
+    }
+}
+
+/// The module name of each case: `ic_` and the id with every character that is not a letter,
+/// digit or `_` replaced by `_`; ids that would collide get `_2`, `_3`… in id order.
+pub fn module_names<'a>(ids: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, String> {
+    let mut ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort();
+    let mut used = std::collections::BTreeSet::new();
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let base: String = format!("ic_{id}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = base.clone();
+        let mut n = 1;
+        while !used.insert(name.clone()) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        out.insert(id.to_string(), name);
+    }
+    out
+}
+
+/// Where builds and environments are kept, and how they are made.
+pub(crate) struct Ctx<'a> {
+    pub cache: &'a Path,
+    pub rt: &'a Runtime,
+    pub pin: &'a Pin,
+    pub venv: venv::Venv,
+    /// The build directory being filled.
+    pub dir: PathBuf,
+    /// (case id, module, source), in id order.
+    pub sources: Vec<(String, String, String)>,
+}
+
+/// What a compiler's build step produced in the build directory.
+#[derive(Default)]
+pub(crate) struct Products {
+    /// Module → why it could not be compiled.
+    pub errors: BTreeMap<String, String>,
+    /// Python module name → library file name.
+    pub libraries: BTreeMap<String, String>,
+    pub preload: Vec<String>,
+}
+
+/// Compile `sources` with `compiler` for `rt`, or find the build in `cache`. An `Err` means
+/// the whole column cannot be built (no compiler for this runtime, the environment could not
+/// be made, the link failed); a case the compiler rejects is an `Err` in [`Build::modules`].
+pub fn build(
+    cache: &Path,
+    rt: &Runtime,
+    compiler: Compiler,
+    sources: &[Source],
+) -> Result<Build, String> {
+    let started = Instant::now();
+    let pin = compiler.pin(&rt.identity)?;
+    let names = module_names(sources.iter().map(|s| s.id.as_str()));
+    let mut triples: Vec<(String, String, String)> = sources
+        .iter()
+        .map(|s| (s.id.clone(), names[&s.id].clone(), s.code.clone()))
+        .collect();
+    triples.sort();
+    let rkey = venv::runtime_key(rt);
+    let mut d = Digest::new();
+    d.add(BUILD_LOGIC)
+        .add(compiler.name())
+        .add(pin.requirements().join(" "))
+        .add(&rkey)
+        .add(gcc::cc());
+    for (id, m, code) in &triples {
+        d.add(id).add(m).add(code);
+    }
+    let parent = cache
+        .join("compiled")
+        .join(format!("{}-{}", compiler.name(), pin.version))
+        .join(&rkey);
+    let dir = parent.join(d.short());
+    if let Some(b) = cached(&dir) {
+        return Ok(b);
+    }
+    let _lock = Lock::acquire(&parent.join(format!("{}.lock", d.short())))?;
+    if let Some(b) = cached(&dir) {
+        return Ok(b);
+    }
+    eprintln!(
+        "introspec: compiling {} cases with {} for {} (cached for the next runs)",
+        triples.len(),
+        pin.describe(),
+        rt.name
+    );
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot remove the unfinished build {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let venv = venv::ensure(cache, rt, pin)?;
+    let ctx = Ctx {
+        cache,
+        rt,
+        pin,
+        venv,
+        dir: dir.clone(),
+        sources: triples.clone(),
+    };
+    let products = match compiler {
+        Compiler::Cython => cython::build(&ctx)?,
+        Compiler::Mypyc => mypyc::build(&ctx)?,
+    };
+    let modules: BTreeMap<String, Result<String, String>> = triples
+        .iter()
+        .map(|(id, m, _)| {
+            let r = match products.errors.get(m) {
+                Some(e) => Err(e.clone()),
+                None if products.libraries.contains_key(m) => Ok(m.clone()),
+                None => Err(format!(
+                    "{} produced no module {m} and said nothing about it",
+                    pin.describe()
+                )),
+            };
+            (id.clone(), r)
+        })
+        .collect();
+    let b = Build {
+        dir: dir.clone(),
+        compiler,
+        release: pin.describe(),
+        modules,
+        libraries: products.libraries,
+        preload: products.preload,
+        seconds: started.elapsed().as_secs_f64(),
+        cached: false,
+    };
+    write_atomic(&dir.join(format!("{FINDER_MODULE}.py")), FINDER.as_bytes())?;
+    // the manifest is written last: its presence marks a finished build
+    let json = serde_json::to_string_pretty(&b).expect("a build serializes");
+    write_atomic(&dir.join(MANIFEST), json.as_bytes())?;
+    let failed = b.modules.values().filter(|m| m.is_err()).count();
+    eprintln!(
+        "introspec: {} for {}: {} modules, {} not compiled, {:.1} s, in {}",
+        pin.describe(),
+        rt.name,
+        b.modules.len() - failed,
+        failed,
+        b.seconds,
+        dir.display()
+    );
+    prune(&parent, &dir);
+    Ok(b)
+}
+
+fn cached(dir: &Path) -> Option<Build> {
+    let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+    let mut b: Build = serde_json::from_str(&text).ok()?;
+    if !dir.join(format!("{FINDER_MODULE}.py")).is_file()
+        || b.libraries.values().any(|l| !dir.join(l).is_file())
+    {
+        return None;
+    }
+    b.dir = dir.to_path_buf();
+    b.cached = true;
+    // mark it used, so that pruning keeps it
+    let _ = filetime_now(&dir.join(MANIFEST));
+    Some(b)
+}
+
+fn filetime_now(path: &Path) -> std::io::Result<()> {
+    let f = std::fs::File::options().append(true).open(path)?;
+    f.set_modified(std::time::SystemTime::now())
+}
+
+/// Remove the builds of the same runtime and compiler that no run has used for two days.
+fn prune(parent: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let old = std::time::Duration::from_secs(2 * 24 * 3600);
+    for e in entries.flatten() {
+        let p = e.path();
+        if p == keep || !p.is_dir() {
+            continue;
+        }
+        let used = std::fs::metadata(p.join(MANIFEST))
+            .and_then(|m| m.modified())
+            .ok();
+        if used
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > old)
+        {
+            let _ = std::fs::remove_dir_all(&p);
+            let _ = std::fs::remove_file(p.with_extension("lock"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(version: &str, implementation: &str) -> Identity {
+        Identity {
+            implementation: implementation.into(),
+            implementation_version: version.into(),
+            version: version.into(),
+            free_threaded: false,
+            debug: false,
+            executable: "/x/python".into(),
+            build: "b".into(),
+        }
+    }
+
+    #[test]
+    fn pins_follow_the_runtime() {
+        assert_eq!(
+            Compiler::Cython
+                .pin(&id("3.13.0", "cpython"))
+                .unwrap()
+                .version,
+            "3.3.1"
+        );
+        assert_eq!(
+            Compiler::Cython
+                .pin(&id("3.8.18", "cpython"))
+                .unwrap()
+                .version,
+            "3.2.9"
+        );
+        assert_eq!(
+            Compiler::Mypyc
+                .pin(&id("3.9.18", "cpython"))
+                .unwrap()
+                .version,
+            "1.19.1"
+        );
+        assert_eq!(
+            Compiler::Mypyc
+                .pin(&id("3.12.1", "cpython"))
+                .unwrap()
+                .version,
+            "2.4.1"
+        );
+        assert!(Compiler::Mypyc
+            .pin(&id("3.7.16", "cpython"))
+            .unwrap_err()
+            .contains("3.8 or newer"));
+        assert!(Compiler::Cython.pin(&id("3.9.16", "pypy")).is_err());
+        let mut ft = id("3.13.0", "cpython");
+        ft.free_threaded = true;
+        assert!(Compiler::Cython.pin(&ft).is_err());
+    }
+
+    #[test]
+    fn module_names_are_identifiers_and_unique() {
+        let m = module_names([
+            "generator.lifecycle.close",
+            "generator.lifecycle_close",
+            "a-b.c",
+        ]);
+        assert_eq!(
+            m["generator.lifecycle.close"],
+            "ic_generator_lifecycle_close"
+        );
+        assert_eq!(
+            m["generator.lifecycle_close"],
+            "ic_generator_lifecycle_close_2"
+        );
+        assert_eq!(m["a-b.c"], "ic_a_b_c");
+    }
+}
