@@ -629,3 +629,406 @@ fn a_case_that_passes_only_the_second_time_is_flaky_at_its_step() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Bad input.
+
+/// The diagnostics `tests/fixtures/bad-input` must give: one per broken thing, first line
+/// exact (paths relative to the fixture root).
+const BAD_INPUT: [&str; 17] = [
+    "cases/deviations/bad.toml:5:27: error: unknown implementation `jython`",
+    "cases/deviations/bad.toml:11:49: error: unknown compiler `nuitka`",
+    "cases/deviations/bad.toml:18:10: error: a known deviation needs a `reason`",
+    "cases/deviations/bad.toml:31:14: error: unknown observable `runing`",
+    "cases/deviations/bad.toml:37:19: error: `3.x` is not a version like 3.12 or 3.12.1 (in `>=3.x`)",
+    "cases/deviations/no-reason.toml:3:1: error: missing field `reason`",
+    "cases/deviations/unknown-selector.toml:5:10: error: unknown field `runtime`, expected one of `implementation`, `python`, `compiler`, `reference`, `column`",
+    "cases/syntax.toml:6:18: error: invalid basic string, expected `\"`",
+    "cases/unknown-key.toml:13:1: error: unknown field `stat`, expected one of `do`, `on`, `arg`, `expr`, `bind`, `code`, `returns`, `raises`, `message`, `value`, `state`, `expect`, `inside`, `layers`",
+    "cases/unknown-names.toml:14:12: error: case `unknown.observable`: unknown observable or object `fram`",
+    "cases/unknown-names.toml:21:13: error: unknown feature `gi_suspendedd`",
+    "cases/unknown-names.toml:31:8: error: unknown kind `generater`",
+    "cases/unknown-names.toml:59:10: error: case `bad.version`: `3.x` is not a version like 3.12 or 3.12.1 (in `>=3.x`)",
+    "cases/unknown-names.toml:76:12: error: case `unknown.layer`: unknown layer `inspekt`",
+    "cases/unknown-names.toml:90:6: error: case `unknown.operation`: unknown operation `resume`",
+    "cases/with-duplicate.toml:4:6: error: duplicate case id `valid.generator`",
+    "cases/wrong-type.toml:8:11: error: invalid type: string \"fast\", expected f64",
+];
+
+/// The cases of `bad-input` that are valid (one of them does not compile as Python).
+const BAD_INPUT_VALID: [&str; 4] = [
+    "python.syntax_error",
+    "valid.beside_unknowns",
+    "valid.coroutine",
+    "valid.generator",
+];
+
+fn first_lines(text: &str, root: &Path) -> Vec<String> {
+    let prefix = format!("{}/", root.display());
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains(": error: "))
+        .map(|l| l.replace(&prefix, ""))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every broken file or record gives one diagnostic naming its file, line and column; every
+/// valid case of the same corpus loads, and runs: the one whose Python does not compile is an
+/// ERROR, alone.
+#[test]
+fn bad_input_gives_one_located_error_each_and_the_valid_cases_run() {
+    let root = fixture("bad-input");
+    let p = load("bad-input");
+    let all: Vec<String> = p.corpus.diagnostics.iter().map(|d| d.to_string()).collect();
+    let mut expected: Vec<String> = BAD_INPUT.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(first_lines(&all.join("\n"), &root), expected);
+    // the help says what to do
+    let help: Vec<&str> = all
+        .iter()
+        .filter_map(|d| d.split_once("\n  help: ").map(|x| x.1))
+        .collect();
+    for h in [
+        "did you mean `frame`?",
+        "did you mean `generator`?",
+        "did you mean `running`?",
+        "did you mean `inspect`?",
+        "say what the runtime does instead and why",
+    ] {
+        assert!(help.contains(&h), "no help `{h}` in {help:?}");
+    }
+    let dup = all
+        .iter()
+        .find(|d| d.contains("duplicate case id"))
+        .unwrap();
+    let want = format!(
+        "help: it is already used at {}:3; give this case another id",
+        root.join("cases/valid.toml").display()
+    );
+    assert!(dup.ends_with(&want), "{dup}");
+
+    let ids: Vec<&str> = p.corpus.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        BAD_INPUT_VALID.into_iter().collect()
+    );
+    assert_eq!(
+        p.corpus.deviations.len(),
+        1,
+        "the one valid deviation record loads"
+    );
+
+    per_column(|col| {
+        let run = run_pipelined(&p, col, &[]);
+        for id in BAD_INPUT_VALID {
+            let t = &run[id];
+            if id == "python.syntax_error" {
+                assert_eq!(
+                    t.verdict.status,
+                    Status::Error,
+                    "{}::{id}: {}",
+                    col.name,
+                    describe(t)
+                );
+                let reason = t.verdict.reason.clone().unwrap_or_default();
+                assert!(
+                    reason.starts_with("the case stopped in its compile phase: SyntaxError"),
+                    "{reason}"
+                );
+            } else {
+                assert_eq!(
+                    t.verdict.status,
+                    Status::Pass,
+                    "{}::{id}: {}",
+                    col.name,
+                    describe(t)
+                );
+            }
+        }
+    });
+}
+
+/// `introspec check` validates without starting any interpreter: non-zero with every
+/// diagnostic on the bad corpus, zero on the real one.
+#[test]
+fn check_validates_without_running_anything() {
+    let dir = scratch("check");
+    let ran = dir.join("an interpreter ran");
+    let fake = dir.join("python3");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", ran.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+
+    let root = fixture("bad-input");
+    let mut cmd = introspec();
+    only(&mut cmd, &[&fake]);
+    let o = cmd.arg("--root").arg(&root).arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let mut expected: Vec<String> = BAD_INPUT.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        first_lines(&text(&o.stderr), &root),
+        expected,
+        "{}",
+        show(&o)
+    );
+    assert!(
+        text(&o.stdout).contains("cases: 4 valid in 10 files, 1 deviation records, 17 problems"),
+        "{}",
+        show(&o)
+    );
+
+    let mut cmd = introspec();
+    only(&mut cmd, &[&fake]);
+    let o = cmd
+        .arg("--root")
+        .arg(checkout())
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(text(&o.stdout).contains(", 0 problems"), "{}", show(&o));
+    assert!(!ran.exists(), "`introspec check` started an interpreter");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Runtimes that misbehave.
+
+/// Listed interpreters that do not exist, are not executable, are not Python, are older than
+/// every observer, or die at start-up are each reported once, with why, by `introspec
+/// runtimes` and `introspec run`; one that passes identification but dies as a worker makes
+/// its column broken; the good runtime's column runs and passes.
+#[test]
+fn misbehaving_runtimes_are_reported_once_each_and_the_rest_runs() {
+    let good = columns()[0].runtime.path.clone();
+    let bin = fixture("runtimes").join("bin");
+    let root = copy_fixture("runtimes");
+    let true_ = ["/bin/true", "/usr/bin/true"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("/bin/true");
+    let not_python = "is not a Python interpreter (it did not answer the identification script)";
+    let bad: Vec<(PathBuf, &str)> = vec![
+        (root.join("no-such-dir/python3"), "no such file"),
+        (bin.join("not-executable"), "not an executable file"),
+        (true_, not_python),
+        (bin.join("junk"), not_python),
+        (
+            bin.join("python2.4"),
+            "no observer can read it: the portable observer needs Python 2.7, or 3.6 and newer, and this is cpython 2.4.0",
+        ),
+        (
+            bin.join("dies-at-startup"),
+            "died at start-up (exit status: 1): Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding",
+        ),
+    ];
+    let broken = bin.join("breaks-as-worker");
+    let mut listed: Vec<&Path> = bad.iter().map(|(p, _)| p.as_path()).collect();
+    listed.push(&broken);
+    listed.push(&good);
+
+    let lines_with = |out: &str, path: &Path| -> Vec<String> {
+        let p = path.display().to_string();
+        out.lines()
+            .filter(|l| l.contains(&p))
+            .map(str::to_string)
+            .collect()
+    };
+
+    let mut cmd = introspec();
+    only(&mut cmd, &listed);
+    let o = cmd
+        .arg("--root")
+        .arg(&root)
+        .arg("runtimes")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let out = text(&o.stdout);
+    for (path, why) in &bad {
+        let lines = lines_with(&out, path);
+        assert_eq!(
+            lines,
+            vec![format!(
+                "unusable: {} (INTROSPEC_PYTHONS): {why}",
+                path.display()
+            )],
+            "{}",
+            show(&o)
+        );
+    }
+    assert_eq!(lines_with(&out, &good).len(), 1, "{}", show(&o));
+    assert!(
+        lines_with(&out, &broken)[0].starts_with("cpython-3.10.99 "),
+        "{}",
+        show(&o)
+    );
+
+    let results = root.join("results.json");
+    let mut cmd = introspec();
+    only(&mut cmd, &listed);
+    let o = cmd
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "--no-reference", "--out"])
+        .arg(&results)
+        .output()
+        .unwrap();
+    // the broken column's trial is an ERROR: the run fails, and says why
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = text(&o.stderr);
+    for (path, why) in &bad {
+        assert_eq!(
+            lines_with(&err, path),
+            vec![format!(
+                "unusable runtime {} (INTROSPEC_PYTHONS): {why}",
+                path.display()
+            )],
+            "{}",
+            show(&o)
+        );
+    }
+    let r = read_results(&results);
+    assert_eq!(r.unusable.len(), bad.len());
+    for (path, why) in &bad {
+        assert!(
+            r.unusable.iter().any(|u| (&u.path, u.why.as_str()) == (path, *why)),
+            "{} not in {:?}",
+            path.display(),
+            r.unusable
+        );
+    }
+    let dead_why = "no hello from the pyo3 observer: the worker ended (exit code 1): Fatal Python error: _PyImport_InitCore: failed to initialize importlib";
+    assert_eq!(r.broken.len(), 1, "{:?}", r.broken);
+    assert_eq!(
+        (r.broken[0].column.as_str(), r.broken[0].why.as_str()),
+        ("cpython-3.10.99", dead_why)
+    );
+    assert_eq!(r.trials.len(), 2, "{}", show(&o));
+    for t in &r.trials {
+        if t.column == "cpython-3.10.99" {
+            assert_eq!(t.status, Status::Error);
+            assert_eq!(
+                t.reason.clone().unwrap_or_default(),
+                format!("column cpython-3.10.99 cannot run: {dead_why}")
+            );
+        } else {
+            assert_eq!(
+                (t.column.as_str(), t.status),
+                (columns()[0].name.as_str(), Status::Pass)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Interruption.
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+const SIGINT: i32 = 2;
+
+/// SIGINT to `introspec run`'s process group (what Ctrl-C at a terminal does) while every
+/// worker is inside a 60-second case: the run ends at once with status 130, no worker is
+/// left, and the results file is valid JSON with `interrupted: true` and exactly the trials
+/// that had finished.
+#[test]
+fn sigint_ends_the_run_at_once_leaves_no_worker_and_writes_the_results_so_far() {
+    let root = copy_fixture("slow");
+    let marks = root.join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let results = root.join("results.json");
+    let run_id = unique("interrupt");
+    let mut pythons: Vec<&Path> = columns().iter().map(|c| c.runtime.path.as_path()).collect();
+    pythons.dedup();
+    let mut cmd = introspec();
+    only(&mut cmd, &pythons);
+    cmd.arg("--root")
+        .arg(&root)
+        .args(["run", "--no-reference", "--jobs", "2", "--out"])
+        .arg(&results)
+        .env("INTROSPEC_FAULTS_MARKS", &marks)
+        .env("INTROSPEC_FAULTS_RUN", &run_id)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().unwrap();
+
+    // slow.a, slow.b and slow.c done on every column: each worker is now in slow.d (60 s)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&marks).unwrap().count() < 3 * pythons.len() {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "the run did not get to slow.d: {}",
+                show(&child.wait_with_output().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let workers: Vec<u32> = processes_with_env("INTROSPEC_FAULTS_RUN", &run_id)
+        .into_iter()
+        .filter(|p| *p != child.id())
+        .collect();
+    assert_eq!(
+        workers.len(),
+        pythons.len(),
+        "one worker per column, in slow.d"
+    );
+
+    let sent = Instant::now();
+    assert_eq!(unsafe { kill(-(child.id() as i32), SIGINT) }, 0);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if sent.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("`introspec run` did not end after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = sent.elapsed();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", show(&o));
+    assert!(
+        took < Duration::from_secs(5),
+        "the run took {took:?} to end after SIGINT"
+    );
+    assert!(
+        text(&o.stderr).contains("interrupted: stopping the workers"),
+        "{}",
+        show(&o)
+    );
+    assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &run_id, Duration::from_secs(5));
+
+    let r = read_results(&results);
+    assert!(r.interrupted, "{}", show(&o));
+    let mut got: Vec<(String, String, Status)> = r
+        .trials
+        .iter()
+        .map(|t| (t.column.clone(), t.case.clone(), t.status))
+        .collect();
+    got.sort();
+    let mut expected = Vec::new();
+    for c in &r.columns {
+        for case in ["slow.a", "slow.b", "slow.c"] {
+            expected.push((c.name.clone(), case.to_string(), Status::Pass));
+        }
+    }
+    expected.sort();
+    assert_eq!(r.columns.len(), pythons.len());
+    assert_eq!(got, expected, "{}", show(&o));
+}
