@@ -902,7 +902,9 @@ fn misbehaving_runtimes_are_reported_once_each_and_the_rest_runs() {
     assert_eq!(r.unusable.len(), bad.len());
     for (path, why) in &bad {
         assert!(
-            r.unusable.iter().any(|u| (&u.path, u.why.as_str()) == (path, *why)),
+            r.unusable
+                .iter()
+                .any(|u| (&u.path, u.why.as_str()) == (path, *why)),
             "{} not in {:?}",
             path.display(),
             r.unusable
