@@ -373,6 +373,10 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results) {
                 article(&r.kind),
                 rst(&layer_label(r)),
             );
+            let missing = checked
+                .iter()
+                .filter(|i| !r.cells[**i].spelled && r.cells[**i].state == CellState::Absent)
+                .count();
             let who = if held.len() == checked.len() {
                 format!("all {} columns that checked it", held.len())
             } else if held.len() > 3 {
@@ -385,10 +389,23 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results) {
                 rst(&held.join(", "))
             };
             if !held.is_empty() {
+                let absent = if missing > 0 {
+                    format!(" (on {missing} of them the spelling is missing, as the spec says)")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "  - holds as the cases expect on {who}; cases {}",
+                    "  - holds as the cases expect on {who}{absent}; cases {}",
                     row_cases(m, r)
+                );
+            }
+            let specific = version_specific(m, r, &checked);
+            if !specific.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  - cases that apply to some versions only: {}",
+                    specific.join("; ")
                 );
             }
             for (what, cols) in differences(m, r, results) {
@@ -397,6 +414,46 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results) {
             s.push('\n');
         }
     }
+}
+
+/// The cases of a row that ran on only some of the columns that checked it (version
+/// conditions, features), each with those columns: where the semantics change by version.
+fn version_specific(m: &Matrix, r: &Row, checked: &[usize]) -> Vec<String> {
+    let mut ids: BTreeSet<u32> = BTreeSet::new();
+    for i in checked {
+        ids.extend(r.cells[*i].cases.iter().copied());
+    }
+    ids.into_iter()
+        .filter_map(|id| {
+            let on: Vec<&str> = checked
+                .iter()
+                .filter(|i| r.cells[**i].cases.contains(&id))
+                .map(|i| m.columns[*i].name.as_str())
+                .collect();
+            (on.len() < checked.len()).then(|| {
+                format!(
+                    "{} on {}",
+                    rst_code(&m.cases[id as usize]),
+                    rst(&column_list(&on))
+                )
+            })
+        })
+        .collect()
+}
+
+/// Column names with `X` and `X+ref` said once as `X (+ref)`.
+fn column_list(names: &[&str]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if let Some(base) = n.strip_suffix("+ref") {
+            if let Some(prev) = out.iter_mut().find(|p| p.as_str() == base) {
+                prev.push_str(" (+ref)");
+                continue;
+            }
+        }
+        out.push(n.to_string());
+    }
+    out.join(", ")
 }
 
 /// The distinct failing observations of a row, each with the columns (and case, step) that showed it.
