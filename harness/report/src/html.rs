@@ -185,7 +185,7 @@ pub fn render(m: &Matrix) -> String {
     for c in &m.columns {
         let _ = write!(
             s,
-            "<th class=\"col{}\" data-col=\"{}\" data-runtime=\"{}\" data-ref=\"{}\" title=\"{} {} ({}), Python {}, read by the {} observer{}{}\">{}<small>{}{}</small></th>",
+            "<th class=\"col{}\" data-col=\"{}\" data-runtime=\"{}\" data-ref=\"{}\" title=\"{} {} ({}), Python {}, read by the {} observer{}{}\">{}<small>{}</small></th>",
             if c.reference { " ref" } else { "" },
             esc(&c.name),
             esc(&c.runtime),
@@ -199,7 +199,6 @@ pub fn render(m: &Matrix) -> String {
             if c.reference { ", reference implementation loaded" } else { "" },
             header_name(&c.name),
             esc(&c.subtitle()),
-            ""
         );
     }
     s.push_str("</tr></thead>\n<tbody>\n");
