@@ -4,10 +4,13 @@
 //! shrunk with proptest (fewest statements and operations), printed as Python with its
 //! operations and seed, and kept as a finding.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use introspec_cases::{compile, skip_reason, Case, Corpus};
+use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
 use introspec_judge::{explain, Status, Trial, Verdict};
 use introspec_protocol as proto;
 use introspec_runner::Column;
@@ -24,13 +27,44 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an interpreter may take to start.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One column and its worker.
+/// One column and its worker, with the cases sent to it and not yet answered.
 pub struct Lane {
     pub column: Column,
     worker: Option<Worker>,
     cache: std::path::PathBuf,
     /// Why the column cannot run, once a start failed.
     pub broken: Option<String>,
+    /// Time spent compiling and encoding, waiting for the worker, and judging.
+    pub timing: [Duration; 3],
+    inflight: VecDeque<Inflight>,
+}
+
+/// A case sent (or to be sent again, after a crash) to a lane's worker.
+struct Inflight {
+    batch: u64,
+    index: usize,
+    prepared: Arc<Prepared>,
+    sent: bool,
+}
+
+/// A case compiled for the workers: its request line (reads trimmed to the observables it
+/// expects something of) and the plan the judge reads the answer with. The same for every
+/// column: made once, by the thread that generates.
+#[derive(Debug)]
+pub struct Prepared {
+    pub id: String,
+    pub line: String,
+    pub plan: Plan,
+}
+
+impl Prepared {
+    /// Compile a case.
+    pub fn new(spec: &Spec, case: &Case) -> Prepared {
+        let (mut request, mut plan) = compile(case, spec);
+        request.origin = format!("fuzz:{}", case.id);
+        trim(case, &mut request, &mut plan);
+        Prepared { id: case.id.clone(), line: proto::encode(&proto::Request::Run(request)), plan }
+    }
 }
 
 /// What running one case on one column gave.
@@ -38,7 +72,7 @@ pub struct Lane {
 pub enum Judged {
     /// The case does not apply to the column (version, features).
     Skip(String),
-    /// Run and judged: PASS, FAIL, XFAIL, XPASS, ERROR.
+    /// Run and judged: PASS, FAIL, XFAIL, XPASS, ERROR, CRASH, TIMEOUT.
     Done(Verdict, Option<proto::CaseResult>),
 }
 
@@ -50,9 +84,13 @@ impl Lane {
             worker: None,
             cache: cache.to_path_buf(),
             broken: None,
+            timing: [Duration::ZERO; 3],
+            inflight: VecDeque::new(),
         }
     }
 
+    /// A live worker with every case in flight sent to it (a fresh worker after a crash gets
+    /// the cases the dead one did not answer).
     fn worker(&mut self) -> Result<&mut Worker, String> {
         if let Some(b) = &self.broken {
             return Err(b.clone());
@@ -72,107 +110,135 @@ impl Lane {
                     return Err(e.0);
                 }
             }
+            for f in self.inflight.iter_mut() {
+                f.sent = false;
+            }
         }
-        Ok(self.worker.as_mut().unwrap())
+        let w = self.worker.as_mut().unwrap();
+        let unsent: Vec<&str> = self.inflight.iter().filter(|f| !f.sent).map(|f| f.prepared.line.as_str()).collect();
+        if !unsent.is_empty() {
+            // a failed write shows as the worker's death when its answer is read
+            let _ = w.submit(&unsent);
+            for f in self.inflight.iter_mut() {
+                f.sent = true;
+            }
+        }
+        Ok(w)
+    }
+
+    /// Compile `cases` (batch `batch`) and send them to the worker without waiting; read
+    /// them with [`Lane::collect`]. Cases the column skips are answered at once.
+    pub fn submit(&mut self, spec: &Spec, batch: u64, cases: &[&Case]) -> Vec<(usize, Judged)> {
+        let t0 = Instant::now();
+        let prepared: Vec<Arc<Prepared>> = cases.iter().map(|c| Arc::new(Prepared::new(spec, c))).collect();
+        self.timing[0] += t0.elapsed();
+        self.submit_prepared(spec, batch, cases, &prepared)
+    }
+
+    /// The process id of the lane's worker, while it runs.
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.worker.as_ref().filter(|w| w.is_alive()).map(|w| w.pid())
+    }
+
+    /// [`Lane::submit`] with the cases already compiled (`prepared[i]` is `cases[i]`'s).
+    pub fn submit_prepared(&mut self, spec: &Spec, batch: u64, cases: &[&Case], prepared: &[Arc<Prepared>]) -> Vec<(usize, Judged)> {
+        let avail = self.column.availability();
+        let mut skipped = Vec::new();
+        for (index, (c, p)) in cases.iter().zip(prepared).enumerate() {
+            if let Some(why) = skip_reason(c, spec, &avail) {
+                skipped.push((index, Judged::Skip(why)));
+                continue;
+            }
+            self.inflight.push_back(Inflight { batch, index, prepared: p.clone(), sent: false });
+        }
+        let _ = self.worker();
+        skipped
+    }
+
+    /// Read and judge the answers to batch `batch`, which must be the oldest in flight.
+    pub fn collect(&mut self, spec: &Spec, corpus: &Corpus, batch: u64, cases: &[&Case]) -> Vec<(usize, Judged)> {
+        let facts = self.column.facts();
+        let avail = self.column.availability();
+        let mut out = Vec::new();
+        while self.inflight.front().is_some_and(|f| f.batch == batch) {
+            let t1 = Instant::now();
+            let id = self.inflight.front().unwrap().prepared.id.clone();
+            let outcome = match self.worker() {
+                Ok(w) => w.receive(&id, CASE_TIMEOUT),
+                Err(e) => {
+                    let f = self.inflight.pop_front().unwrap();
+                    out.push((f.index, Judged::Done(verdict(Status::Error, format!("column {} cannot run: {e}", self.column.name)), None)));
+                    continue;
+                }
+            };
+            self.timing[1] += t1.elapsed();
+            let t2 = Instant::now();
+            let f = self.inflight.pop_front().unwrap();
+            let case = cases[f.index];
+            let trial = Trial {
+                spec,
+                case,
+                plan: &f.prepared.plan,
+                column: &facts,
+                availability: &avail,
+                deviations: corpus.deviations_for(case).collect(),
+            };
+            let judged = match outcome {
+                RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(r)),
+                RunOutcome::Crashed { how, stderr } => Judged::Done(verdict(Status::Crash, format!("the worker died: {how}; {}", last_lines(&stderr))), None),
+                RunOutcome::TimedOut { after, stderr } => Judged::Done(verdict(Status::Timeout, format!("no answer after {:.1} s; {}", after.as_secs_f64(), last_lines(&stderr))), None),
+                other => Judged::Done(verdict(Status::Error, format!("{other:?}")), None),
+            };
+            if !matches!(judged, Judged::Done(_, Some(_))) {
+                // the worker is dead or out of step: the next read starts a fresh one
+                if let Some(w) = self.worker.as_mut() {
+                    w.kill();
+                }
+                self.worker = None;
+            }
+            out.push((f.index, judged));
+            self.timing[2] += t2.elapsed();
+        }
+        out
     }
 
     /// Run cases on this column, several per write, and judge each (with the known
-    /// deviations of `corpus` that match their ids).
-    pub fn run(&mut self, spec: &Spec, corpus: &Corpus, preds: &[&Case]) -> Vec<Judged> {
-        let facts = self.column.facts();
-        let avail = self.column.availability();
-        let mut out: Vec<Option<Judged>> = vec![None; preds.len()];
-        let mut todo = Vec::new();
-        let mut compiled = Vec::new();
-        for (i, p) in preds.iter().enumerate() {
-            if let Some(why) = skip_reason(p, spec, &avail) {
-                out[i] = Some(Judged::Skip(why));
-                continue;
-            }
-            let (mut request, plan) = compile(p, spec);
-            request.origin = format!("fuzz:{}", p.id);
-            let line = proto::encode(&proto::Request::Run(request));
-            todo.push(i);
-            compiled.push((line, plan));
+    /// deviations of `corpus` that match their ids). Nothing else may be in flight.
+    pub fn run(&mut self, spec: &Spec, corpus: &Corpus, cases: &[&Case]) -> Vec<Judged> {
+        const ALONE: u64 = u64::MAX;
+        let mut all = self.submit(spec, ALONE, cases);
+        all.extend(self.collect(spec, corpus, ALONE, cases));
+        let mut out: Vec<Option<Judged>> = vec![None; cases.len()];
+        for (i, j) in all {
+            out[i] = Some(j);
         }
-        let mut k = 0;
-        while k < todo.len() {
-            let batch: Vec<(&str, &str)> = todo[k..]
-                .iter()
-                .zip(&compiled[k..])
-                .map(|(i, (line, _))| (preds[*i].id.as_str(), line.as_str()))
-                .collect();
-            let outcomes = match self.worker() {
-                Ok(w) => w.run_batch(&batch, CASE_TIMEOUT),
-                Err(e) => {
-                    for i in &todo[k..] {
-                        out[*i] = Some(Judged::Done(
-                            verdict(
-                                Status::Error,
-                                format!("column {} cannot run: {e}", self.column.name),
-                            ),
-                            None,
-                        ));
-                    }
-                    break;
-                }
-            };
-            for outcome in outcomes {
-                let i = todo[k];
-                let case = preds[i];
-                let trial = Trial {
-                    spec,
-                    case,
-                    plan: &compiled[k].1,
-                    column: &facts,
-                    availability: &avail,
-                    deviations: corpus.deviations_for(case).collect(),
-                };
-                out[i] = Some(match outcome {
-                    RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(r)),
-                    RunOutcome::Crashed { how, stderr } => {
-                        self.worker = None;
-                        Judged::Done(
-                            verdict(
-                                Status::Crash,
-                                format!("the worker died: {how}; {}", last_lines(&stderr)),
-                            ),
-                            None,
-                        )
-                    }
-                    RunOutcome::TimedOut { after, stderr } => {
-                        self.worker = None;
-                        Judged::Done(
-                            verdict(
-                                Status::Timeout,
-                                format!(
-                                    "no answer after {:.1} s; {}",
-                                    after.as_secs_f64(),
-                                    last_lines(&stderr)
-                                ),
-                            ),
-                            None,
-                        )
-                    }
-                    RunOutcome::Protocol(msg) => {
-                        self.worker = None;
-                        Judged::Done(
-                            verdict(Status::Error, format!("protocol error: {msg}")),
-                            None,
-                        )
-                    }
-                    #[allow(unreachable_patterns)]
-                    other => {
-                        self.worker = None;
-                        Judged::Done(verdict(Status::Error, format!("not run: {other:?}")), None)
-                    }
-                });
-                k += 1;
-            }
-        }
-        out.into_iter()
-            .map(|j| j.expect("every case judged"))
-            .collect()
+        out.into_iter().map(|j| j.expect("every case judged")).collect()
+    }
+}
+
+/// Keep only the reads of the observables a case expects something of, per target: the judge
+/// reads nothing else (a hand-written case's snapshot records every observable, for the
+/// reports; a generated one is only checked).
+fn trim(case: &Case, request: &mut proto::Case, plan: &mut Plan) {
+    for (t, pt) in request.targets.iter_mut().zip(plan.targets.iter_mut()) {
+        let wanted: BTreeSet<&str> = case
+            .steps
+            .iter()
+            .flat_map(|s| s.after.iter().chain(s.inside.iter().flatten()))
+            .filter(|e| e.target == pt.name)
+            .map(|e| e.observable.as_str())
+            .collect();
+        let keep: Vec<bool> = pt.reads.iter().map(|r| wanted.contains(r.observable.as_str())).collect();
+        let mut i = 0;
+        t.reads.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        let mut i = 0;
+        pt.reads.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
     }
 }
 
@@ -249,6 +315,69 @@ fn step_name(s: &proto::Step) -> &'static str {
         S::Eval { .. } => "eval",
         S::Exec { .. } => "exec",
     }
+}
+
+/// A batch of generated programs, predicted and compiled.
+struct Batch {
+    first: usize,
+    preds: Vec<Prediction>,
+    prepared: Vec<Arc<Prepared>>,
+}
+
+/// The generating side of a campaign, on its own thread: proptest value trees, the model's
+/// predictions, and the compiled requests, a batch at a time, at most two batches ahead.
+struct Producer<'a> {
+    spec: &'a Spec,
+    model: Model,
+    shape: Shape,
+    seed: u64,
+    batch: usize,
+    max_cases: Option<usize>,
+}
+
+impl Producer<'_> {
+    fn produce(&self, tx: SyncSender<Result<Batch, String>>, stop: &AtomicBool) {
+        // proptest's boxed strategies are not Send: this thread makes its own
+        let strategy = programs(&self.shape);
+        let config = proptest_config();
+        let mut index = 0;
+        while !stop.load(Ordering::SeqCst) {
+            let n = match self.max_cases {
+                Some(m) if index >= m => return,
+                Some(m) => self.batch.min(m - index),
+                None => self.batch,
+            };
+            let mut preds = Vec::with_capacity(n);
+            for i in index..index + n {
+                match tree_at(&strategy, &config, self.seed, i) {
+                    Ok(t) => preds.push(self.model.predict(self.spec, &t.current())),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let prepared = preds.iter().map(|p| Arc::new(Prepared::new(self.spec, &p.case))).collect();
+            if tx.send(Ok(Batch { first: index, preds, prepared })).is_err() {
+                return;
+            }
+            index += n;
+        }
+    }
+}
+
+/// proptest's configuration for generating (no failure persistence: findings are written
+/// as case files).
+fn proptest_config() -> Config {
+    Config { failure_persistence: None, ..Config::default() }
+}
+
+/// The value tree of generated case `index` of a campaign with `seed`: its own random stream,
+/// so that `seed S case #i` regenerates exactly that case.
+fn tree_at(strategy: &BoxedStrategy<Program>, config: &Config, seed: u64, index: usize) -> Result<Box<dyn ValueTree<Value = Program>>, String> {
+    let seed = seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut runner = TestRunner::new_with_rng(config.clone(), rng_for(seed));
+    strategy.new_tree(&mut runner).map_err(|e| e.to_string())
 }
 
 /// A failure found, shrunk.
@@ -349,6 +478,8 @@ pub struct Campaign<'a> {
     pub stats: Stats,
     pub findings: Vec<Finding>,
     strategy: BoxedStrategy<Program>,
+    /// proptest's configuration, made once (`Config::default()` reads the environment).
+    config: Config,
 }
 
 fn rng_for(seed: u64) -> TestRng {
@@ -377,95 +508,126 @@ impl<'a> Campaign<'a> {
             stats: Stats::default(),
             findings: Vec::new(),
             strategy,
+            config: proptest_config(),
         }
     }
 
     /// Run until the budget is spent. `progress` is told about findings as they come.
     pub fn run(&mut self, progress: &mut dyn FnMut(&str)) {
         let start = Instant::now();
-        let mut index = 0usize;
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, String>>(2);
+        let producer = Producer {
+            spec: self.spec,
+            model: self.model.clone(),
+            shape: self.settings.shape.clone(),
+            seed: self.settings.seed,
+            batch: self.settings.batch,
+            max_cases: self.settings.max_cases,
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| producer.produce(tx, &stop));
+            self.consume(rx, &stop, start, progress);
+        });
+        self.stats.elapsed = start.elapsed();
+        for lane in &self.lanes {
+            if let Some(e) = self.stats.per_column.get_mut(&lane.column.name) {
+                e.2 = self.stats.elapsed;
+            }
+        }
+    }
+
+    /// Send the generated batches to every lane, judge them one batch behind (so the
+    /// workers always have the next batch), and shrink failures when the lanes are idle.
+    fn consume(&mut self, rx: Receiver<Result<Batch, String>>, stop: &AtomicBool, start: Instant, progress: &mut dyn FnMut(&str)) {
+        let mut batch_no = 0u64;
+        let mut queue: VecDeque<(u64, usize, Vec<Prediction>)> = VecDeque::new();
+        let mut failures: Vec<(usize, usize, Prediction, Verdict)> = Vec::new();
+        let mut producing = true;
         loop {
-            if self.settings.max_cases.is_some_and(|m| index >= m)
-                || self.settings.max_time.is_some_and(|t| start.elapsed() >= t)
-            {
+            let budget = !self.settings.max_time.is_some_and(|t| start.elapsed() >= t);
+            if !budget {
+                stop.store(true, Ordering::SeqCst);
+            }
+            if producing && budget && failures.is_empty() {
+                match rx.recv() {
+                    Ok(Ok(b)) => {
+                        let refs: Vec<&Case> = b.preds.iter().map(|p| &p.case).collect();
+                        for li in 0..self.lanes.len() {
+                            let skipped = self.lanes[li].submit_prepared(self.spec, batch_no, &refs, &b.prepared);
+                            self.stats.skipped += skipped.len();
+                        }
+                        self.stats.cases += b.preds.len();
+                        queue.push_back((batch_no, b.first, b.preds));
+                        batch_no += 1;
+                    }
+                    Ok(Err(e)) => {
+                        progress(&format!("cannot generate: {e}"));
+                        producing = false;
+                    }
+                    Err(_) => producing = false,
+                }
+            }
+            let more = producing && budget && failures.is_empty();
+            if queue.len() >= 2 || (!more && !queue.is_empty()) {
+                let (b, first, preds) = queue.pop_front().unwrap();
+                self.judge_batch(b, first, &preds, &mut failures);
+            } else if !more && failures.is_empty() {
                 break;
             }
-            let n = match self.settings.max_cases {
-                Some(m) => self.settings.batch.min(m - index),
-                None => self.settings.batch,
-            };
-            let mut preds = Vec::with_capacity(n);
-            for i in index..index + n {
-                match self.tree(i) {
-                    Ok(t) => preds.push(self.model.predict(self.spec, &t.current())),
-                    Err(e) => {
-                        progress(&format!("cannot generate: {e}"));
-                        return;
+            if !failures.is_empty() && queue.is_empty() {
+                // every lane is idle now: shrink what failed
+                for (li, i, pred, v) in std::mem::take(&mut failures) {
+                    let sig = signature(&self.lanes[li].column.name, &pred, &v);
+                    if let Some(f) = self.findings.iter_mut().find(|f| f.signature == sig) {
+                        f.count += 1;
+                        continue;
                     }
+                    let Ok(mut tree) = self.tree(i) else { continue };
+                    let f = self.shrink(li, &mut tree, sig, v, i);
+                    progress(&f.report());
+                    self.findings.push(f);
                 }
             }
-            let refs: Vec<&Case> = preds.iter().map(|p| &p.case).collect();
-            for li in 0..self.lanes.len() {
-                let t0 = Instant::now();
-                let judged = self.lanes[li].run(self.spec, self.corpus, &refs);
-                let spent = t0.elapsed();
-                let name = self.lanes[li].column.name.clone();
-                let mut lane_tr = 0;
-                let mut lane_ck = 0;
-                for (k, j) in judged.iter().enumerate() {
-                    match j {
-                        Judged::Skip(_) => self.stats.skipped += 1,
-                        Judged::Done(v, result) => {
-                            let tr = preds[k].transitions;
-                            lane_tr += tr;
-                            if result.as_ref().is_some_and(|r| {
-                                r.error.is_none() && r.steps.len() == preds[k].case.steps.len()
-                            }) {
-                                lane_ck += tr;
-                            }
-                            if is_failure(v) {
-                                let sig = signature(&name, &preds[k], v);
-                                if let Some(f) =
-                                    self.findings.iter_mut().find(|f| f.signature == sig)
-                                {
-                                    f.count += 1;
-                                    continue;
-                                }
-                                let Ok(mut tree) = self.tree(index + k) else {
-                                    continue;
-                                };
-                                let f = self.shrink(li, &mut tree, sig, v.clone(), index + k);
-                                progress(&f.report());
-                                self.findings.push(f);
-                            }
-                        }
-                    }
-                }
-                let e = self.stats.per_column.entry(name).or_default();
-                e.0 += lane_tr;
-                e.1 += lane_ck;
-                e.2 += spent;
-                self.stats.transitions += lane_tr;
-                self.stats.checked += lane_ck;
-            }
-            self.stats.cases += n;
-            index += n;
         }
-        self.stats.elapsed = start.elapsed();
+        stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Read and judge one batch on every lane; failures are kept for shrinking once the
+    /// lanes are idle (a lane with cases in flight cannot run the shrinking cases).
+    fn judge_batch(&mut self, b: u64, first: usize, preds: &[Prediction], failures: &mut Vec<(usize, usize, Prediction, Verdict)>) {
+        let refs: Vec<&Case> = preds.iter().map(|p| &p.case).collect();
+        for li in 0..self.lanes.len() {
+            let judged = self.lanes[li].collect(self.spec, self.corpus, b, &refs);
+            let name = self.lanes[li].column.name.clone();
+            let (mut tr, mut ck) = (0, 0);
+            for (k, j) in judged {
+                let Judged::Done(v, result) = j else { continue };
+                tr += preds[k].transitions;
+                if result.as_ref().is_some_and(|r| r.error.is_none() && r.steps.len() == preds[k].case.steps.len()) {
+                    ck += preds[k].transitions;
+                }
+                if is_failure(&v) {
+                    let sig = signature(&name, &preds[k], &v);
+                    if let Some(f) = self.findings.iter_mut().find(|f| f.signature == sig) {
+                        f.count += 1;
+                    } else {
+                        failures.push((li, first + k, preds[k].clone(), v));
+                    }
+                }
+            }
+            let e = self.stats.per_column.entry(name).or_default();
+            e.0 += tr;
+            e.1 += ck;
+            self.stats.transitions += tr;
+            self.stats.checked += ck;
+        }
     }
 
     /// The value tree of generated case `index`: its own random stream, derived from the
     /// seed and the index, so that `seed S case #i` regenerates exactly that case.
     pub fn tree(&self, index: usize) -> Result<Box<dyn ValueTree<Value = Program>>, String> {
-        let config = Config {
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let seed = self.settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut runner = TestRunner::new_with_rng(config, rng_for(seed));
-        self.strategy
-            .new_tree(&mut runner)
-            .map_err(|e| e.to_string())
+        tree_at(&self.strategy, &self.config, self.settings.seed, index)
     }
 
     /// Shrink a failing program on one column with proptest's value tree: simplify while it

@@ -511,7 +511,7 @@ impl Default for Shape {
     fn default() -> Self {
         Shape {
             kinds: vec![Kind::Generator, Kind::Coroutine, Kind::IterableCoroutine],
-            max_ops: 12,
+            max_ops: 24,
             max_stmts: 5,
             max_depth: 2,
             max_inner: 3,
@@ -584,14 +584,17 @@ fn stmt(kind: Kind, depth: u32, nest: u32, max_stmts: usize) -> BoxedStrategy<St
         ));
     }
     if depth > 0 {
-        let inner = kind.inner_kinds();
-        let kinds: Vec<BoxedStrategy<Kind>> = inner.iter().map(|k| Just(*k).boxed()).collect();
-        let f = proptest::strategy::Union::new(kinds)
-            .prop_flat_map(move |k| {
-                body(k, depth - 1, 1, max_stmts).prop_map(move |b| Func { kind: k, body: b })
+        // one prebuilt strategy per inner kind: nothing is built while generating
+        let inner: Vec<BoxedStrategy<Func>> = kind
+            .inner_kinds()
+            .iter()
+            .map(|k| {
+                let k = *k;
+                body(k, depth - 1, 1, max_stmts.min(3)).prop_map(move |b| Func { kind: k, body: b }).boxed()
             })
-            .prop_map(|f| Stmt::Delegate(Box::new(f)));
-        options.push((2, f.boxed()));
+            .collect();
+        let f = proptest::strategy::Union::new(inner).prop_map(|f| Stmt::Delegate(Box::new(f)));
+        options.push((1, f.boxed()));
     }
     proptest::strategy::Union::new_weighted(options).boxed()
 }
@@ -611,27 +614,24 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// The strategy of whole programs of a shape.
 pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
-    let kinds: Vec<BoxedStrategy<Kind>> = shape.kinds.iter().map(|k| Just(*k).boxed()).collect();
     let (depth, stmts, max_ops, max_inner) = (
         shape.max_depth,
         shape.max_stmts,
         shape.max_ops,
         shape.max_inner,
     );
-    proptest::strategy::Union::new(kinds)
-        .prop_flat_map(move |k| {
-            (
-                body(k, depth, 2, stmts),
-                prop::collection::vec(op(), 1..=max_ops),
-            )
-                .prop_map(move |(b, ops)| Program {
-                    subject: Func { kind: k, body: b },
-                    ops,
-                })
+    let per_kind: Vec<BoxedStrategy<Program>> = shape
+        .kinds
+        .iter()
+        .map(|k| {
+            let k = *k;
+            (body(k, depth, 2, stmts), prop::collection::vec(op(), 1..=max_ops))
+                .prop_map(move |(b, ops)| Program { subject: Func { kind: k, body: b }, ops })
+                .boxed()
         })
-        .prop_filter("too many inner objects", move |p| {
-            p.objects().len() <= max_inner + 1
-        })
+        .collect();
+    proptest::strategy::Union::new(per_kind)
+        .prop_filter("too many inner objects", move |p| p.objects().len() <= max_inner + 1)
         .boxed()
 }
 

@@ -595,47 +595,13 @@ impl Worker {
     /// (included); the worker is then dead and the cases after it were not run: the caller
     /// runs them again in a fresh worker.
     pub fn run_batch(&mut self, batch: &[(&str, &str)], timeout: Duration) -> Vec<RunOutcome> {
+        let lines: Vec<&str> = batch.iter().map(|(_, l)| *l).collect();
+        if let Err(crash) = self.submit(&lines) {
+            return vec![*crash];
+        }
         let mut out = Vec::with_capacity(batch.len());
-        if batch.is_empty() {
-            return out;
-        }
-        if !self.alive {
-            out.push(RunOutcome::Crashed { how: "the worker was already dead".into(), stderr: self.stderr_text() });
-            return out;
-        }
-        self.stderr.lock().unwrap().clear();
-        let mut text = String::with_capacity(batch.iter().map(|(_, l)| l.len() + 1).sum());
-        for (_, line) in batch {
-            text.push_str(line);
-            text.push('\n');
-        }
-        // The worker's answers are drained by the reader thread as they come, so a batch
-        // larger than the pipe cannot block the worker while this write waits.
-        let written = self.stdin.write_all(text.as_bytes()).and_then(|_| self.stdin.flush());
-        if let Err(e) = written {
-            self.alive = false;
-            out.push(RunOutcome::Crashed { how: format!("{} (cannot write to the worker: {e})", self.exit_status()), stderr: self.stderr_text() });
-            return out;
-        }
         for (id, _) in batch {
-            let start = Instant::now();
-            let outcome = match self.lines.recv_timeout(timeout) {
-                Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
-                    Ok(Response::Result(r)) if r.id == *id => RunOutcome::Done(r),
-                    Ok(Response::Result(r)) => RunOutcome::Protocol(format!("asked for `{id}`, got the result of `{}`", r.id)),
-                    Ok(Response::BadRequest { msg }) => RunOutcome::Protocol(format!("the worker refused the request: {msg}")),
-                    Ok(other) => RunOutcome::Protocol(format!("unexpected answer: {}", clip(&format!("{other:?}")))),
-                    Err(e) => RunOutcome::Protocol(format!("unreadable answer ({e}): {}", clip(&t))),
-                },
-                Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
-                    self.alive = false;
-                    RunOutcome::Crashed { how: self.exit_status(), stderr: self.stderr_text() }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.kill();
-                    RunOutcome::TimedOut { after: start.elapsed(), stderr: self.stderr_text() }
-                }
-            };
+            let outcome = self.receive(id, timeout);
             let stop = !matches!(outcome, RunOutcome::Done(_));
             out.push(outcome);
             if stop {
@@ -645,5 +611,18 @@ impl Worker {
             }
         }
         out
+    }
+
+    /// [`Worker::send_line`] for many request lines in one write; read the answers with
+    /// [`Worker::receive`], one per line, in order.
+    pub fn submit(&mut self, lines: &[&str]) -> Result<(), Box<RunOutcome>> {
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(line);
+        }
+        self.send_line(&text)
     }
 }
