@@ -536,8 +536,9 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 
 /// Cases that patch inspect.getgeneratorstate, types.coroutine and asyncio.sleep, raise the
 /// recursion limit, leave an event loop (and a policy, and a running-loop marker) set, and
-/// leave a generator running in a thread, run in file order, reversed, and shuffled three
-/// ways: every result is the same in every order, and every case passes.
+/// leave a generator running in a thread, run in file order, reversed, shuffled three ways,
+/// pipelined, and each probe alone in a fresh worker: every result is the same every time,
+/// and every case passes.
 #[test]
 fn side_effects_do_not_depend_on_the_order_of_cases() {
     let p = load_valid("side-effects");
@@ -577,6 +578,20 @@ fn side_effects_do_not_depend_on_the_order_of_cases() {
                 &run[id],
                 t,
             );
+        }
+        // and what each probe gives as the first case of a fresh worker
+        for (i, case) in p.corpus.cases.iter().enumerate() {
+            if case.id.starts_with("probe.") {
+                let alone = Session::new(&p, vec![col.clone()]).trial(i, 0);
+                assert_same(
+                    &format!(
+                        "{}::{} (alone in a fresh worker vs file order)",
+                        col.name, case.id
+                    ),
+                    &alone,
+                    &reference[&case.id],
+                );
+            }
         }
     });
 }
