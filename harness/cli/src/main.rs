@@ -12,6 +12,12 @@ use introspec_runner::{columns, git_commit, Project, Results, Session};
 
 mod report_cmd;
 
+/// mimalloc: the harness allocates and frees many small strings per case (cases, checks,
+/// decoded results) across threads, where glibc's allocator spent a third of the fuzzer's
+/// time (perf, `introspec fuzz`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "introspec",
@@ -99,6 +105,10 @@ enum Command {
         /// Leave out the columns with the reference implementation loaded.
         #[arg(long)]
         no_reference: bool,
+        /// Generate nothing: run the case files under this path (a regression) on the columns
+        /// and explain every check that fails.
+        #[arg(long)]
+        replay: Option<PathBuf>,
     },
     /// Measure the matrix against the floor of starting the interpreters; writes reports/bench.json.
     /// `introspec bench fuzz` measures the fuzzer against Hypothesis instead.
@@ -147,7 +157,15 @@ fn main() -> ExitCode {
             out,
             no_reference,
         } => run(&root, jobs, &column, &case, out, no_reference),
-        Command::Fuzz { runtime, seconds, seed, cases, kind, regressions, no_reference } => {
+        Command::Fuzz { runtime, replay: Some(path), no_reference, .. } => match introspec_fuzz::cli::replay(&root, &path, &runtime, no_reference) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Fuzz { runtime, seconds, seed, cases, kind, regressions, no_reference, .. } => {
             let opts = introspec_fuzz::cli::FuzzOptions {
                 runtimes: runtime,
                 seconds,

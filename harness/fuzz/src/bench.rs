@@ -19,10 +19,13 @@ use serde_json::{json, Value};
 
 use crate::campaign::{Campaign, Lane, Settings};
 use crate::model::Model;
-use crate::program::Shape;
+use crate::program::{Kind, Shape};
 
 /// The Hypothesis machine, carried by the binary and written to the cache.
 const MACHINE: &str = include_str!("../hypothesis_machine.py");
+/// Workers per runtime: the fuzzer runs one batch while the previous one is judged and the
+/// next generated, on as many interpreters as this (the machine has two cores).
+pub const WORKERS: usize = 2;
 /// The speed-up the fuzzer must reach over Hypothesis on every CPython.
 pub const TARGET_RATIO: f64 = 20.0;
 
@@ -67,13 +70,19 @@ pub fn machine_spec(spec: &Spec, column: &Column, shape: &Shape) -> Value {
                 from: ExpectFrom::Case,
             }];
             introspec_cases::load::add_invariants(spec, &objects, &mut out);
-            let list: Vec<Value> = out.iter().skip(1).map(|e| json!([e.observable, pattern_json(&e.pattern)])).collect();
+            let list: Vec<Value> = out
+                .iter()
+                .skip(1)
+                .map(|e| json!([e.observable, pattern_json(&e.pattern)]))
+                .collect();
             per_state.insert(st.to_string(), Value::Array(list));
         }
         invariants.insert(kind.into(), Value::Object(per_state));
         let mut per_obs = serde_json::Map::new();
         for obs in ["state", "running", "suspended", "frame", "delegate"] {
-            let Some(o) = spec.observable(obs) else { continue };
+            let Some(o) = spec.observable(obs) else {
+                continue;
+            };
             let mut list = Vec::new();
             for layer in &spec.layers {
                 if let Some(sp) = spec.spelling(o, &layer.name, kind) {
@@ -111,38 +120,75 @@ pub fn machine_spec(spec: &Spec, column: &Column, shape: &Shape) -> Value {
 fn venv(cache: &Path, column: &Column, log: &mut dyn FnMut(&str)) -> Result<PathBuf, String> {
     let dir = cache.join("venvs").join(&column.name);
     let python = dir.join("bin/python");
-    let has = |py: &Path| Command::new(py).args(["-c", "import hypothesis"]).output().is_ok_and(|o| o.status.success());
+    let has = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import hypothesis"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if python.exists() && has(&python) {
         return Ok(python);
     }
     if column.runtime.language() < introspec_spec::Version(3, 0, 0) {
         return Err("Hypothesis no longer supports Python 2".into());
     }
-    log(&format!("{}: making {} and installing Hypothesis from PyPI", column.name, dir.display()));
+    log(&format!(
+        "{}: making {} and installing Hypothesis from PyPI",
+        column.name,
+        dir.display()
+    ));
     let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
         let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
         if out.status.success() {
             Ok(())
         } else {
             let err = String::from_utf8_lossy(&out.stderr);
-            Err(format!("{what} failed: {}", err.lines().rev().take(3).collect::<Vec<_>>().join(" | ")))
+            Err(format!(
+                "{what} failed: {}",
+                err.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+            ))
         }
     };
     let _ = std::fs::remove_dir_all(&dir);
-    run(Command::new(&column.runtime.path).args(["-m", "venv"]).arg(&dir), "python -m venv")?;
-    run(Command::new(&python).args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "hypothesis"]), "pip install hypothesis")?;
+    run(
+        Command::new(&column.runtime.path)
+            .args(["-m", "venv"])
+            .arg(&dir),
+        "python -m venv",
+    )?;
+    run(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "hypothesis",
+        ]),
+        "pip install hypothesis",
+    )?;
     Ok(python)
 }
 
 /// Run the Hypothesis machine for `seconds`: (transitions/s, checked/s, version).
-fn hypothesis_rate(project: &Project, column: &Column, shape: &Shape, seconds: f64, log: &mut dyn FnMut(&str)) -> Result<(Rate, String), String> {
+fn hypothesis_rate(
+    project: &Project,
+    column: &Column,
+    shape: &Shape,
+    seconds: f64,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Rate, String), String> {
     let python = venv(&project.cache, column, log)?;
     let dir = project.cache.join("fuzz-bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let script = dir.join("hypothesis_machine.py");
     std::fs::write(&script, MACHINE).map_err(|e| e.to_string())?;
     let spec_file = dir.join(format!("{}.json", column.name));
-    std::fs::write(&spec_file, machine_spec(&project.spec, column, shape).to_string()).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &spec_file,
+        machine_spec(&project.spec, column, shape).to_string(),
+    )
+    .map_err(|e| e.to_string())?;
     let out = Command::new(&python)
         .arg(&script)
         .arg(&spec_file)
@@ -153,14 +199,21 @@ fn hypothesis_rate(project: &Project, column: &Column, shape: &Shape, seconds: f
     let text = String::from_utf8_lossy(&out.stdout);
     let Some(line) = text.lines().rev().find(|l| l.starts_with('{')) else {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("the Hypothesis machine failed: {}", err.lines().rev().take(6).collect::<Vec<_>>().join(" | ")));
+        return Err(format!(
+            "the Hypothesis machine failed: {}",
+            err.lines().rev().take(6).collect::<Vec<_>>().join(" | ")
+        ));
     };
     let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let secs = v["seconds"].as_f64().unwrap_or(1.0).max(1e-9);
     let cpu = v["cpu"].as_f64().unwrap_or(secs).max(1e-9);
     let checked = v["checked"].as_f64().unwrap_or(0.0);
     Ok((
-        Rate { transitions: v["transitions"].as_f64().unwrap_or(0.0) / secs, checked: checked / secs, per_cpu: checked / cpu },
+        Rate {
+            transitions: v["transitions"].as_f64().unwrap_or(0.0) / secs,
+            checked: checked / secs,
+            per_cpu: checked / cpu,
+        },
         v["hypothesis"].as_str().unwrap_or("?").to_string(),
     ))
 }
@@ -178,19 +231,36 @@ pub struct Rate {
 
 fn our_rate(project: &Project, column: &Column, seconds: f64) -> Result<Rate, String> {
     let model = Model::new(&project.spec, None)?;
-    let lane = Lane::new(column.clone(), &project.cache);
+    let lanes = (0..WORKERS)
+        .map(|_| Lane::new(column.clone(), &project.cache))
+        .collect();
     // warm up: start the worker, fill the observer's caches
-    let warm = Settings { seed: 1, max_cases: Some(32), ..Settings::default() };
-    let mut c = Campaign::new(&project.spec, &project.corpus, model, vec![lane], warm);
+    let warm = Settings {
+        seed: 1,
+        max_cases: Some(32 * WORKERS),
+        shape: bench_shape(),
+        ..Settings::default()
+    };
+    let mut c = Campaign::new(&project.spec, &project.corpus, model, lanes, warm);
     c.run(&mut |_| {});
     if let Some(b) = &c.lanes[0].broken {
         return Err(b.clone());
     }
-    c.settings = Settings { seed: 0x6265_6e63, max_cases: None, max_time: Some(Duration::from_secs_f64(seconds)), ..Settings::default() };
+    c.settings = Settings {
+        seed: 0x6265_6e63,
+        max_cases: None,
+        max_time: Some(Duration::from_secs_f64(seconds)),
+        shape: bench_shape(),
+        ..Settings::default()
+    };
     c.stats = Default::default();
     c.lanes[0].timing = Default::default();
-    let pid = c.lanes[0].worker_pid();
-    let worker_cpu = || pid.map_or(0.0, |p| cpu_seconds(&p.to_string()));
+    let pids: Vec<u32> = c.lanes.iter().filter_map(|l| l.worker_pid()).collect();
+    let worker_cpu = || {
+        pids.iter()
+            .map(|p| cpu_seconds(&p.to_string()))
+            .sum::<f64>()
+    };
     let (self0, worker0) = (cpu_seconds("self"), worker_cpu());
     let t0 = Instant::now();
     c.run(&mut |_| {});
@@ -206,14 +276,31 @@ fn our_rate(project: &Project, column: &Column, seconds: f64) -> Result<Rate, St
             t[2].as_secs_f64()
         );
     }
-    Ok(Rate { transitions: c.stats.transitions as f64 / secs, checked: c.stats.checked as f64 / secs, per_cpu: c.stats.checked as f64 / cpu.max(1e-9) })
+    Ok(Rate {
+        transitions: c.stats.transitions as f64 / secs,
+        checked: c.stats.checked as f64 / secs,
+        per_cpu: c.stats.checked as f64 / cpu.max(1e-9),
+    })
+}
+
+/// The programs both sides generate: the kinds the Hypothesis machine knows (generators,
+/// coroutines, generator-based coroutines), the default sizes.
+fn bench_shape() -> Shape {
+    Shape {
+        kinds: vec![Kind::Generator, Kind::Coroutine, Kind::IterableCoroutine],
+        ..Shape::default()
+    }
 }
 
 /// User and system CPU seconds of a process (`self` or a pid), from /proc (0 elsewhere).
 fn cpu_seconds(pid: &str) -> f64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
     // the fields after the command name (which may hold spaces) close with ')'
-    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name
@@ -228,7 +315,7 @@ pub fn bench(root: &Path, runtimes: &[String], seconds: f64) -> Result<bool, Str
     if cols.is_empty() {
         return Err(format!("no column matches {runtimes:?}"));
     }
-    let shape = Shape::default();
+    let shape = bench_shape();
     let mut log = |m: &str| eprintln!("{m}");
     let mut rows = Vec::new();
     for col in &cols {
@@ -236,11 +323,23 @@ pub fn bench(root: &Path, runtimes: &[String], seconds: f64) -> Result<bool, Str
         let ours = our_rate(&project, col, seconds)?;
         eprintln!("{}: Hypothesis, {seconds} s…", col.name);
         let hypothesis = hypothesis_rate(&project, col, &shape, seconds, &mut log);
-        rows.push(Measure { column: col.name.clone(), ours, hypothesis });
+        rows.push(Measure {
+            column: col.name.clone(),
+            ours,
+            hypothesis,
+        });
     }
     println!(
         "{:<18} {:>11} {:>11} {:>11} {:>11} {:>7} {:>11} {:>11} {:>7}  hypothesis",
-        "runtime", "fuzz tr/s", "fuzz chk/s", "hyp tr/s", "hyp chk/s", "ratio", "fuzz chk/cpu", "hyp chk/cpu", "ratio"
+        "runtime",
+        "fuzz tr/s",
+        "fuzz chk/s",
+        "hyp tr/s",
+        "hyp chk/s",
+        "ratio",
+        "fuzz chk/cpu",
+        "hyp chk/cpu",
+        "ratio"
     );
     let mut ok = true;
     let mut json_rows = Vec::new();
@@ -260,14 +359,21 @@ pub fn bench(root: &Path, runtimes: &[String], seconds: f64) -> Result<bool, Str
                 json_rows.push(json!({"column": m.column, "fuzz": {"transitions_per_s": o.transitions, "checked_per_s": o.checked, "checked_per_cpu_s": o.per_cpu}, "hypothesis": {"transitions_per_s": h.transitions, "checked_per_s": h.checked, "checked_per_cpu_s": h.per_cpu, "version": v}, "ratio": ratio, "ratio_cpu": cpu_ratio}));
             }
             Err(e) => {
-                println!("{:<18} {:>11.0} {:>11.0} {:>11} {:>11} {:>7} {:>11.0} {:>11} {:>7}  {e}", m.column, o.transitions, o.checked, "-", "-", "-", o.per_cpu, "-", "-");
+                println!(
+                    "{:<18} {:>11.0} {:>11.0} {:>11} {:>11} {:>7} {:>11.0} {:>11} {:>7}  {e}",
+                    m.column, o.transitions, o.checked, "-", "-", "-", o.per_cpu, "-", "-"
+                );
                 json_rows.push(json!({"column": m.column, "fuzz": {"transitions_per_s": o.transitions, "checked_per_s": o.checked, "checked_per_cpu_s": o.per_cpu}, "hypothesis_error": e}));
             }
         }
     }
     println!("ratio = checked transitions per second (wall clock), fuzzer ÷ Hypothesis, target ≥ {TARGET_RATIO}× on every CPython; per CPU second alongside (harness + worker CPU for the fuzzer, the interpreter's for Hypothesis)");
     let out = project.cache.join("fuzz-bench/results.json");
-    let _ = std::fs::write(&out, serde_json::to_string_pretty(&json!({"seconds": seconds, "rows": json_rows})).unwrap_or_default());
+    let _ = std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&json!({"seconds": seconds, "rows": json_rows}))
+            .unwrap_or_default(),
+    );
     eprintln!("written: {}", out.display());
     Ok(ok)
 }

@@ -63,7 +63,11 @@ impl Prepared {
         let (mut request, mut plan) = compile(case, spec);
         request.origin = format!("fuzz:{}", case.id);
         trim(case, &mut request, &mut plan);
-        Prepared { id: case.id.clone(), line: proto::encode(&proto::Request::Run(request)), plan }
+        Prepared {
+            id: case.id.clone(),
+            line: proto::encode(&proto::Request::Run(request)),
+            plan,
+        }
     }
 }
 
@@ -115,7 +119,12 @@ impl Lane {
             }
         }
         let w = self.worker.as_mut().unwrap();
-        let unsent: Vec<&str> = self.inflight.iter().filter(|f| !f.sent).map(|f| f.prepared.line.as_str()).collect();
+        let unsent: Vec<&str> = self
+            .inflight
+            .iter()
+            .filter(|f| !f.sent)
+            .map(|f| f.prepared.line.as_str())
+            .collect();
         if !unsent.is_empty() {
             // a failed write shows as the worker's death when its answer is read
             let _ = w.submit(&unsent);
@@ -130,18 +139,30 @@ impl Lane {
     /// them with [`Lane::collect`]. Cases the column skips are answered at once.
     pub fn submit(&mut self, spec: &Spec, batch: u64, cases: &[&Case]) -> Vec<(usize, Judged)> {
         let t0 = Instant::now();
-        let prepared: Vec<Arc<Prepared>> = cases.iter().map(|c| Arc::new(Prepared::new(spec, c))).collect();
+        let prepared: Vec<Arc<Prepared>> = cases
+            .iter()
+            .map(|c| Arc::new(Prepared::new(spec, c)))
+            .collect();
         self.timing[0] += t0.elapsed();
         self.submit_prepared(spec, batch, cases, &prepared)
     }
 
     /// The process id of the lane's worker, while it runs.
     pub fn worker_pid(&self) -> Option<u32> {
-        self.worker.as_ref().filter(|w| w.is_alive()).map(|w| w.pid())
+        self.worker
+            .as_ref()
+            .filter(|w| w.is_alive())
+            .map(|w| w.pid())
     }
 
     /// [`Lane::submit`] with the cases already compiled (`prepared[i]` is `cases[i]`'s).
-    pub fn submit_prepared(&mut self, spec: &Spec, batch: u64, cases: &[&Case], prepared: &[Arc<Prepared>]) -> Vec<(usize, Judged)> {
+    pub fn submit_prepared(
+        &mut self,
+        spec: &Spec,
+        batch: u64,
+        cases: &[&Case],
+        prepared: &[Arc<Prepared>],
+    ) -> Vec<(usize, Judged)> {
         let avail = self.column.availability();
         let mut skipped = Vec::new();
         for (index, (c, p)) in cases.iter().zip(prepared).enumerate() {
@@ -149,14 +170,25 @@ impl Lane {
                 skipped.push((index, Judged::Skip(why)));
                 continue;
             }
-            self.inflight.push_back(Inflight { batch, index, prepared: p.clone(), sent: false });
+            self.inflight.push_back(Inflight {
+                batch,
+                index,
+                prepared: p.clone(),
+                sent: false,
+            });
         }
         let _ = self.worker();
         skipped
     }
 
     /// Read and judge the answers to batch `batch`, which must be the oldest in flight.
-    pub fn collect(&mut self, spec: &Spec, corpus: &Corpus, batch: u64, cases: &[&Case]) -> Vec<(usize, Judged)> {
+    pub fn collect(
+        &mut self,
+        spec: &Spec,
+        corpus: &Corpus,
+        batch: u64,
+        cases: &[&Case],
+    ) -> Vec<(usize, Judged)> {
         let facts = self.column.facts();
         let avail = self.column.availability();
         let mut out = Vec::new();
@@ -167,7 +199,16 @@ impl Lane {
                 Ok(w) => w.receive(&id, CASE_TIMEOUT),
                 Err(e) => {
                     let f = self.inflight.pop_front().unwrap();
-                    out.push((f.index, Judged::Done(verdict(Status::Error, format!("column {} cannot run: {e}", self.column.name)), None)));
+                    out.push((
+                        f.index,
+                        Judged::Done(
+                            verdict(
+                                Status::Error,
+                                format!("column {} cannot run: {e}", self.column.name),
+                            ),
+                            None,
+                        ),
+                    ));
                     continue;
                 }
             };
@@ -185,8 +226,24 @@ impl Lane {
             };
             let judged = match outcome {
                 RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(r)),
-                RunOutcome::Crashed { how, stderr } => Judged::Done(verdict(Status::Crash, format!("the worker died: {how}; {}", last_lines(&stderr))), None),
-                RunOutcome::TimedOut { after, stderr } => Judged::Done(verdict(Status::Timeout, format!("no answer after {:.1} s; {}", after.as_secs_f64(), last_lines(&stderr))), None),
+                RunOutcome::Crashed { how, stderr } => Judged::Done(
+                    verdict(
+                        Status::Crash,
+                        format!("the worker died: {how}; {}", last_lines(&stderr)),
+                    ),
+                    None,
+                ),
+                RunOutcome::TimedOut { after, stderr } => Judged::Done(
+                    verdict(
+                        Status::Timeout,
+                        format!(
+                            "no answer after {:.1} s; {}",
+                            after.as_secs_f64(),
+                            last_lines(&stderr)
+                        ),
+                    ),
+                    None,
+                ),
                 other => Judged::Done(verdict(Status::Error, format!("{other:?}")), None),
             };
             if !matches!(judged, Judged::Done(_, Some(_))) {
@@ -212,7 +269,9 @@ impl Lane {
         for (i, j) in all {
             out[i] = Some(j);
         }
-        out.into_iter().map(|j| j.expect("every case judged")).collect()
+        out.into_iter()
+            .map(|j| j.expect("every case judged"))
+            .collect()
     }
 }
 
@@ -228,7 +287,11 @@ fn trim(case: &Case, request: &mut proto::Case, plan: &mut Plan) {
             .filter(|e| e.target == pt.name)
             .map(|e| e.observable.as_str())
             .collect();
-        let keep: Vec<bool> = pt.reads.iter().map(|r| wanted.contains(r.observable.as_str())).collect();
+        let keep: Vec<bool> = pt
+            .reads
+            .iter()
+            .map(|r| wanted.contains(r.observable.as_str()))
+            .collect();
         let mut i = 0;
         t.reads.retain(|_| {
             i += 1;
@@ -283,9 +346,16 @@ pub fn signature(column: &str, pred: &Prediction, v: &Verdict) -> String {
             } else {
                 format!(" [{}]", c.layer)
             };
+            // values vary with the program: a number is any number
+            let expected: String = c
+                .expected
+                .split(' ')
+                .map(|w| if w.parse::<i64>().is_ok() { "N" } else { w })
+                .collect::<Vec<_>>()
+                .join(" ");
             format!(
                 "{column}: {op} {} {}{layer}: expected {}",
-                c.at, c.observable, c.expected
+                c.at, c.observable, expected
             )
         }
         None => format!(
@@ -357,8 +427,18 @@ impl Producer<'_> {
                     }
                 }
             }
-            let prepared = preds.iter().map(|p| Arc::new(Prepared::new(self.spec, &p.case))).collect();
-            if tx.send(Ok(Batch { first: index, preds, prepared })).is_err() {
+            let prepared = preds
+                .iter()
+                .map(|p| Arc::new(Prepared::new(self.spec, &p.case)))
+                .collect();
+            if tx
+                .send(Ok(Batch {
+                    first: index,
+                    preds,
+                    prepared,
+                }))
+                .is_err()
+            {
                 return;
             }
             index += n;
@@ -369,12 +449,20 @@ impl Producer<'_> {
 /// proptest's configuration for generating (no failure persistence: findings are written
 /// as case files).
 fn proptest_config() -> Config {
-    Config { failure_persistence: None, ..Config::default() }
+    Config {
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 /// The value tree of generated case `index` of a campaign with `seed`: its own random stream,
 /// so that `seed S case #i` regenerates exactly that case.
-fn tree_at(strategy: &BoxedStrategy<Program>, config: &Config, seed: u64, index: usize) -> Result<Box<dyn ValueTree<Value = Program>>, String> {
+fn tree_at(
+    strategy: &BoxedStrategy<Program>,
+    config: &Config,
+    seed: u64,
+    index: usize,
+) -> Result<Box<dyn ValueTree<Value = Program>>, String> {
     let seed = seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut runner = TestRunner::new_with_rng(config.clone(), rng_for(seed));
     strategy.new_tree(&mut runner).map_err(|e| e.to_string())
@@ -397,6 +485,8 @@ pub struct Finding {
     pub shrink_runs: usize,
     /// How many generated cases failed with this signature.
     pub count: usize,
+    /// Other signatures whose failures shrank to this one.
+    pub also: Vec<String>,
 }
 
 impl Finding {
@@ -539,11 +629,22 @@ impl<'a> Campaign<'a> {
 
     /// Send the generated batches to every lane, judge them one batch behind (so the
     /// workers always have the next batch), and shrink failures when the lanes are idle.
-    fn consume(&mut self, rx: Receiver<Result<Batch, String>>, stop: &AtomicBool, start: Instant, progress: &mut dyn FnMut(&str)) {
+    fn consume(
+        &mut self,
+        rx: Receiver<Result<Batch, String>>,
+        stop: &AtomicBool,
+        start: Instant,
+        progress: &mut dyn FnMut(&str),
+    ) {
         let mut batch_no = 0u64;
         let mut queue: VecDeque<(u64, usize, Vec<Prediction>)> = VecDeque::new();
         let mut failures: Vec<(usize, usize, Prediction, Verdict)> = Vec::new();
         let mut producing = true;
+        // batches in flight before the oldest is judged: one per replica, and one more
+        let depth = (0..self.lanes.len())
+            .map(|li| self.replica(li).1)
+            .max()
+            .unwrap_or(1);
         loop {
             let budget = !self.settings.max_time.is_some_and(|t| start.elapsed() >= t);
             if !budget {
@@ -554,7 +655,17 @@ impl<'a> Campaign<'a> {
                     Ok(Ok(b)) => {
                         let refs: Vec<&Case> = b.preds.iter().map(|p| &p.case).collect();
                         for li in 0..self.lanes.len() {
-                            let skipped = self.lanes[li].submit_prepared(self.spec, batch_no, &refs, &b.prepared);
+                            // one lane per column: replicas of a column take turns
+                            let (replica, replicas) = self.replica(li);
+                            if batch_no % replicas as u64 != replica as u64 {
+                                continue;
+                            }
+                            let skipped = self.lanes[li].submit_prepared(
+                                self.spec,
+                                batch_no,
+                                &refs,
+                                &b.prepared,
+                            );
                             self.stats.skipped += skipped.len();
                         }
                         self.stats.cases += b.preds.len();
@@ -569,7 +680,7 @@ impl<'a> Campaign<'a> {
                 }
             }
             let more = producing && budget && failures.is_empty();
-            if queue.len() >= 2 || (!more && !queue.is_empty()) {
+            if queue.len() > depth || (!more && !queue.is_empty()) {
                 let (b, first, preds) = queue.pop_front().unwrap();
                 self.judge_batch(b, first, &preds, &mut failures);
             } else if !more && failures.is_empty() {
@@ -579,12 +690,26 @@ impl<'a> Campaign<'a> {
                 // every lane is idle now: shrink what failed
                 for (li, i, pred, v) in std::mem::take(&mut failures) {
                     let sig = signature(&self.lanes[li].column.name, &pred, &v);
-                    if let Some(f) = self.findings.iter_mut().find(|f| f.signature == sig) {
+                    if let Some(f) = self
+                        .findings
+                        .iter_mut()
+                        .find(|f| f.signature == sig || f.also.contains(&sig))
+                    {
                         f.count += 1;
                         continue;
                     }
                     let Ok(mut tree) = self.tree(i) else { continue };
                     let f = self.shrink(li, &mut tree, sig, v, i);
+                    // failures that shrink to the same failure are one finding
+                    let shrunk = signature(&f.column, &f.prediction, &f.verdict);
+                    if let Some(g) = self.findings.iter_mut().find(|g| {
+                        g.column == f.column
+                            && signature(&g.column, &g.prediction, &g.verdict) == shrunk
+                    }) {
+                        g.count += 1;
+                        g.also.push(f.signature);
+                        continue;
+                    }
                     progress(&f.report());
                     self.findings.push(f);
                 }
@@ -593,9 +718,26 @@ impl<'a> Campaign<'a> {
         stop.store(true, Ordering::SeqCst);
     }
 
+    /// Lane `li`'s index among the lanes of its column, and how many lanes that column has
+    /// (several workers for one runtime share its batches).
+    fn replica(&self, li: usize) -> (usize, usize) {
+        let name = &self.lanes[li].column.name;
+        let same = |l: &Lane| l.column.name == *name;
+        (
+            self.lanes[..li].iter().filter(|l| same(l)).count(),
+            self.lanes.iter().filter(|l| same(l)).count(),
+        )
+    }
+
     /// Read and judge one batch on every lane; failures are kept for shrinking once the
     /// lanes are idle (a lane with cases in flight cannot run the shrinking cases).
-    fn judge_batch(&mut self, b: u64, first: usize, preds: &[Prediction], failures: &mut Vec<(usize, usize, Prediction, Verdict)>) {
+    fn judge_batch(
+        &mut self,
+        b: u64,
+        first: usize,
+        preds: &[Prediction],
+        failures: &mut Vec<(usize, usize, Prediction, Verdict)>,
+    ) {
         let refs: Vec<&Case> = preds.iter().map(|p| &p.case).collect();
         for li in 0..self.lanes.len() {
             let judged = self.lanes[li].collect(self.spec, self.corpus, b, &refs);
@@ -604,12 +746,18 @@ impl<'a> Campaign<'a> {
             for (k, j) in judged {
                 let Judged::Done(v, result) = j else { continue };
                 tr += preds[k].transitions;
-                if result.as_ref().is_some_and(|r| r.error.is_none() && r.steps.len() == preds[k].case.steps.len()) {
+                if result.as_ref().is_some_and(|r| {
+                    r.error.is_none() && r.steps.len() == preds[k].case.steps.len()
+                }) {
                     ck += preds[k].transitions;
                 }
                 if is_failure(&v) {
                     let sig = signature(&name, &preds[k], &v);
-                    if let Some(f) = self.findings.iter_mut().find(|f| f.signature == sig) {
+                    if let Some(f) = self
+                        .findings
+                        .iter_mut()
+                        .find(|f| f.signature == sig || f.also.contains(&sig))
+                    {
                         f.count += 1;
                     } else {
                         failures.push((li, first + k, preds[k].clone(), v));
@@ -687,6 +835,7 @@ impl<'a> Campaign<'a> {
             size_after,
             shrink_runs: runs,
             count: 1,
+            also: vec![],
         }
     }
 }

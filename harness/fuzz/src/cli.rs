@@ -139,3 +139,52 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
     }
     Ok(!c.findings.is_empty())
 }
+
+/// `introspec fuzz --replay PATH`: run the case files under `path` (a file or a directory,
+/// as written under `cases/regressions/`) on the columns asked, with the corpus's known
+/// deviations, and explain every failure. `Ok(true)` when every trial passes (or is XFAIL).
+pub fn replay(
+    root: &Path,
+    path: &Path,
+    runtimes: &[String],
+    no_reference: bool,
+) -> Result<bool, String> {
+    let project = Project::load(root).map_err(|d| d.to_string())?;
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        let tmp = std::env::temp_dir().join(format!("introspec-replay-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        std::fs::copy(path, tmp.join(path.file_name().unwrap_or_default()))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        tmp
+    };
+    let corpus = introspec_cases::Corpus::load(&dir, &project.spec);
+    for d in &corpus.diagnostics {
+        eprintln!("{d}");
+    }
+    if corpus.cases.is_empty() {
+        return Err(format!("no case under {}", path.display()));
+    }
+    let mut all_ok = corpus.diagnostics.is_empty();
+    let cases: Vec<&introspec_cases::Case> = corpus.cases.iter().collect();
+    for col in select_columns(&project, runtimes, no_reference) {
+        let mut lane = Lane::new(col, &project.cache);
+        let judged = lane.run(&project.spec, &project.corpus, &cases);
+        for (case, j) in cases.iter().zip(judged) {
+            match j {
+                crate::campaign::Judged::Skip(why) => {
+                    println!("SKIP {}::{} ({why})", lane.column.name, case.id)
+                }
+                crate::campaign::Judged::Done(v, _) => {
+                    println!("{} {}::{}", v.status.name(), lane.column.name, case.id);
+                    if v.status.fails_run() {
+                        all_ok = false;
+                        print!("{}", introspec_judge::explain(case, &v));
+                    }
+                }
+            }
+        }
+    }
+    Ok(all_ok)
+}

@@ -409,6 +409,10 @@ impl Render<'_, '_, '_> {
                 Stmt::Return(Val::None) => {
                     let _ = writeln!(self.out, "{pad}return");
                 }
+                // an async generator cannot return a value (PEP 525)
+                Stmt::Return(_) if kind == Kind::AsyncGenerator => {
+                    let _ = writeln!(self.out, "{pad}return");
+                }
                 Stmt::Return(v) => {
                     let _ = writeln!(self.out, "{pad}return {}", v.py());
                 }
@@ -510,7 +514,12 @@ pub struct Shape {
 impl Default for Shape {
     fn default() -> Self {
         Shape {
-            kinds: vec![Kind::Generator, Kind::Coroutine, Kind::IterableCoroutine],
+            kinds: vec![
+                Kind::Generator,
+                Kind::Coroutine,
+                Kind::IterableCoroutine,
+                Kind::AsyncGenerator,
+            ],
             max_ops: 24,
             max_stmts: 5,
             max_depth: 2,
@@ -590,7 +599,9 @@ fn stmt(kind: Kind, depth: u32, nest: u32, max_stmts: usize) -> BoxedStrategy<St
             .iter()
             .map(|k| {
                 let k = *k;
-                body(k, depth - 1, 1, max_stmts.min(3)).prop_map(move |b| Func { kind: k, body: b }).boxed()
+                body(k, depth - 1, 1, max_stmts.min(3))
+                    .prop_map(move |b| Func { kind: k, body: b })
+                    .boxed()
             })
             .collect();
         let f = proptest::strategy::Union::new(inner).prop_map(|f| Stmt::Delegate(Box::new(f)));
@@ -625,13 +636,21 @@ pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
         .iter()
         .map(|k| {
             let k = *k;
-            (body(k, depth, 2, stmts), prop::collection::vec(op(), 1..=max_ops))
-                .prop_map(move |(b, ops)| Program { subject: Func { kind: k, body: b }, ops })
+            (
+                body(k, depth, 2, stmts),
+                prop::collection::vec(op(), 1..=max_ops),
+            )
+                .prop_map(move |(b, ops)| Program {
+                    subject: Func { kind: k, body: b },
+                    ops,
+                })
                 .boxed()
         })
         .collect();
     proptest::strategy::Union::new(per_kind)
-        .prop_filter("too many inner objects", move |p| p.objects().len() <= max_inner + 1)
+        .prop_filter("too many inner objects", move |p| {
+            p.objects().len() <= max_inner + 1
+        })
         .boxed()
 }
 
