@@ -284,7 +284,7 @@ fn our_rate(project: &Project, column: &Column, seconds: f64) -> Result<Rate, St
 }
 
 /// The programs both sides generate: the kinds the Hypothesis machine knows (generators,
-/// coroutines, generator-based coroutines), the default sizes.
+/// coroutines, generator-based coroutines), operations on the subject only, the default sizes.
 fn bench_shape() -> Shape {
     Shape {
         kinds: vec![Kind::Generator, Kind::Coroutine, Kind::IterableCoroutine],

@@ -502,8 +502,10 @@ impl Finding {
             self.signature, self.seed, self.index, self.count, self.size_before, self.size_after, self.shrink_runs, p.case.code
         );
         s.push_str("subject = f0()\n");
-        for op in &p.program.ops {
-            s.push_str(&op.python(p.program.subject.kind, "subject"));
+        let objects = p.program.objects();
+        for act in &p.program.ops {
+            let o = &objects[act.on % objects.len()];
+            s.push_str(&act.op.python(o.func.kind, &o.name));
             s.push('\n');
         }
         s.push_str("--- checks ---\n");

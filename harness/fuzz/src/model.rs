@@ -19,7 +19,7 @@ use introspec_cases::{Case, Expect, ExpectFrom, OutcomeExpect, Step};
 use introspec_protocol as proto;
 use introspec_spec::{Pattern, Spec, Specifier, Transition};
 
-use crate::program::{Catch, Exc, Func, Kind, Op, Program, ReOp, ReTarget, Stmt, Val};
+use crate::program::{Act, Catch, Exc, Func, Kind, Op, Program, ReOp, ReTarget, Stmt, Val};
 
 /// One of the four states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -222,7 +222,9 @@ impl Model {
         });
         let mut applied = Vec::new();
         let mut used = BTreeSet::new();
-        for op in &program.ops {
+        for act in &program.ops {
+            let on = act.on % objects.len();
+            let op = &act.op;
             let spec_op = match *op {
                 Op::Resume => SpecOp::Resume,
                 Op::Send(v) => SpecOp::SendValue(v),
@@ -232,7 +234,7 @@ impl Model {
             let saved = rt.clone();
             rt.inside.clear();
             rt.used.clear();
-            let outcome = match rt.apply(0, spec_op) {
+            let outcome = match rt.apply(on, spec_op) {
                 Ok(o) => o,
                 Err(Unpredictable) => {
                     rt = saved;
@@ -240,8 +242,8 @@ impl Model {
                 }
             };
             used.extend(rt.used.iter().cloned());
-            let (do_, arg) = op.step(kind);
-            let target = "subject".to_string();
+            let (do_, arg) = op.step(objects[on].func.kind);
+            let target = objects[on].name.clone();
             let pop = match do_ {
                 "next" => proto::Step::Next { target },
                 "send" => proto::Step::Send {
@@ -281,7 +283,7 @@ impl Model {
                     snap
                 })
                 .collect();
-            applied.push(*op);
+            applied.push(Act { on, op: *op });
             steps.push(Step {
                 op: pop,
                 outcome,
@@ -551,7 +553,9 @@ impl<'m> Runtime<'m> {
         //   athrow returns None), where PyPy runs the body;
         // * re-entering a running async generator (asend/aclose from inside) raises
         //   RuntimeError on CPython 3.8+ (bpo-30773), ValueError on 3.6/3.7 and PyPy.
-        if self.objs[o].kind == Kind::AsyncGenerator && (self.objs[o].closing_ignored || from == St::Running) {
+        if self.objs[o].kind == Kind::AsyncGenerator
+            && (self.objs[o].closing_ignored || from == St::Running)
+        {
             return Err(Unpredictable);
         }
         let t = self

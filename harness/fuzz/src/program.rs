@@ -231,12 +231,28 @@ pub enum Op {
     Close,
 }
 
+/// An operation and the object it acts on: `on` is an index into [`Program::objects`], taken
+/// modulo their number (so that shrinking the bodies never leaves an operation without an
+/// object); 0 is the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Act {
+    pub on: usize,
+    pub op: Op,
+}
+
+impl Act {
+    /// An operation on the subject.
+    pub fn subject(op: Op) -> Act {
+        Act { on: 0, op }
+    }
+}
+
 /// A whole generated test: the subject's function (with its inner objects) and the
 /// operations applied to the subject.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub subject: Func,
-    pub ops: Vec<Op>,
+    pub ops: Vec<Act>,
 }
 
 /// One object of a program, in pre-order: the subject first, then each inner object.
@@ -509,6 +525,8 @@ pub struct Shape {
     pub max_depth: u32,
     /// Inner objects per program, at most.
     pub max_inner: usize,
+    /// Operations may act on inner objects directly (not only through the subject).
+    pub inner_ops: bool,
 }
 
 impl Default for Shape {
@@ -524,6 +542,7 @@ impl Default for Shape {
             max_stmts: 5,
             max_depth: 2,
             max_inner: 3,
+            inner_ops: true,
         }
     }
 }
@@ -623,8 +642,19 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn act(inner_ops: bool) -> BoxedStrategy<Act> {
+    if inner_ops {
+        (prop_oneof![4 => Just(0usize), 1 => 1usize..4], op())
+            .prop_map(|(on, op)| Act { on, op })
+            .boxed()
+    } else {
+        op().prop_map(Act::subject).boxed()
+    }
+}
+
 /// The strategy of whole programs of a shape.
 pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
+    let inner_ops = shape.inner_ops;
     let (depth, stmts, max_ops, max_inner) = (
         shape.max_depth,
         shape.max_stmts,
@@ -638,7 +668,7 @@ pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
             let k = *k;
             (
                 body(k, depth, 2, stmts),
-                prop::collection::vec(op(), 1..=max_ops),
+                prop::collection::vec(act(inner_ops), 1..=max_ops),
             )
                 .prop_map(move |(b, ops)| Program {
                     subject: Func { kind: k, body: b },
@@ -676,7 +706,7 @@ mod tests {
                     Stmt::Reenter(ReTarget::Own, ReOp::Resume),
                 ],
             },
-            ops: vec![Op::Resume],
+            ops: vec![Act::subject(Op::Resume)],
         };
         let py = p.python();
         assert!(py.contains("async def f0():\n    x = r = None\n    x = await suspend(1)\n    try:\n        r = await inner1\n    except GeneratorExit:\n        return r\n    subject.send(None)\n"), "{py}");
