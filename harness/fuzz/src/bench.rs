@@ -32,6 +32,7 @@ pub const TARGET_RATIO: f64 = 20.0;
 /// One runtime's measurement.
 #[derive(Debug, Clone)]
 pub struct Measure {
+    /// The column measured.
     pub column: String,
     /// The fuzzer's rates.
     pub ours: Rate,
@@ -222,7 +223,9 @@ fn hypothesis_rate(
 /// Transitions per second run and checked, and checked per CPU second.
 #[derive(Debug, Clone, Copy)]
 pub struct Rate {
+    /// Transitions run per second.
     pub transitions: f64,
+    /// Transitions checked per second.
     pub checked: f64,
     /// Checked transitions per CPU second (all processes of the side measured), the measure
     /// that a loaded machine disturbs least.

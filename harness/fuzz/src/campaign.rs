@@ -29,6 +29,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One column and its worker, with the cases sent to it and not yet answered.
 pub struct Lane {
+    /// The column this lane runs.
     pub column: Column,
     worker: Option<Worker>,
     cache: std::path::PathBuf,
@@ -52,8 +53,11 @@ struct Inflight {
 /// column: made once, by the thread that generates.
 #[derive(Debug)]
 pub struct Prepared {
+    /// The case id.
     pub id: String,
+    /// The `{"run": …}` request line.
     pub line: String,
+    /// What each read of the answer means, for the judge.
     pub plan: Plan,
 }
 
@@ -471,17 +475,23 @@ fn tree_at(
 /// A failure found, shrunk.
 #[derive(Debug, Clone)]
 pub struct Finding {
+    /// The column it failed on.
     pub column: String,
+    /// What failed (see [`signature`]).
     pub signature: String,
     /// The shrunk program and its prediction.
     pub prediction: Prediction,
+    /// The judge's verdict on the shrunk case.
     pub verdict: Verdict,
     /// The campaign seed and the index of the generated case that first failed.
     pub seed: u64,
+    /// The index of the generated case (with `seed`, regenerates it).
     pub index: usize,
     /// Size (statements + operations) before and after shrinking.
     pub size_before: usize,
+    /// Size after shrinking.
     pub size_after: usize,
+    /// Runs made while shrinking.
     pub shrink_runs: usize,
     /// How many generated cases failed with this signature.
     pub count: usize,
@@ -527,6 +537,7 @@ pub struct Stats {
     pub skipped: usize,
     /// Runs made while shrinking.
     pub shrink_runs: usize,
+    /// Wall-clock time of the campaign.
     pub elapsed: Duration,
     /// Per column: (transitions, checked, time spent running).
     pub per_column: BTreeMap<String, (usize, usize, Duration)>,
@@ -535,6 +546,7 @@ pub struct Stats {
 /// A campaign's settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The seed every generated case derives from.
     pub seed: u64,
     /// Stop after this many generated programs…
     pub max_cases: Option<usize>,
@@ -542,6 +554,7 @@ pub struct Settings {
     pub max_time: Option<Duration>,
     /// Programs generated and sent per batch.
     pub batch: usize,
+    /// What programs look like.
     pub shape: Shape,
     /// At most this many shrink runs per finding.
     pub max_shrink_runs: usize,
@@ -562,12 +575,19 @@ impl Default for Settings {
 
 /// A campaign over some columns.
 pub struct Campaign<'a> {
+    /// The spec (transitions, invariants, spellings).
     pub spec: &'a Spec,
+    /// The corpus, for its known deviations.
     pub corpus: &'a Corpus,
+    /// The reference machine.
     pub model: Model,
+    /// The columns, one worker each (several lanes of one column share its batches).
     pub lanes: Vec<Lane>,
+    /// Budget, seed and shape.
     pub settings: Settings,
+    /// Counters so far.
     pub stats: Stats,
+    /// Findings so far.
     pub findings: Vec<Finding>,
     strategy: BoxedStrategy<Program>,
     /// proptest's configuration, made once (`Config::default()` reads the environment).
@@ -648,7 +668,7 @@ impl<'a> Campaign<'a> {
             .max()
             .unwrap_or(1);
         loop {
-            let budget = !self.settings.max_time.is_some_and(|t| start.elapsed() >= t);
+            let budget = self.settings.max_time.is_none_or(|t| start.elapsed() < t);
             if !budget {
                 stop.store(true, Ordering::SeqCst);
             }

@@ -16,6 +16,7 @@ use crate::program::Kind;
 pub struct FuzzOptions {
     /// Columns whose name contains one of these (all when empty).
     pub runtimes: Vec<String>,
+    /// How long to run.
     pub seconds: f64,
     /// The campaign seed (a fresh one when `None`, printed).
     pub seed: Option<u64>,

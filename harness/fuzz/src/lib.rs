@@ -13,6 +13,8 @@
 //! * [`bench`]: transitions per second, against a Hypothesis state machine doing the same
 //!   checks in the same interpreter (`harness/fuzz/hypothesis_machine.py`).
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod campaign;
 pub mod cli;

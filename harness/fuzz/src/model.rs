@@ -24,9 +24,13 @@ use crate::program::{Act, Catch, Exc, Func, Kind, Op, Program, ReOp, ReTarget, S
 /// One of the four states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum St {
+    /// Waiting to start.
     Created,
+    /// Executing.
     Running,
+    /// Paused at a yield or await.
     Suspended,
+    /// Finished.
     Closed,
 }
 
@@ -56,7 +60,9 @@ impl St {
 /// A Python value of the body language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PyV {
+    /// `None`.
     None,
+    /// An int.
     Int(i64),
 }
 
@@ -72,6 +78,7 @@ impl PyV {
 /// What an operation does, as the model predicts it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// Returns this value.
     Returned(PyV),
     /// Returns something the spec does not pin down (close() of a body that returns a value:
     /// None before Python 3.13, the value from 3.13).
@@ -83,9 +90,13 @@ pub enum Outcome {
 /// The operations of spec/states.toml's transitions table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpecOp {
+    /// `next()`, `send(None)`, `asend(None)`.
     Resume,
+    /// `send(v)` with v not None.
     SendValue(i64),
+    /// `throw(E)`.
     Throw(Exc),
+    /// `close()`.
     Close,
 }
 
@@ -106,9 +117,13 @@ impl SpecOp {
 /// for OP from FROM (`close.created.to=suspended`, `send_value.created.raises=none`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plant {
+    /// The transition's `op`.
     pub op: String,
+    /// The transition's `from` state.
     pub from: String,
+    /// The field changed: `to`, `finish`, `raises` or `body`.
     pub field: String,
+    /// Its new value (`none` for no value).
     pub value: String,
 }
 
@@ -173,7 +188,9 @@ impl Plant {
 /// The reference machine: the spec's transitions (possibly with a planted bug).
 #[derive(Debug, Clone)]
 pub struct Model {
+    /// The transitions of spec/states.toml, as the model uses them.
     pub transitions: Vec<Transition>,
+    /// The bug planted in them, if any.
     pub plant: Option<Plant>,
 }
 
@@ -339,7 +356,9 @@ impl Model {
                     .map(|p| format!("; PLANTED BUG {}.{}.{}={}", p.op, p.from, p.field, p.value))
                     .unwrap_or_default()
             )),
-            python: if program.needs_py3() {
+            python: if rt.pep479 {
+                Specifier::parse(">=3.7").ok()
+            } else if program.needs_py3() {
                 Specifier::parse(">=3.3").ok()
             } else {
                 None
@@ -366,6 +385,7 @@ impl Model {
 /// A program and the case predicted for it.
 #[derive(Debug, Clone)]
 pub struct Prediction {
+    /// The predicted case.
     pub case: Case,
     /// The program with only the operations the spec has a transition for.
     pub program: Program,
@@ -426,6 +446,8 @@ struct Runtime<'m> {
     /// Expectations of each `observe()` of the current step.
     inside: Vec<Vec<Expect>>,
     used: BTreeSet<(String, String)>,
+    /// A generator's body let StopIteration escape (PEP 479: RuntimeError from 3.7 only).
+    pep479: bool,
 }
 
 fn compile(
@@ -506,6 +528,7 @@ impl<'m> Runtime<'m> {
             objs,
             inside: vec![],
             used: BTreeSet::new(),
+            pep479: false,
         }
     }
 
@@ -683,6 +706,17 @@ impl<'m> Runtime<'m> {
                             break;
                         }
                         Some(_) => continue,
+                        // PEP 479: StopIteration escaping a body becomes RuntimeError (in
+                        // generators from Python 3.7; coroutines and async generators always)
+                        None if e == Exc::StopIteration => {
+                            if matches!(
+                                self.objs[o].kind,
+                                Kind::Generator | Kind::IterableCoroutine
+                            ) {
+                                self.pep479 = true;
+                            }
+                            return Ok(Exit::Raised(Exc::RuntimeError));
+                        }
                         None => return Ok(Exit::Raised(e)),
                     }
                 }
@@ -753,9 +787,8 @@ impl<'m> Runtime<'m> {
                     } else {
                         SpecOp::Resume
                     };
-                    match self.apply(t, sop)? {
-                        Outcome::Raised(e, _) => pending = Err(e),
-                        _ => {}
+                    if let Outcome::Raised(e, _) = self.apply(t, sop)? {
+                        pending = Err(e);
                     }
                 }
             }

@@ -73,12 +73,19 @@ impl Kind {
 /// An exception type the model knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Exc {
+    /// `ValueError`.
     ValueError,
+    /// `KeyError`.
     KeyError,
+    /// `TypeError`.
     TypeError,
+    /// `RuntimeError`.
     RuntimeError,
+    /// `StopIteration`.
     StopIteration,
+    /// `StopAsyncIteration`.
     StopAsyncIteration,
+    /// `GeneratorExit`.
     GeneratorExit,
 }
 
@@ -114,10 +121,15 @@ impl Exc {
 /// The class named in an `except` clause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Catch {
+    /// `except ValueError`.
     ValueError,
+    /// `except LookupError` (catches KeyError).
     LookupError,
+    /// `except Exception` (all but GeneratorExit).
     Exception,
+    /// `except GeneratorExit`.
     GeneratorExit,
+    /// `except BaseException`.
     BaseException,
 }
 
@@ -148,7 +160,9 @@ impl Catch {
 /// A value expression of the body language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Val {
+    /// `None`.
     None,
+    /// An int literal.
     Int(i64),
     /// `x`: the value the last suspension point received (`None` at first).
     Sent,
@@ -201,8 +215,11 @@ pub enum Stmt {
     Raise(Exc, i64),
     /// `try: BODY except CATCH: HANDLER`.
     Try {
+        /// The `try` body.
         body: Vec<Stmt>,
+        /// The class caught.
         catch: Catch,
+        /// The `except` body.
         handler: Vec<Stmt>,
     },
     /// `r = yield from innerN` / `r = await innerN`, with innerN made by this function.
@@ -214,7 +231,9 @@ pub enum Stmt {
 /// A function of the program and the body of the object it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Func {
+    /// The kind of object the function makes.
     pub kind: Kind,
+    /// Its body.
     pub body: Vec<Stmt>,
 }
 
@@ -236,7 +255,9 @@ pub enum Op {
 /// object); 0 is the subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Act {
+    /// The object acted on (index into the objects, modulo their number).
     pub on: usize,
+    /// The operation.
     pub op: Op,
 }
 
@@ -251,7 +272,9 @@ impl Act {
 /// operations applied to the subject.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
+    /// The subject's function; inner objects are made by the functions its body delegates to.
     pub subject: Func,
+    /// The operations, in order.
     pub ops: Vec<Act>,
 }
 
@@ -262,6 +285,7 @@ pub struct Object<'a> {
     pub name: String,
     /// `f0`, `f1`…: the function that makes it.
     pub func_name: String,
+    /// Its function.
     pub func: &'a Func,
     /// The index of the object whose body delegates to this one.
     pub parent: Option<usize>,
