@@ -512,10 +512,22 @@ impl Finding {
             self.signature, self.seed, self.index, self.count, self.size_before, self.size_after, self.shrink_runs, p.case.code
         );
         s.push_str("subject = f0()\n");
+        if p.program.via_await {
+            s.push_str("aw = subject.__await__()\n");
+        }
         let objects = p.program.objects();
         for act in &p.program.ops {
-            let o = &objects[act.on % objects.len()];
-            s.push_str(&act.op.python(o.func.kind, &o.name));
+            let on = act.on % objects.len();
+            let o = &objects[on];
+            if on == 0 && p.program.via_await {
+                let line = match act.op {
+                    crate::program::Op::Resume => "next(aw)".to_string(),
+                    op => op.python(o.func.kind, "aw"),
+                };
+                s.push_str(&line);
+            } else {
+                s.push_str(&act.op.python(o.func.kind, &o.name));
+            }
             s.push('\n');
         }
         s.push_str("--- checks ---\n");

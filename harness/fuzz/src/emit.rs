@@ -111,9 +111,22 @@ fn step_toml(s: &mut String, step: &Step) {
         P::Asend { target, arg } => ("asend", Some(target), Some(arg)),
         P::Athrow { target, arg } => ("athrow", Some(target), Some(arg)),
         P::Aclose { target } => ("aclose", Some(target), None),
-        P::Eval { .. } | P::Exec { .. } => ("exec", None, None),
+        P::Eval { .. } => ("eval", None, None),
+        P::Exec { .. } => ("exec", None, None),
     };
     let _ = writeln!(s, "do = {}", q(op));
+    match &step.op {
+        P::Eval { expr, bind } => {
+            let _ = writeln!(s, "expr = {}", q(expr));
+            if let Some(b) = bind {
+                let _ = writeln!(s, "bind = {}", q(b));
+            }
+        }
+        P::Exec { code } => {
+            let _ = writeln!(s, "code = {}", q(code));
+        }
+        _ => {}
+    }
     if let Some(t) = on.filter(|t| *t != "subject") {
         let _ = writeln!(s, "on = {}", q(t));
     }

@@ -237,6 +237,23 @@ impl Model {
             inside: vec![],
             line: 1,
         });
+        let mut names = names;
+        if program.via_await {
+            // the iterator of coroutine.__await__(): its methods act on the coroutine
+            names.push(("aw".to_string(), "coroutine_wrapper".to_string()));
+            let mut after = rt.expect_all();
+            introspec_cases::load::add_invariants(spec, &names, &mut after);
+            steps.push(Step {
+                op: proto::Step::Eval {
+                    expr: "subject.__await__()".into(),
+                    bind: Some("aw".into()),
+                },
+                outcome: OutcomeExpect::Returns(Pattern::Type("coroutine_wrapper".into())),
+                after,
+                inside: vec![],
+                line: 2,
+            });
+        }
         let mut applied = Vec::new();
         let mut used = BTreeSet::new();
         for act in &program.ops {
@@ -259,8 +276,14 @@ impl Model {
                 }
             };
             used.extend(rt.used.iter().cloned());
-            let (do_, arg) = op.step(objects[on].func.kind);
-            let target = objects[on].name.clone();
+            let (mut do_, arg) = op.step(objects[on].func.kind);
+            let mut target = objects[on].name.clone();
+            if on == 0 && program.via_await {
+                target = "aw".into();
+                if *op == Op::Resume {
+                    do_ = "next";
+                }
+            }
             let pop = match do_ {
                 "next" => proto::Step::Next { target },
                 "send" => proto::Step::Send {
@@ -312,10 +335,14 @@ impl Model {
         let program = Program {
             subject: program.subject.clone(),
             ops: applied,
+            via_await: program.via_await,
         };
         let text = program.python();
         let mut h: u64 = 0xcbf29ce484222325;
-        for b in text.bytes().chain(format!("{:?}", program.ops).bytes()) {
+        for b in text
+            .bytes()
+            .chain(format!("{:?}{}", program.ops, program.via_await).bytes())
+        {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x100000001b3);
         }
@@ -333,7 +360,7 @@ impl Model {
             .iter()
             .map(|(op, from)| format!("{op} from {from}"))
             .collect();
-        let transitions = steps.len() - 1;
+        let transitions = program.ops.len();
         let case = Case {
             id,
             title: format!(
@@ -747,6 +774,9 @@ impl<'m> Runtime<'m> {
                     self.objs[o].blocks.pop();
                 }
                 Ins::Jump(t) => self.objs[o].pc = t,
+                Ins::Delegate(c) if self.awaits(o) && self.await_refused(c).is_some() => {
+                    pending = Err(self.await_refused(c).unwrap_or(Exc::RuntimeError));
+                }
                 Ins::Delegate(c) if self.objs[o].kind == Kind::AsyncGenerator => {
                     // an async generator driven by asend()/athrow()/aclose() to the end: every
                     // suspension of what it awaits goes to the driver, which sends None back
@@ -787,12 +817,41 @@ impl<'m> Runtime<'m> {
                     } else {
                         SpecOp::Resume
                     };
-                    if let Outcome::Raised(e, _) = self.apply(t, sop)? {
-                        pending = Err(e);
+                    match self.apply(t, sop)? {
+                        Outcome::Raised(e, _) => pending = Err(e),
+                        // an async generator's operation is an awaitable, here sent None
+                        // once: when it completes at once, send() raises StopIteration
+                        _ if self.objs[t].kind == Kind::AsyncGenerator => {
+                            pending = Err(Exc::StopIteration)
+                        }
+                        _ => {}
                     }
                 }
             }
         }
+    }
+
+    /// Whether `o` delegates with `await` (not `yield from`).
+    fn awaits(&self, o: usize) -> bool {
+        matches!(self.objs[o].kind, Kind::Coroutine | Kind::AsyncGenerator)
+    }
+
+    /// The exception `await c` raises before resuming `c`, from the spec's `await`
+    /// transitions (a coroutine suspended in an await of its own), recording the transition.
+    fn await_refused(&mut self, c: usize) -> Option<Exc> {
+        let (state, kind) = (self.objs[c].state, self.objs[c].kind);
+        let t = introspec_spec::transition_in(
+            &self.model.transitions,
+            "await",
+            state.name(),
+            kind.spec_name(),
+        )?;
+        if t.body {
+            return None;
+        }
+        let e = t.raises.as_deref().and_then(Exc::parse)?;
+        self.used.insert((t.op.clone(), t.from.clone()));
+        Some(e)
     }
 
     /// What the delegating object does with its delegate's outcome: yield it on

@@ -276,6 +276,9 @@ pub struct Program {
     pub subject: Func,
     /// The operations, in order.
     pub ops: Vec<Act>,
+    /// A coroutine subject is driven through the iterator of `subject.__await__()` (bound
+    /// to `aw`), whose send/throw/close/next act on the coroutine.
+    pub via_await: bool,
 }
 
 /// One object of a program, in pre-order: the subject first, then each inner object.
@@ -690,13 +693,20 @@ pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
         .iter()
         .map(|k| {
             let k = *k;
+            let via_await: BoxedStrategy<bool> = if k == Kind::Coroutine && inner_ops {
+                prop_oneof![3 => Just(false), 1 => Just(true)].boxed()
+            } else {
+                Just(false).boxed()
+            };
             (
                 body(k, depth, 2, stmts),
                 prop::collection::vec(act(inner_ops), 1..=max_ops),
+                via_await,
             )
-                .prop_map(move |(b, ops)| Program {
+                .prop_map(move |(b, ops, via_await)| Program {
                     subject: Func { kind: k, body: b },
                     ops,
+                    via_await,
                 })
                 .boxed()
         })
@@ -731,6 +741,7 @@ mod tests {
                 ],
             },
             ops: vec![Act::subject(Op::Resume)],
+            via_await: false,
         };
         let py = p.python();
         assert!(py.contains("async def f0():\n    x = r = None\n    x = await suspend(1)\n    try:\n        r = await inner1\n    except GeneratorExit:\n        return r\n    subject.send(None)\n"), "{py}");
