@@ -157,7 +157,12 @@ fn main() -> ExitCode {
             out,
             no_reference,
         } => run(&root, jobs, &column, &case, out, no_reference),
-        Command::Fuzz { runtime, replay: Some(path), no_reference, .. } => match introspec_fuzz::cli::replay(&root, &path, &runtime, no_reference) {
+        Command::Fuzz {
+            runtime,
+            replay: Some(path),
+            no_reference,
+            ..
+        } => match introspec_fuzz::cli::replay(&root, &path, &runtime, no_reference) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
@@ -165,7 +170,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Fuzz { runtime, seconds, seed, cases, kind, regressions, no_reference, .. } => {
+        Command::Fuzz {
+            runtime,
+            seconds,
+            seed,
+            cases,
+            kind,
+            regressions,
+            no_reference,
+            ..
+        } => {
             let opts = introspec_fuzz::cli::FuzzOptions {
                 runtimes: runtime,
                 seconds,
@@ -184,7 +198,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench { what: Some(BenchWhat::Fuzz { runtime, seconds }), .. } => match introspec_fuzz::bench::bench(&root, &runtime, seconds) {
+        Command::Bench {
+            what: Some(BenchWhat::Fuzz { runtime, seconds }),
+            ..
+        } => match introspec_fuzz::bench::bench(&root, &runtime, seconds) {
             Ok(ok) => {
                 if ok {
                     ExitCode::SUCCESS
@@ -305,6 +322,22 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
             rt.found_by,
             rt.path.display()
         );
+    }
+    // the compiled columns: the cases compiled with Cython and mypyc (harness/compilers),
+    // built on first use into target/introspec-cache/compiled/
+    let compilers = columns::compilers_enabled();
+    for rt in &d.runtimes {
+        for compiler in &compilers {
+            match columns::compiled(rt, *compiler) {
+                Ok(c) => println!(
+                    "compiled: {} ({}, {} observer)",
+                    c.name,
+                    c.compiler_version.unwrap_or_default(),
+                    c.observer
+                ),
+                Err(why) => println!("no {} column for {}: {why}", compiler.name(), rt.name),
+            }
+        }
     }
     for u in &d.unusable {
         println!("unusable: {} ({}): {}", u.path.display(), u.found_by, u.why);

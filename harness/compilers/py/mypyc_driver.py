@@ -1,13 +1,20 @@
 """Run by harness/compilers with the python of a virtual environment holding mypy.
 
-Reads a JSON request on stdin: {"groups": [[GROUP, [FILE.py, ...]], ...]} (the files are in the
-current directory), compiles every file to C with mypyc, one group (one C translation unit)
-per GROUP, and prints one JSON line:
+Reads a JSON request on stdin: {"groups": [[GROUP, [FILE.py, ...]], ...], "options": [mypy
+options]} (the files are in the current directory), compiles every file to C with mypyc, one
+group (one C translation unit) per GROUP, and prints one JSON line:
 
     {"ok": true, "groups": [{"name": GROUP, "lib": "GROUP__mypyc", "modules": [...],
                              "sources": [C files], "include_dirs": [...], "cflags": [...],
                              "macros": [[NAME, VALUE], ...], "shims": C text}]}
     {"ok": false, "messages": "what mypy and mypyc printed"}
+
+Before compiling, every name a case uses as a global but never binds at module level (the
+names the harness puts in the namespace, like `observe`, and those a function declares
+`global` and binds only when it runs) is declared at the end of its file as
+`NAME: _introspec_typing.Any`: mypy rejects names it cannot see, mypyc crashes on a `global`
+name the module does not bind, and a declared name is looked up in the module's namespace at
+run time, as Python does. The case's own lines keep their numbers.
 
 `shims` holds, for every module of the group, the PyInit_<module> function of mypyc's own
 module shim template, so that the group's modules and the group library all live in one
@@ -33,10 +40,51 @@ def shim_text(template, module, lib, exported):
     return "\n".join(keep) + "\n"
 
 
+def free_globals(source, filename):
+    """Names used as globals in `source` that its module level neither binds nor annotates."""
+    import builtins
+    import symtable
+
+    top = symtable.symtable(source, filename, "exec")
+    bound = set()
+    wanted = set()
+    for sym in top.get_symbols():
+        name = sym.get_name()
+        annotated = getattr(sym, "is_annotated", lambda: False)()
+        if sym.is_assigned() or sym.is_imported() or annotated:
+            bound.add(name)
+        elif sym.is_referenced():
+            wanted.add(name)
+
+    def visit(table):
+        for child in table.get_children():
+            for sym in child.get_symbols():
+                if sym.is_global() or sym.is_declared_global():
+                    wanted.add(sym.get_name())
+            visit(child)
+
+    visit(top)
+    return sorted(n for n in wanted - bound if not hasattr(builtins, n) and not (n.startswith("__") and n.endswith("__")))
+
+
+def declare_free_globals(path):
+    with open(path) as f:
+        source = f.read()
+    try:
+        names = free_globals(source, path)
+    except SyntaxError:
+        return  # mypy reports it
+    if names:
+        with open(path, "a") as f:
+            f.write("".join("%s: _introspec_typing.Any\n" % n for n in names))
+
+
 def main():
     req = json.load(sys.stdin)
     groups = req["groups"]
     files = [f for _, fs in groups for f in fs]
+    for f in files:
+        declare_free_globals(f)
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -45,7 +93,7 @@ def main():
             from mypyc.namegen import exported_name
 
             exts = mypycify(
-                ["--ignore-missing-imports", "--cache-dir", os.devnull] + files,
+                list(req.get("options", [])) + ["--cache-dir", os.devnull] + files,
                 separate=[(fs, name) for name, fs in groups],
                 opt_level="0",
                 debug_level="0",

@@ -17,7 +17,7 @@ const LIBRARY: &str = "cython-cases.so";
 /// Cython's command line as a script: unknown names are looked up at run time, as Python does
 /// (cases use names such as `observe` that the observer puts in the namespace), instead of
 /// Cython's default compile-time error.
-const DRIVER: &str = "import sys
+pub(crate) const DRIVER: &str = "import sys
 from Cython.Compiler import Options
 Options.error_on_unknown_names = False
 from Cython.Compiler.Main import main
@@ -98,7 +98,14 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
         ctx.pin.version,
         crate::venv::runtime_key(ctx.rt)
     );
+    let t = std::time::Instant::now();
     let results = gcc::compile_all(&units, &objects_dir, &objkey);
+    crate::log(format_args!(
+        "{}: gcc {} cython units, {:.1} s",
+        ctx.rt.name,
+        units.len(),
+        t.elapsed().as_secs_f64()
+    ));
     let mut objects = Vec::new();
     for (m, r) in unit_modules.iter().zip(results) {
         match r {

@@ -28,6 +28,8 @@
 //!   batch is split in halves until it does.
 //! * **CPU.** At most [`gcc::jobs`] C compilers run at once in the process (default 2).
 
+#![warn(missing_docs)]
+
 pub mod gcc;
 pub mod util;
 pub mod venv;
@@ -46,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use util::{write_atomic, Digest, Lock};
 
 /// Bumped whenever the way a build is made changes, so that old cached builds are not reused.
-const BUILD_LOGIC: &str = "introspec-compilers 1";
+const BUILD_LOGIC: &str = "introspec-compilers 3";
 
 /// The finder module every build directory holds (see the crate docs).
 pub const FINDER_MODULE: &str = "introspec_compiled";
@@ -386,6 +388,13 @@ pub fn build(
     );
     prune(&parent, &dir);
     Ok(b)
+}
+
+/// A line on stderr about the steps of a build, when `INTROSPEC_BUILD_LOG` is set.
+pub(crate) fn log(args: std::fmt::Arguments) {
+    if std::env::var_os("INTROSPEC_BUILD_LOG").is_some() {
+        eprintln!("introspec-compilers: {args}");
+    }
 }
 
 fn cached(dir: &Path) -> Option<Build> {

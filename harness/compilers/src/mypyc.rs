@@ -1,7 +1,9 @@
-//! mypyc: every case compiled in one mypyc invocation, into [`GROUPS`] groups by a hash of
-//! the module name (one C translation unit and one shared library each, holding the group's
-//! module init shims too). A case mypy or mypyc rejects is left out and the rest compiled
-//! again; a group gcc cannot compile is split in halves until the culprit is found.
+//! mypyc: the cases split into [`GROUPS`] groups by a hash of the module name, each group
+//! compiled by one mypyc invocation into one C translation unit and one shared library that
+//! holds the group's module init shims too. Groups are cached by their modules' sources (a
+//! new case rebuilds one group). A case mypy or mypyc rejects is remembered and left out and
+//! its group built again; a group whose failure names no module is split in halves until the
+//! culprit is found.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use crate::{Ctx, Products};
 /// units of about 16 modules, and a new case recompiles one group.
 const GROUPS: u64 = 16;
 
-const DRIVER: &str = include_str!("../py/mypyc_driver.py");
+pub(crate) const DRIVER: &str = include_str!("../py/mypyc_driver.py");
 
 /// Appended to every case for mypyc: mypy rejects names it cannot see, and mypyc compiles a
 /// name it cannot see into an unconditional NameError. Declared (not assigned) at the end, the
@@ -40,8 +42,6 @@ struct Answer {
 #[derive(Deserialize)]
 struct Group {
     name: String,
-    lib: String,
-    modules: Vec<String>,
     sources: Vec<PathBuf>,
     include_dirs: Vec<String>,
     cflags: Vec<String>,
@@ -60,13 +60,56 @@ pub(crate) fn source_of(code: &str) -> String {
 }
 
 pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
-    let modules: Vec<(String, String)> = ctx
-        .sources
-        .iter()
-        .map(|(_, m, code)| (m.clone(), source_of(code)))
-        .collect();
+    let rkey = crate::venv::runtime_key(ctx.rt);
+    let rejects = ctx
+        .cache
+        .join("compiled")
+        .join("mypyc-rejects")
+        .join(ctx.pin.version)
+        .join(&rkey);
     let mut products = Products::default();
-    build_set(ctx, &modules, "g", &mut products)?;
+    let mut buckets: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+    for (_, m, code) in &ctx.sources {
+        let src = source_of(code);
+        // a case this mypyc rejected before is not tried again (the message is kept)
+        match std::fs::read_to_string(rejects.join(format!("{}.err", module_key(ctx, m, &src)))) {
+            Ok(why) => {
+                products.errors.insert(m.clone(), why);
+            }
+            Err(_) => buckets.entry(bucket(m)).or_default().push((m.clone(), src)),
+        }
+    }
+    let queue: Vec<(String, Vec<(String, String)>)> = buckets
+        .into_iter()
+        .map(|(b, mods)| (format!("introspec_mypyc_g{b:02}"), mods))
+        .collect();
+    let next = std::sync::Mutex::new(0usize);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..gcc::jobs().min(queue.len()) {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    if *n >= queue.len() {
+                        return;
+                    }
+                    *n += 1;
+                    *n - 1
+                };
+                let (name, mods) = &queue[i];
+                let mut out = Products::default();
+                let r = build_group(ctx, &rejects, name, mods, &mut out).map(|_| out);
+                results.lock().unwrap().push(r);
+            });
+        }
+    });
+    for r in results.into_inner().unwrap() {
+        let r = r?;
+        products.errors.extend(r.errors);
+        products.libraries.extend(r.libraries);
+        products.preload.extend(r.preload);
+    }
+    products.preload.sort();
     for entry in std::fs::read_dir(&ctx.dir)
         .map_err(|e| format!("cannot list {}: {e}", ctx.dir.display()))?
         .flatten()
@@ -78,41 +121,94 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
     Ok(products)
 }
 
+/// The mypy options of every build: imports mypy cannot resolve are left to run time, and
+/// two checks that reject ordinary untyped Python (a module-level `log = []`, `x = f()` of
+/// a function returning None) are off; every other type error still rejects the case.
+const OPTIONS: [&str; 4] = [
+    "--ignore-missing-imports",
+    "--allow-untyped-globals",
+    "--disable-error-code",
+    "func-returns-value",
+];
+
+fn module_key(ctx: &Ctx, module: &str, src: &str) -> String {
+    let mut d = Digest::new();
+    d.add(ctx.pin.version)
+        .add(crate::venv::runtime_key(ctx.rt))
+        .add(DRIVER)
+        .add(OPTIONS.join(" "))
+        .add(module)
+        .add(src);
+    d.hex()
+}
+
 fn bucket(module: &str) -> u64 {
     let mut d = Digest::new();
     d.add(module);
     u64::from_str_radix(&d.hex()[..8], 16).unwrap_or(0) % GROUPS
 }
 
-/// Compile `modules` (module, source) into libraries of `ctx.dir`, recording every module
-/// that cannot be compiled in `products.errors`. `tag` names the groups of this attempt.
-fn build_set(
+/// Build one group (`name`, its modules) into `ctx.dir`: from the group cache if the same
+/// modules were built before, else with mypyc and gcc. A module mypy or mypyc rejects is
+/// recorded (and remembered in `rejects`) and the group built again without it; a failure
+/// that names no module splits the group in halves.
+fn build_group(
     ctx: &Ctx,
+    rejects: &Path,
+    name: &str,
     modules: &[(String, String)],
-    tag: &str,
     products: &mut Products,
 ) -> Result<(), String> {
+    let rkey = crate::venv::runtime_key(ctx.rt);
+    let groups_dir = ctx
+        .cache
+        .join("compiled")
+        .join("mypyc-groups")
+        .join(ctx.pin.version)
+        .join(&rkey);
     let mut left: Vec<(String, String)> = modules.to_vec();
-    let answer = loop {
+    left.sort();
+    loop {
         if left.is_empty() {
             return Ok(());
         }
-        let work = ctx.dir.join(format!("work-{tag}"));
+        let mut d = Digest::new();
+        d.add(DRIVER).add(OPTIONS.join(" ")).add(name);
+        for (m, src) in &left {
+            d.add(m).add(src);
+        }
+        let key = d.hex();
+        let cached_so = groups_dir.join(format!("{key}.so"));
+        let file = format!("mypyc-{name}.so");
+        let lib = format!("{name}__mypyc");
+        if cached_so.is_file() {
+            place(&cached_so, &ctx.dir.join(&file))?;
+            for (m, _) in &left {
+                products.libraries.insert(m.clone(), file.clone());
+            }
+            products.libraries.insert(lib.clone(), file);
+            products.preload.push(lib);
+            return Ok(());
+        }
+        let work = ctx.dir.join(format!("work-{name}"));
         let _ = std::fs::remove_dir_all(&work);
         for (m, src) in &left {
             write_atomic(&work.join(format!("{m}.py")), src.as_bytes())?;
         }
-        let mut groups: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-        for (m, _) in &left {
-            let b = if tag == "g" { bucket(m) } else { 0 };
-            groups.entry(b).or_default().push(format!("{m}.py"));
-        }
         let request = serde_json::json!({
-            "groups": groups.iter().map(|(b, fs)| (format!("introspec_mypyc_{tag}{b:02}"), fs)).collect::<Vec<_>>()
+            "groups": [[name, left.iter().map(|(m, _)| format!("{m}.py")).collect::<Vec<_>>()]],
+            "options": OPTIONS,
         });
         let mut cmd = Command::new(&ctx.venv.python);
         cmd.arg("-c").arg(DRIVER).current_dir(&work);
+        let t = std::time::Instant::now();
         let out = gcc::with_permit(|| run(&mut cmd, Some(request.to_string().as_bytes())));
+        crate::log(format_args!(
+            "{}: mypyc {name}: {} modules, {:.1} s",
+            ctx.rt.name,
+            left.len(),
+            t.elapsed().as_secs_f64()
+        ));
         let answer: Answer = match out.stdout.lines().last().map(serde_json::from_str) {
             Some(Ok(a)) => a,
             _ => {
@@ -125,129 +221,135 @@ fn build_set(
                 ))
             }
         };
-        if answer.ok {
-            break answer;
+        if !answer.ok {
+            let blamed = attribute(&answer.messages, left.iter().map(|(m, _)| m.as_str()));
+            if blamed.is_empty() {
+                if left.len() == 1 {
+                    // not remembered: a failure that names no module may not be the case's fault
+                    products.errors.insert(
+                        left[0].0.clone(),
+                        format!(
+                            "mypyc {} failed:\n{}",
+                            ctx.pin.version,
+                            tail(&answer.messages, 12)
+                        ),
+                    );
+                    return Ok(());
+                }
+                let (a, b) = left.split_at(left.len() / 2);
+                build_group(ctx, rejects, &format!("{name}a"), a, products)?;
+                return build_group(ctx, rejects, &format!("{name}b"), b, products);
+            }
+            for (m, why) in blamed {
+                let why = format!("mypyc {} rejected the case:\n{why}", ctx.pin.version);
+                if let Some((_, src)) = left.iter().find(|(x, _)| x == m) {
+                    write_atomic(
+                        &rejects.join(format!("{}.err", module_key(ctx, m, src))),
+                        why.as_bytes(),
+                    )?;
+                }
+                products.errors.insert(m.to_string(), why);
+            }
+            left.retain(|(m, _)| !products.errors.contains_key(m));
+            continue;
         }
-        let blamed = attribute(&answer.messages, left.iter().map(|(m, _)| m.as_str()));
-        if blamed.is_empty() {
-            // nothing says which module broke the batch: split it
-            if left.len() == 1 {
-                products.errors.insert(
-                    left[0].0.clone(),
-                    format!(
-                        "mypyc {} failed:\n{}",
-                        ctx.pin.version,
-                        tail(&answer.messages, 12)
-                    ),
+        let Some(g) = answer.groups.into_iter().next() else {
+            return Err(format!("the mypyc driver answered no group for {name}"));
+        };
+        let t = std::time::Instant::now();
+        let compiled = compile_group(ctx, &g);
+        crate::log(format_args!(
+            "{}: gcc {name}: {:.1} s",
+            ctx.rt.name,
+            t.elapsed().as_secs_f64()
+        ));
+        match compiled {
+            Ok(objects) => {
+                let tmp = crate::util::temp_beside(&cached_so);
+                std::fs::create_dir_all(&groups_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", groups_dir.display()))?;
+                gcc::link(&objects, &tmp)?;
+                crate::util::move_into_place(&tmp, &cached_so)?;
+                let _ = std::fs::remove_dir_all(&work);
+                continue; // placed from the group cache above
+            }
+            Err(e) if left.len() == 1 => {
+                let why = format!(
+                    "the C that mypyc {} made does not compile: {e}",
+                    ctx.pin.version
                 );
+                write_atomic(
+                    &rejects.join(format!("{}.err", module_key(ctx, &left[0].0, &left[0].1))),
+                    why.as_bytes(),
+                )?;
+                products.errors.insert(left[0].0.clone(), why);
                 return Ok(());
             }
-            let (a, b) = left.split_at(left.len() / 2);
-            build_set(ctx, a, &format!("{tag}a"), products)?;
-            return build_set(ctx, b, &format!("{tag}b"), products);
+            Err(_) => {
+                let (a, b) = left.split_at(left.len() / 2);
+                build_group(ctx, rejects, &format!("{name}a"), a, products)?;
+                return build_group(ctx, rejects, &format!("{name}b"), b, products);
+            }
         }
-        for (m, why) in blamed {
-            products.errors.insert(
-                m.to_string(),
-                format!("mypyc {} rejected the case:\n{why}", ctx.pin.version),
-            );
-        }
-        left.retain(|(m, _)| !products.errors.contains_key(m));
-    };
-    compile_groups(ctx, &answer.groups, tag, &left, products)
+    }
 }
 
-fn compile_groups(
-    ctx: &Ctx,
-    groups: &[Group],
-    tag: &str,
-    sources: &[(String, String)],
-    products: &mut Products,
-) -> Result<(), String> {
+/// Put a cached library in the build directory (a hard link, else a copy).
+fn place(from: &Path, to: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Compile a group's C and its shims; the objects, or the first compiler complaint.
+fn compile_group(ctx: &Ctx, g: &Group) -> Result<Vec<PathBuf>, String> {
     let rkey = crate::venv::runtime_key(ctx.rt);
     let objects_dir = ctx.cache.join("compiled").join("objects").join(&rkey);
     let objkey = format!("mypyc {} {}", ctx.pin.version, rkey);
-    let mut units = Vec::new();
-    let mut owner = Vec::new();
-    for (gi, g) in groups.iter().enumerate() {
-        let build_dir = g
-            .sources
-            .first()
-            .and_then(|s| s.parent())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| ctx.dir.clone());
-        let shims = build_dir.join(format!("{}_introspec_shims.c", g.name));
-        write_atomic(
-            &shims,
-            format!("#include <Python.h>\n{}", g.shims).as_bytes(),
-        )?;
-        let headers = group_headers(&build_dir, &g.name);
-        let mut flags: Vec<String> = g.cflags.clone();
-        flags.push("-w".into());
-        for d in g
-            .include_dirs
-            .iter()
-            .chain([&ctx.venv.config.include, &ctx.venv.config.platinclude])
-        {
-            flags.push(format!("-I{d}"));
-        }
-        for (k, v) in &g.macros {
-            flags.push(match v {
-                Some(v) => format!("-D{k}={v}"),
-                None => format!("-D{k}"),
-            });
-        }
-        for s in g.sources.iter().chain([&shims]) {
-            units.push(Unit {
-                source: s.clone(),
-                flags: flags.clone(),
-                extra_key: headers.clone(),
-            });
-            owner.push(gi);
-        }
+    let build_dir = g
+        .sources
+        .first()
+        .and_then(|s| s.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| ctx.dir.clone());
+    let shims = build_dir.join(format!("{}_introspec_shims.c", g.name));
+    write_atomic(
+        &shims,
+        format!("#include <Python.h>\n{}", g.shims).as_bytes(),
+    )?;
+    let headers = group_headers(&build_dir, &g.name);
+    let mut flags: Vec<String> = g.cflags.clone();
+    flags.push("-w".into());
+    for d in g
+        .include_dirs
+        .iter()
+        .chain([&ctx.venv.config.include, &ctx.venv.config.platinclude])
+    {
+        flags.push(format!("-I{d}"));
     }
-    let results = gcc::compile_all(&units, &objects_dir, &objkey);
-    let mut objects: Vec<Vec<PathBuf>> = vec![Vec::new(); groups.len()];
-    let mut failed: Vec<Option<String>> = vec![None; groups.len()];
-    for (gi, r) in owner.into_iter().zip(results) {
-        match r {
-            Ok(o) => objects[gi].push(o),
-            Err(e) => {
-                failed[gi].get_or_insert(e);
-            }
-        }
+    for (k, v) in &g.macros {
+        flags.push(match v {
+            Some(v) => format!("-D{k}={v}"),
+            None => format!("-D{k}"),
+        });
     }
-    for (gi, g) in groups.iter().enumerate() {
-        if let Some(e) = &failed[gi] {
-            if g.modules.len() == 1 {
-                products.errors.insert(
-                    g.modules[0].clone(),
-                    format!(
-                        "the C that mypyc {} made does not compile: {e}",
-                        ctx.pin.version
-                    ),
-                );
-            } else {
-                let mine: Vec<(String, String)> = sources
-                    .iter()
-                    .filter(|(m, _)| g.modules.contains(m))
-                    .cloned()
-                    .collect();
-                let (a, b) = mine.split_at(mine.len() / 2);
-                build_set(ctx, a, &format!("{tag}{gi}a"), products)?;
-                build_set(ctx, b, &format!("{tag}{gi}b"), products)?;
-            }
-            continue;
-        }
-        let file = format!("mypyc-{}.so", g.name);
-        gcc::link(&objects[gi], &ctx.dir.join(&file))?;
-        for m in &g.modules {
-            products.libraries.insert(m.clone(), file.clone());
-        }
-        products.libraries.insert(g.lib.clone(), file.clone());
-        products.preload.push(g.lib.clone());
-    }
-    Ok(())
+    let units: Vec<Unit> = g
+        .sources
+        .iter()
+        .chain([&shims])
+        .map(|s| Unit {
+            source: s.clone(),
+            flags: flags.clone(),
+            extra_key: headers.clone(),
+        })
+        .collect();
+    gcc::compile_all(&units, &objects_dir, &objkey)
+        .into_iter()
+        .collect()
 }
 
 /// The text of the headers mypyc generated for a group (they change with any of its modules).
@@ -274,7 +376,9 @@ fn group_headers(build_dir: &Path, group: &str) -> Vec<u8> {
     out
 }
 
-/// mypy's `m.py:L: error: …` lines (and the notes after them), by module.
+/// mypy's `m.py:L: error: …` lines, mypyc's `m.py:L: AssertionError: …` crash lines (a crash
+/// stops the whole invocation at the first module it meets), and the notes with them, by
+/// module.
 fn attribute<'a>(
     messages: &str,
     modules: impl Iterator<Item = &'a str>,
@@ -298,7 +402,7 @@ fn attribute<'a>(
         }
     }
     // a module that only has notes was not rejected
-    out.retain(|_, v| v.contains("error:"));
+    out.retain(|_, v| v.to_lowercase().contains("error"));
     out
 }
 
@@ -313,11 +417,15 @@ mod tests {
     fn mypy_errors_are_attributed_to_their_module() {
         let msgs =
             "ic_a.py:3: error: async generators are unimplemented\nic_b.py:1: note: a note\n\
-                    ic_c.py:7:5: error: Name \"x\" is not defined  [name-defined]\nFound 2 errors";
+                    ic_c.py:7:5: error: Name \"x\" is not defined  [name-defined]\nFound 2 errors\n\
+                    Traceback (most recent call last):\n  File \"mypyc/irbuild/builder.py\", line 273\n\
+                    ic_d.py:23: AssertionError: \nic_d.py:23: note: this is an internal mypyc error";
         let e = super::attribute(msgs, ["ic_a", "ic_b", "ic_c"].into_iter());
         assert!(e["ic_a"].contains("unimplemented"));
         assert!(!e.contains_key("ic_b"));
         assert!(e["ic_c"].contains("not defined"));
+        let e = super::attribute(msgs, ["ic_d"].into_iter());
+        assert!(e["ic_d"].contains("internal mypyc error"));
     }
 
     #[test]

@@ -129,10 +129,13 @@ pub fn temp_beside(path: &Path) -> PathBuf {
 
 /// What a finished command gave.
 pub struct Output {
+    /// Whether it exited with status 0.
     pub ok: bool,
     /// `exit code 1`, `signal 9`, or `cannot start: …`.
     pub status: String,
+    /// What it wrote to its standard output.
     pub stdout: String,
+    /// What it wrote to its standard error.
     pub stderr: String,
 }
 

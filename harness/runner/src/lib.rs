@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
 use introspec_judge::{Status, Trial, Verdict};
-use introspec_protocol::{self as proto, CaseResult};
+use introspec_protocol::{self as proto, CaseResult, LoadRequest};
 use introspec_runtimes::Discovery;
 use introspec_spec::{Diagnostics, Spec};
 use introspec_worker::{RunOutcome, Worker, WorkerSpec};
@@ -79,6 +79,18 @@ struct Slot {
     worker: Option<Worker>,
     /// Why the column cannot run, once known.
     broken: Option<String>,
+    /// A compiled column's build, once made.
+    build: Option<Arc<ColumnBuild>>,
+}
+
+/// The cases of a compiled column, built (harness/compilers).
+pub struct ColumnBuild {
+    /// What the worker loads: the build's finder of compiled modules.
+    pub load: LoadRequest,
+    /// Per case: the request line naming its compiled module, or why the case has none.
+    lines: HashMap<usize, Result<String, String>>,
+    /// The build itself (directory, compiler release, modules).
+    pub build: introspec_compilers::Build,
 }
 
 /// Shared state of a run.
@@ -130,6 +142,7 @@ impl<'p> Session<'p> {
                 Mutex::new(Slot {
                     worker: None,
                     broken: None,
+                    build: None,
                 })
             })
             .collect();
@@ -155,14 +168,126 @@ impl<'p> Session<'p> {
         &self.project.corpus.cases[i]
     }
 
-    fn worker_spec(&self, col: &Column) -> WorkerSpec {
+    fn worker_spec(&self, col: &Column, build: Option<&ColumnBuild>) -> WorkerSpec {
         WorkerSpec {
             python: col.runtime.path.clone(),
             observer: col.observer(),
-            loads: col.loads.clone(),
+            loads: col
+                .loads
+                .iter()
+                .cloned()
+                .chain(build.map(|b| b.load.clone()))
+                .collect(),
             cache: self.project.cache.clone(),
             env: self.worker_env.clone(),
         }
+    }
+
+    /// A compiled column's build: made (or found in the cache) on first use, with every case
+    /// that applies to the column. A column that cannot be built is broken, with the reason.
+    fn prepare(&self, slot: &mut Slot, column: usize) -> Result<Option<Arc<ColumnBuild>>, Verdict> {
+        let col = &self.columns[column];
+        let Some(compiler) = col.compiled_with() else {
+            return Ok(None);
+        };
+        if let Some(why) = &slot.broken {
+            return Err(verdict(
+                Status::Error,
+                format!("column {} cannot run: {why}", col.name),
+            ));
+        }
+        if let Some(b) = &slot.build {
+            return Ok(Some(b.clone()));
+        }
+        let cases: Vec<usize> = (0..self.compiled.len())
+            .filter(|c| self.skip_reason(*c, column).is_none())
+            .collect();
+        let sources: Vec<introspec_compilers::Source> = cases
+            .iter()
+            .map(|c| introspec_compilers::Source {
+                id: self.compiled[*c].request.id.clone(),
+                code: self.compiled[*c].request.source.clone(),
+            })
+            .collect();
+        match introspec_compilers::build(&self.project.cache, &col.runtime, compiler, &sources) {
+            Ok(build) => {
+                let lines = cases
+                    .iter()
+                    .map(|c| {
+                        let request = &self.compiled[*c].request;
+                        let line = build.module(&request.id).map(|m| {
+                            let mut r = request.clone();
+                            r.module = Some(m.to_string());
+                            proto::encode(&proto::Request::Run(r))
+                        });
+                        (*c, line)
+                    })
+                    .collect();
+                let b = Arc::new(ColumnBuild {
+                    load: LoadRequest {
+                        module: introspec_compilers::FINDER_MODULE.into(),
+                        path: Some(build.dir.display().to_string()),
+                        call: Some("install".into()),
+                    },
+                    lines,
+                    build,
+                });
+                slot.build = Some(b.clone());
+                Ok(Some(b))
+            }
+            Err(e) => {
+                let why = format!("the cases cannot be compiled with {}: {e}", compiler.name());
+                slot.broken = Some(why.clone());
+                Err(verdict(
+                    Status::Error,
+                    format!("column {} cannot run: {why}", col.name),
+                ))
+            }
+        }
+    }
+
+    /// A compiled column's build, if it was made (for reports: the compiler release, the
+    /// directory, each case's module or compile error).
+    pub fn build_of(&self, column: usize) -> Option<Arc<ColumnBuild>> {
+        self.slots[column].lock().unwrap().build.clone()
+    }
+
+    /// The request line of a case on a column: the shared one, or for a compiled column the
+    /// one naming the case's compiled module; `Err` with the compiler's message when the case
+    /// could not be compiled.
+    fn line_for<'a>(
+        &'a self,
+        case: usize,
+        build: Option<&'a ColumnBuild>,
+    ) -> Result<&'a str, String> {
+        match build {
+            None => Ok(&self.compiled[case].line),
+            Some(b) => match b.lines.get(&case) {
+                Some(Ok(line)) => Ok(line),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(format!(
+                    "case `{}` was not part of the column's build",
+                    self.compiled[case].request.id
+                )),
+            },
+        }
+    }
+
+    /// The trial of a case its column's compiler rejected: judged as a case that stopped in
+    /// its compile phase, so a known deviation (`observable = "error"`) makes it XFAIL.
+    fn not_compiled(&self, case: usize, column: usize, why: String, start: Instant) -> TrialOutput {
+        let col = &self.columns[column];
+        let result = CaseResult {
+            id: self.compiled[case].request.id.clone(),
+            error: Some(proto::CaseError {
+                phase: "compile".into(),
+                type_name: format!("{}Error", col.compiler),
+                msg: why,
+                line: None,
+            }),
+            steps: vec![],
+        };
+        self.judge_outcome(case, column, RunOutcome::Done(result), start.elapsed())
     }
 
     /// Why the case does not apply to the column, if it does not.
@@ -266,10 +391,15 @@ impl<'p> Session<'p> {
         let compiled = &self.compiled[case];
         let timeout = self.timeout_of(case);
         if fresh {
-            return match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
+            let build = self.build_of(column);
+            let line = match self.line_for(case, build.as_deref()) {
+                Ok(l) => l,
+                Err(why) => return self.not_compiled(case, column, why, start),
+            };
+            return match Worker::start(&self.worker_spec(col, build.as_deref()), START_TIMEOUT) {
                 Ok(mut w) => {
                     w.watch(&self.stop);
-                    let outcome = w.run_encoded(&compiled.request.id, &compiled.line, timeout);
+                    let outcome = w.run_encoded(&compiled.request.id, line, timeout);
                     self.judge_outcome(case, column, outcome, start.elapsed())
                 }
                 Err(e) => TrialOutput {
@@ -284,6 +414,24 @@ impl<'p> Session<'p> {
             };
         }
         let mut slot = self.slots[column].lock().unwrap();
+        let build = match self.prepare(&mut slot, column) {
+            Ok(b) => b,
+            Err(v) => {
+                return TrialOutput {
+                    verdict: v,
+                    result: None,
+                    duration: start.elapsed(),
+                    diverged_at: None,
+                }
+            }
+        };
+        let line = match self.line_for(case, build.as_deref()) {
+            Ok(l) => l,
+            Err(why) => {
+                drop(slot);
+                return self.not_compiled(case, column, why, start);
+            }
+        };
         if let Err(v) = self.ensure_worker(&mut slot, column) {
             return TrialOutput {
                 verdict: v,
@@ -293,7 +441,7 @@ impl<'p> Session<'p> {
             };
         }
         let worker = slot.worker.as_mut().unwrap();
-        let outcome = worker.run_encoded(&compiled.request.id, &compiled.line, timeout);
+        let outcome = worker.run_encoded(&compiled.request.id, line, timeout);
         if !matches!(outcome, RunOutcome::Done(_)) {
             slot.worker = None;
         }
@@ -308,9 +456,11 @@ impl<'p> Session<'p> {
             .unwrap_or(self.default_timeout)
     }
 
-    /// Start the column's worker if it has none (or a dead one).
+    /// Start the column's worker if it has none (or a dead one); a compiled column's cases
+    /// are built first.
     fn ensure_worker(&self, slot: &mut Slot, column: usize) -> Result<(), Verdict> {
         let col = &self.columns[column];
+        let build = self.prepare(slot, column)?;
         if let Some(why) = &slot.broken {
             return Err(verdict(
                 Status::Error,
@@ -319,7 +469,7 @@ impl<'p> Session<'p> {
         }
         if slot.worker.as_ref().is_none_or(|w| !w.is_alive()) {
             slot.worker = None;
-            match Worker::start(&self.worker_spec(col), START_TIMEOUT) {
+            match Worker::start(&self.worker_spec(col, build.as_deref()), START_TIMEOUT) {
                 Ok(mut w) => {
                     w.watch(&self.stop);
                     slot.worker = Some(w);
@@ -380,6 +530,25 @@ impl<'p> Session<'p> {
             ),
             RunOutcome::Interrupted => (verdict(Status::Error, INTERRUPTED.into()), None),
         };
+        // On a compiled column, compiled code that kills or hangs the interpreter is the
+        // compiler's deviation: a known one (`observable = "error"`) makes the trial XFAIL.
+        let mut v = v;
+        if matches!(v.status, Status::Crash | Status::Timeout) && col.compiled_with().is_some() {
+            let facts = col.facts();
+            if let Some(d) = self
+                .project
+                .corpus
+                .deviations_for(c)
+                .find(|d| d.observable.as_deref() == Some("error") && d.when.matches(&facts))
+            {
+                v.status = Status::Xfail;
+                v.deviations = vec![introspec_judge::AppliedDeviation {
+                    reason: d.reason.clone(),
+                    link: d.link.clone(),
+                    origin: format!("{}:{}", d.file.display(), d.line),
+                }];
+            }
+        }
         TrialOutput {
             verdict: v,
             result,
@@ -434,12 +603,37 @@ impl<'p> Session<'p> {
                 }
                 break;
             }
+            let build = slot.build.clone();
+            if build.is_some() {
+                // the cases the compiler rejected are judged without a worker
+                let mut compiled = std::collections::VecDeque::new();
+                for case in pending.drain(..) {
+                    match self.line_for(case, build.as_deref()) {
+                        Ok(_) => compiled.push_back(case),
+                        Err(why) => {
+                            let out = self.not_compiled(case, column, why, Instant::now());
+                            self.memo
+                                .lock()
+                                .unwrap()
+                                .insert((case, column), Arc::new(out));
+                            count += 1;
+                        }
+                    }
+                }
+                pending = compiled;
+                if pending.is_empty() {
+                    break;
+                }
+            }
             let mut worker = slot.worker.take().unwrap();
             drop(slot);
             let window: Vec<usize> = pending.iter().take(WINDOW).copied().collect();
             let mut sent = 0;
             for &case in &window {
-                if worker.send_line(&self.compiled[case].line).is_err() {
+                let line = self
+                    .line_for(case, build.as_deref())
+                    .expect("the rejected cases were judged above");
+                if worker.send_line(line).is_err() {
                     break;
                 }
                 sent += 1;
