@@ -497,6 +497,8 @@ pub struct Finding {
     pub count: usize,
     /// Other signatures whose failures shrank to this one.
     pub also: Vec<String>,
+    /// Other columns on which the same generated program failed and the shrunk case fails.
+    pub columns: Vec<String>,
 }
 
 impl Finding {
@@ -721,7 +723,9 @@ impl<'a> Campaign<'a> {
                 break;
             }
             if !failures.is_empty() && queue.is_empty() {
-                // every lane is idle now: shrink what failed
+                // every lane is idle now: shrink what failed (a program that failed on
+                // several columns is shrunk once, and its shrunk case run on the others)
+                let mut shrunk_index: BTreeMap<usize, usize> = BTreeMap::new();
                 for (li, i, pred, v) in std::mem::take(&mut failures) {
                     let sig = signature(&self.lanes[li].column.name, &pred, &v);
                     if let Some(f) = self
@@ -731,6 +735,18 @@ impl<'a> Campaign<'a> {
                     {
                         f.count += 1;
                         continue;
+                    }
+                    if let Some(&fi) = shrunk_index.get(&i) {
+                        let case = self.findings[fi].prediction.case.clone();
+                        let fails = matches!(self.lanes[li].run(self.spec, self.corpus, &[&case]).pop(), Some(Judged::Done(v, _)) if is_failure(&v));
+                        if fails {
+                            let name = self.lanes[li].column.name.clone();
+                            let f = &mut self.findings[fi];
+                            f.columns.push(name);
+                            f.also.push(sig);
+                            f.count += 1;
+                            continue;
+                        }
                     }
                     let Ok(mut tree) = self.tree(i) else { continue };
                     let f = self.shrink(li, &mut tree, sig, v, i);
@@ -745,6 +761,7 @@ impl<'a> Campaign<'a> {
                         continue;
                     }
                     progress(&f.report());
+                    shrunk_index.insert(i, self.findings.len());
                     self.findings.push(f);
                 }
             }
@@ -870,6 +887,7 @@ impl<'a> Campaign<'a> {
             shrink_runs: runs,
             count: 1,
             also: vec![],
+            columns: vec![],
         }
     }
 }

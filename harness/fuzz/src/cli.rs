@@ -126,9 +126,14 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
     for f in &c.findings {
         match write_regression(&opts.regressions, f) {
             Ok(p) => println!(
-                "finding ({} cases): {}\n  written: {}",
+                "finding ({} cases): {}{}\n  written: {}",
                 f.count,
                 f.signature,
+                if f.columns.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n  also fails on: {}", f.columns.join(", "))
+                },
                 p.display()
             ),
             Err(e) => println!(

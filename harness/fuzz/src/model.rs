@@ -817,14 +817,15 @@ impl<'m> Runtime<'m> {
                     } else {
                         SpecOp::Resume
                     };
-                    match self.apply(t, sop)? {
-                        Outcome::Raised(e, _) => pending = Err(e),
-                        // an async generator's operation is an awaitable, here sent None
-                        // once: when it completes at once, send() raises StopIteration
-                        _ if self.objs[t].kind == Kind::AsyncGenerator => {
-                            pending = Err(Exc::StopIteration)
-                        }
-                        _ => {}
+                    // an async generator's operation from inside a body is an awaitable sent
+                    // None once (`subject.asend(None).send(None)`): when its body awaits
+                    // something that suspends, the operation is left half done (ag_running
+                    // stays true). The spec says nothing of that: not predicted.
+                    if self.objs[t].kind == Kind::AsyncGenerator {
+                        return Err(Unpredictable);
+                    }
+                    if let Outcome::Raised(e, _) = self.apply(t, sop)? {
+                        pending = Err(e);
                     }
                 }
             }
