@@ -111,7 +111,7 @@ fn cell(c: &Cell) -> String {
 
 fn columns_table(s: &mut String, m: &Matrix) {
     let _ = writeln!(s, "## Columns\n");
-    let _ = writeln!(s, "| column | implementation | Python | observer | reference loaded | build |\n|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| column | implementation | Python | observer | cases compiled with | reference loaded | build |\n|---|---|---|---|---|---|---|");
     for c in &m.columns {
         let mut build = c.build.clone();
         if c.free_threaded {
@@ -122,17 +122,29 @@ fn columns_table(s: &mut String, m: &Matrix) {
         }
         let _ = writeln!(
             s,
-            "| {} | {} {} | {} | {} | {} | {} |",
+            "| {} | {} {} | {} | {} | {} | {} | {} |",
             md(&c.name),
             md(&c.implementation),
             md(&c.implementation_version),
             md(&c.version),
             md(&c.observer),
+            md(&compiled_with(c)),
             if c.reference { "yes" } else { "no" },
             md(&build)
         );
     }
     s.push('\n');
+}
+
+/// `—` for the runtime's own objects, else the compiler (and its release).
+pub fn compiled_with(c: &MatrixColumn) -> String {
+    if c.compiler == "cpython" {
+        "—".to_string()
+    } else {
+        c.compiler_version
+            .clone()
+            .unwrap_or_else(|| c.compiler.clone())
+    }
 }
 
 fn totals_table(s: &mut String, m: &Matrix) {

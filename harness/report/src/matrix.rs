@@ -49,7 +49,11 @@ impl MatrixColumn {
     pub fn subtitle(&self) -> String {
         let mut parts = vec![self.observer.clone()];
         if self.compiler != "cpython" {
-            parts.push(self.compiler.clone());
+            parts.push(
+                self.compiler_version
+                    .clone()
+                    .unwrap_or_else(|| self.compiler.clone()),
+            );
         }
         if self.reference {
             parts.push("ref".into());
@@ -83,6 +87,9 @@ pub struct MatrixColumn {
     pub observer: String,
     /// `cpython` (the runtime's own objects), `cython`, `mypyc`.
     pub compiler: String,
+    /// The compiler's release for compiled columns (`cython 3.3.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_version: Option<String>,
     /// The reference implementation of the proposal is loaded.
     pub reference: bool,
 }
@@ -531,6 +538,7 @@ pub fn column_identity(c: &Column) -> MatrixColumn {
         debug: id.debug,
         observer: c.observer.clone(),
         compiler: c.compiler.clone(),
+        compiler_version: c.compiler_version.clone(),
         reference: c.reference,
     }
 }

@@ -112,16 +112,17 @@ fn table_row(s: &mut String, cells: &[String]) {
 
 fn builds(s: &mut String, m: &Matrix) {
     heading(s, "Runtime builds", '=');
-    let _ = writeln!(s, "The columns of the matrix: a runtime build, the observer that read it, and whether the reference implementation of the proposal was loaded.\n");
+    let _ = writeln!(s, "The columns of the matrix: a runtime build, the observer that read it, the compiler of the cases where they were compiled (Cython, mypyc), and whether the reference implementation of the proposal was loaded.\n");
     table(
         s,
-        &[18, 14, 8, 30, 10, 8],
+        &[18, 14, 8, 26, 10, 10, 8],
         &[
             "column",
             "implementation",
             "Python",
             "build",
             "observer",
+            "cases compiled with",
             "reference",
         ],
     );
@@ -144,6 +145,7 @@ fn builds(s: &mut String, m: &Matrix) {
                 rst(&c.version),
                 rst(&build),
                 rst(&c.observer),
+                rst(&crate::markdown::compiled_with(c)),
                 (if c.reference { "loaded" } else { "no" }).to_string(),
             ],
         );
