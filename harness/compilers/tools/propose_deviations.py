@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Propose the known deviations of the compiled columns (RUNTIME+cython, RUNTIME+mypyc).
+
+    introspec run --column +cython --column +mypyc --out /tmp/compiled.json
+    python3 harness/compilers/tools/propose_deviations.py /tmp/compiled.json --out /tmp/proposed
+    diff -u cases/deviations/cython.toml /tmp/proposed/cython.toml
+
+Reads results files (introspec-results/1) and writes cython.toml and mypyc.toml: for every
+observable and layer that fails on a compiled column (checks left unexplained, or explained by
+these two files), the python range where it fails and the narrowest case globs that cover no
+trial where the same checks pass (`*`, then a case family, then single cases), so that no
+record is stale (XPASS). Reasons and upstream links come from the table R below, per compiler,
+observable and layer; operation outcomes and cases that cannot be compiled or run get a reason
+naming what was observed. Review the proposal before copying it: the table's reasons must stay
+true for the records they are given to.
+"""
+import argparse, collections, json, os, re, sys
+
+AP = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+AP.add_argument("results", nargs="+", help="results files of runs that include the compiled columns")
+AP.add_argument("--out", default=".", help="directory for the proposed cython.toml and mypyc.toml")
+ARGS = AP.parse_args()
+os.makedirs(ARGS.out, exist_ok=True)
+
+# ---- reasons and links, per (compiler, observable, layer[, 'async'])
+CY7448 = "https://github.com/cython/cython/issues/7448"
+CYFRAME = "https://github.com/cython/cython/pull/2806"
+CYBACK = "https://github.com/cython/cython/issues/4207"
+CYFLAGS = "https://github.com/cython/cython/issues/4888"
+CYISCORO = "https://github.com/cython/cython/issues/2092"
+CYATTRS = "https://github.com/cython/cython/issues/1285"
+MY868 = "https://github.com/mypyc/mypyc/issues/868"
+MY681 = "https://github.com/mypyc/mypyc/issues/681"
+MY838 = "https://github.com/mypyc/mypyc/issues/838"
+MY1110 = "https://github.com/mypyc/mypyc/issues/1110"
+MYDIFF = "https://mypyc.readthedocs.io/en/latest/differences_from_python.html"
+R = {
+ # ---- Cython
+ ("cython","suspended","attributes"): ("Cython's generator, coroutine and async generator types do not implement gi_suspended / cr_suspended (CPython 3.11) or ag_suspended (3.12): the attribute is missing", CY7448),
+ ("cython","state","inspect"): ("inspect.getgeneratorstate/getcoroutinestate/getasyncgenstate read gi_suspended/cr_suspended/ag_suspended since 3.11 (3.12 for async generators), which Cython's types lack: every state but *_RUNNING raises AttributeError (before 3.11 the state is derived from the synthetic frame's f_lasti and is wrong where that frame is)", CY7448),
+ ("cython","frame","attributes","async"): ("Cython's async generator type has no ag_frame at all", CY7448),
+ ("cython","frame","attributes"): ("Cython's gi_frame/cr_frame is a synthetic frame made on first access (Cython runs no Python frame): it is not the frame the body runs in (sys._getframe() inside it), and it follows Cython's own rules for None", CYFRAME),
+ ("cython","frame_back","attributes","async"): ("Cython's async generator type has no ag_frame, so there is no f_back to read", CY7448),
+ ("cython","frame_back","attributes"): ("The synthetic frame of a Cython generator or coroutine is never linked into the call stack: its f_back is None even while the body runs", CYBACK),
+ ("cython","frame_lasti","attributes","async"): ("Cython's async generator type has no ag_frame, so there is no f_lasti to read", CY7448),
+ ("cython","frame_lasti","attributes"): ("The synthetic frame of a Cython generator or coroutine executes no bytecode: its f_lasti is not CPython's", CYFRAME),
+ ("cython","locals","attributes","async"): ("Cython's async generator type has no ag_frame, so there are no frame locals to read", CY7448),
+ ("cython","locals","attributes"): ("The synthetic frame of a Cython generator or coroutine is \"inspectable (although otherwise dead)\": its f_locals is empty, Cython keeps the locals in C variables", CYFRAME),
+ ("cython","locals","inspect"): ("inspect.getgeneratorlocals/getcoroutinelocals/getasyncgenlocals accept only the builtin types (types.GeneratorType…): on a Cython object they raise TypeError, and where they run they read the synthetic frame's empty f_locals", CYISCORO),
+ ("cython","code","attributes","async"): ("Cython's async generator type has no ag_code", CY7448),
+ ("cython","code","attributes"): ("A Cython generator's or coroutine's gi_code/cr_code is a code object Cython makes for the generator body: it is not the function's __code__ (and reads None where Cython has not made one)", CYATTRS),
+ ("cython","code","proposal"): ("The proposal's __code__ on a Cython object reads the same code object as gi_code/cr_code/ag_code, which is not the function's __code__ (see the attributes layer)", CYATTRS),
+ ("cython","flag_generator","attributes"): ("The code objects Cython makes do not carry CPython's CO_GENERATOR/CO_COROUTINE/CO_ITERABLE_COROUTINE/CO_ASYNC_GENERATOR flags (and async generators have no ag_code to read them from)", CYFLAGS),
+ ("cython","is_generator","inspect"): ("inspect.isgenerator, iscoroutine and isasyncgen test isinstance of the builtin types (types.GeneratorType, CoroutineType, AsyncGeneratorType): Cython's own types are not instances of them", CYISCORO),
+ ("cython","is_generatorfunction","inspect"): ("inspect.isgeneratorfunction/iscoroutinefunction/isasyncgenfunction read the function's code flags, which Cython's code objects do not carry", CYFLAGS),
+ ("cython","origin","attributes"): ("Cython's coroutine type has no cr_origin (sys.set_coroutine_origin_tracking_depth is not honoured)", CY7448),
+ ("cython","delegate","attributes"): ("Cython's gi_yieldfrom/cr_await report the object it delegates to at points where CPython reports None (Cython tracks its delegation target in its own field, cleared on its own schedule)", CYATTRS),
+ ("cython","name","attributes"): ("Cython names its objects after its own rules: generator expressions are `genexpr` (not `<genexpr>`), and a function renamed after definition still names its objects after the original", CYATTRS),
+ ("cython","running","attributes"): ("Cython's gi_running/cr_running/ag_running follow Cython's own running flag, which differs from CPython's in this case", CYATTRS),
+ # ---- mypyc
+ ("mypyc","running","attributes"): ("mypyc compiles a generator or coroutine to a plain native class with only send/throw/close (and __await__/__next__): gi_running, cr_running and ag_running do not exist", MY868),
+ ("mypyc","frame","attributes"): ("mypyc's generator and coroutine classes have no gi_frame/cr_frame: compiled code runs no Python frame", MY868),
+ ("mypyc","frame_back","attributes"): ("mypyc's generator and coroutine classes have no gi_frame/cr_frame, so there is no f_back to read", MY868),
+ ("mypyc","frame_lasti","attributes"): ("mypyc's generator and coroutine classes have no gi_frame/cr_frame, so there is no f_lasti to read", MY868),
+ ("mypyc","locals","attributes"): ("mypyc's generator and coroutine classes have no gi_frame/cr_frame, so there are no frame locals to read", MY868),
+ ("mypyc","locals","inspect"): ("inspect.get*locals accept only the builtin generator/coroutine types and read their frame: on a mypyc object they raise TypeError or find no locals", MY868),
+ ("mypyc","suspended","attributes"): ("mypyc's generator and coroutine classes have no gi_suspended/cr_suspended", MY868),
+ ("mypyc","delegate","attributes"): ("mypyc's generator and coroutine classes have no gi_yieldfrom/cr_await", MY868),
+ ("mypyc","code","attributes"): ("mypyc compiles functions to builtin functions and generators to native classes: there is no __code__, gi_code or cr_code", MY838),
+ ("mypyc","code","proposal"): ("mypyc compiles functions to builtin functions: there is no __code__", MY838),
+ ("mypyc","flag_generator","attributes"): ("mypyc's functions and generators have no code object, so no CO_* flags to read", MY838),
+ ("mypyc","state","inspect"): ("inspect.getgeneratorstate/getcoroutinestate read gi_running/cr_running first, which mypyc's classes lack: every call raises AttributeError", MY868),
+ ("mypyc","name","attributes"): ("mypyc's generator and coroutine objects have no __name__/__qualname__ (and a compiled function's names are those of a builtin function)", MY868),
+ ("mypyc","origin","attributes"): ("mypyc's coroutine class has no cr_origin", MY868),
+ ("mypyc","is_generator","inspect"): ("inspect.isgenerator/iscoroutine/isawaitable test the builtin types or CO_ITERABLE_COROUTINE code flags: mypyc's native generator and coroutine classes are neither", MY1110),
+ ("mypyc","is_generatorfunction","inspect"): ("inspect.isgeneratorfunction/iscoroutinefunction read the function's code flags; mypyc's compiled functions are builtin functions without code", MY1110),
+}
+for o in ("flag_coroutine","flag_iterable_coroutine","flag_async_generator"):
+    for c in ("cython","mypyc"):
+        R[(c,o,"attributes")] = R[(c,"flag_generator","attributes")]
+for c in ("cython","mypyc"):
+    for o in ("is_coroutine","is_asyncgen","is_awaitable"):
+        R[(c,o,"inspect")] = R[(c,"is_generator","inspect")]
+    for o in ("is_coroutinefunction","is_asyncgenfunction"):
+        R[(c,o,"inspect")] = R[(c,"is_generatorfunction","inspect")]
+    R[(c,"qualname","attributes")] = R[(c,"name","attributes")]
+R[("cython","flag_generator","attributes","async")] = ("Cython's async generator type has no ag_code, so no code flags to read", CY7448)
+for o in ("flag_coroutine","flag_iterable_coroutine","flag_async_generator"):
+    R[("cython",o,"attributes","async")] = R[("cython","flag_generator","attributes","async")]
+
+# ---- what failed where
+files = ARGS.results
+trials = []
+cols = {}
+for f in files:
+    r = json.load(open(f))
+    for c in r['columns']:
+        cols[c['name']] = c
+    trials += r['trials']
+def minor(col):
+    v = cols[col]['runtime']['identity']['version'].split('.')
+    return (int(v[0]), int(v[1]))
+ALL = {'cython': [(3,8),(3,9),(3,10),(3,11),(3,12),(3,13)], 'mypyc': [(3,8),(3,9),(3,10),(3,11),(3,12),(3,13)]}
+def fam(case):
+    p = case.split('.')
+    return '.'.join(p[:2]) if p[0] in ('delegation', 'function') else p[0]
+F = collections.defaultdict(lambda: collections.defaultdict(set))  # (comp,obs,layer) -> case -> versions failing
+P = collections.defaultdict(lambda: collections.defaultdict(set))
+EX = collections.defaultdict(collections.Counter)
+PROB = {}
+FAMALL = collections.defaultdict(lambda: collections.defaultdict(set))
+ERR = collections.defaultdict(lambda: collections.defaultdict(set)); ERRMSG = {}
+for t in trials:
+    col = t['column']; comp = cols[col]['compiler']
+    if comp == 'cpython': continue
+    v = minor(col); case = t['case']
+    if t['status'] != 'skip': FAMALL[comp][fam(case)].add(case)
+    if t['status'] in ('error', 'crash', 'timeout', 'flaky') or (t['status'] == 'xfail' and (t['reason'] or '').startswith(('the case stopped', 'the worker died', 'no answer after'))):
+        msg = t['reason'] or ''
+        key = (comp,)
+        ERR[comp][case].add(v); ERRMSG[(comp, case)] = msg
+        continue
+    if t['status'] not in ('fail', 'pass', 'xfail', 'xpass'): continue
+    agg = collections.defaultdict(lambda: [0,0])
+    for ty in t['tally']:
+        k = (ty['observable'], ty['layer'])
+        agg[k][0] += ty['pass']; agg[k][1] += ty['fail'] + ty['xfail']
+    mine, others = set(), set()
+    devs = t.get('deviations') or []
+    for p in t.get('problems') or []:
+        k = (p['observable'].replace('agreement:',''), p['layer'])
+        di = p.get('deviation')
+        origin = devs[di]['origin'] if di is not None and di < len(devs) else ''
+        if di is None or origin.endswith(('cython.toml', 'mypyc.toml')) or '/cython.toml:' in origin or '/mypyc.toml:' in origin:
+            mine.add(k)
+            PROB.setdefault('|'.join((comp, case, p['observable'], p['layer'])), (p['step'], p['read'], re.sub(r"0x[0-9a-f]+", "0x…", p['observed'])[:160], p['expected'][:160]))
+            EX[(comp, p['observable'], p['layer'])][re.sub(r"0x[0-9a-f]+|#\d+|'[a-z_0-9]+_gen'", "", p['observed'])[:60] + ' / exp ' + p['expected'][:40]] += 1
+        else:
+            others.add(k)
+    for k in mine:
+        F[(comp,)+k][case].add(v)
+    for k, (ps, fl) in agg.items():
+        if k not in mine and k not in others and ps > 0:
+            P[(comp,)+k][case].add(v)
+def spec(vs, comp):
+    vs = sorted(vs); allv = ALL[comp]
+    lo, hi = vs[0], vs[-1]
+    if lo == allv[0] and hi == allv[-1]: return None
+    if hi == allv[-1]: return ">=%d.%d" % lo
+    nxt = (hi[0], hi[1]+1)
+    if lo == allv[0]: return "<%d.%d" % nxt
+    if lo == hi: return "==%d.%d.*" % lo
+    return ">=%d.%d,<%d.%d" % (lo + nxt)
+def runs(vs, comp):
+    allv = ALL[comp]; out=[]; cur=[]
+    for v in allv:
+        if v in vs: cur.append(v)
+        elif cur: out.append(cur); cur=[]
+    if cur: out.append(cur)
+    return out
+result = []
+for key in sorted(F):
+    comp, obs, layer = key
+    fails = F[key]; passes = P[key]
+    allvs = set().union(*fails.values())
+    for run in runs(allvs, comp):
+        S = set(run)
+        fS = {c for c, vs in fails.items() if vs & S}
+        pS = {c for c, vs in passes.items() if vs & S}
+        if not pS:
+            result.append((comp, obs, layer, '*', spec(run, comp), len(fS))); continue
+        for f in sorted({fam(c) for c in fS}):
+            fc = {c for c in fS if fam(c) == f}
+            if not any(fam(c) == f for c in pS):
+                result.append((comp, obs, layer, f + '.*', spec(run, comp), len(fc))); continue
+            for c in sorted(fc):
+                cv = fails[c] & S
+                for r2 in runs(cv, comp):
+                    if passes.get(c, set()) & set(r2):
+                        for v in r2:
+                            if v not in passes.get(c, set()): result.append((comp, obs, layer, c, spec([v], comp), 1))
+                    else:
+                        result.append((comp, obs, layer, c, spec(r2, comp), 1))
+GEN = ({'devs': result, 'err': {c: {k: [sorted(v), ERRMSG[(c,k)]] for k, v in d.items()} for c, d in ERR.items()}, 'ex': {'|'.join(k): v.most_common(6) for k, v in EX.items()}, 'prob': PROB, 'famall': {c: {f: sorted(s) for f, s in d.items()} for c, d in FAMALL.items()}})
+
+# ---- the records
+CYLIM = "https://cython.readthedocs.io/en/latest/src/userguide/limitations.html"
+NAME = {'cython': 'Cython', 'mypyc': 'mypyc'}
+d = json.loads(json.dumps(GEN))
+ASYNC = ('async_generator', 'asend', 'athrow', 'delegation.async_generator', 'function.async_generator')
+def is_async(glob):
+    return any(glob == a + '.*' or glob.startswith(a + '.') for a in ASYNC)
+def q(s):
+    return json.dumps(s, ensure_ascii=False)
+out = {'cython': [], 'mypyc': []}
+for comp, obs, layer, glob, spec, n in d['devs']:
+    if comp == 'mypyc' and (glob, obs) == ('coroutine.fuzz.resume-closed', 'outcome'):
+        continue  # cases/deviations/regressions-compiled.toml says it
+    r = R.get((comp, obs, layer, 'async' if is_async(glob) else 'sync')) or R.get((comp, obs, layer))
+    if r is None:
+        p = d['prob'].get('|'.join((comp, glob, obs, layer)))
+        if p is None:  # a family glob without a generic reason: fall back to the first case's problem
+            p = next((v for k, v in d['prob'].items() if k.startswith(comp + '|' + glob.rstrip('*')) and k.endswith('|' + obs + '|' + layer)), None)
+        step, read, observed, expected = p if p else (0, obs, '?', '?')
+        what = 'the number of observe() calls differs' if obs == 'observe-calls' else 'the outcome differs'
+        r = ("Compiled with %s, %s: step %d (%s) %s where the spec expects %s" % (NAME[comp], what, step, read, observed, expected),
+             MYDIFF if comp == 'mypyc' else CYLIM)
+    out[comp].append(dict(cases=glob, python=spec, observable=obs, layer=layer or None, reason=r[0], link=r[1]))
+# errors
+for comp, cases in d['err'].items():
+    fams = collections.defaultdict(list)
+    for case, (vs, msg) in cases.items():
+        fams['.'.join(case.split('.')[:2]) if case.split('.')[0] in ('delegation', 'function') else case.split('.')[0]].append(case)
+    for f, cs in sorted(fams.items()):
+        msgs = [cases[c][1] for c in cs]
+        allf = d['famall'][comp].get(f, [])
+        unimpl = all('async generators are unimplemented' in m for m in msgs)
+        if unimpl and set(cs) == set(allf) and f != 'async_generator':
+            out[comp].append(dict(cases=f + '.*', python=None, observable='error', layer=None,
+                reason="mypyc does not compile async generators (PEP 525): mypyc rejects every case of this family with `error: async generators are unimplemented`", link="https://github.com/mypyc/mypyc/issues/868"))
+            continue
+        for c in sorted(cs):
+            if comp == 'mypyc' and c.startswith('async_generator.fuzz.'):
+                continue  # cases/deviations/regressions-compiled.toml says it
+            vs, m = cases[c]
+            m1 = m.replace('the case stopped in its compile phase: ', '').replace('mypycError: ', '').replace('cythonError: ', '')
+            lines = [l.strip() for l in m1.split('\n') if l.strip()]
+            body = ' '.join(lines[1:3]) if len(lines) > 1 and lines[0].endswith('case:') else ' '.join(lines[:2])
+            body = re.sub(r'ic_[A-Za-z0-9_]+\.py:', 'line ', body)
+            if 'async generators are unimplemented' in m:
+                reason, link = "mypyc does not compile async generators (PEP 525), which this case uses: `%s`" % body[:200], "https://github.com/mypyc/mypyc/issues/868"
+            elif 'AssertionError' in m:
+                reason, link = "mypyc crashes on this case's source (an internal AssertionError): `%s`" % body[:200], "https://github.com/mypyc/mypyc/issues"
+            elif 'the worker died' in m or 'no answer after' in m or 'CRASH' in m or 'TIMEOUT' in m:
+                how = 'hangs (no answer in 10 s)' if ('no answer' in m or 'TIMEOUT' in m) and 'died' not in m else re.sub(r';.*', '', m.replace('the worker died: ', 'dies with '))[:60]
+                vers = sorted(set('%d.%d' % tuple(v) for v in vs))
+                reason, link = "%s-compiled code takes the interpreter down in this case: the worker %s (seen on Python %s); the case cannot be observed there" % (NAME[comp], how, ', '.join(vers)), ("https://github.com/mypyc/mypyc/issues?q=is%3Aissue+generator+crash" if comp == 'mypyc' else "https://github.com/cython/cython/issues?q=is%3Aissue+generator+crash")
+                spec_vs = [tuple(v) for v in vs]
+            elif 'compile phase' in m:
+                reason, link = "%s rejects this case's source: `%s`" % (NAME[comp], body[:220]), MYDIFF if comp == 'mypyc' else CYLIM
+            else:
+                reason, link = "Compiled with %s, the case cannot run: %s" % (NAME[comp], body[:220]), MYDIFF if comp == 'mypyc' else CYLIM
+            spec = None
+            if 'the worker died' in m or 'no answer after' in m or 'CRASH' in m or 'TIMEOUT' in m:
+                import importlib; g = {}
+                allv = [(3,8),(3,9),(3,10),(3,11),(3,12),(3,13)]
+                vv = sorted(tuple(v) for v in vs)
+                spec = ('==%d.%d.*' % vv[0]) if len(vv) == 1 else ('<%d.%d' % (vv[-1][0], vv[-1][1] + 1) if vv[0] == allv[0] else '>=%d.%d' % vv[0])
+            out[comp].append(dict(cases=c, python=spec, observable='error', layer=None, reason=reason, link=link))
+HEAD = {
+ 'cython': """# Known deviations of the cases compiled with Cython (the RUNTIME+cython columns, built by
+# harness/compilers with the Cython pinned there). The expectations stay as the spec says;
+# each record names what Cython's compiled generators, coroutines and async generators lack
+# or do differently, per observable and layer, with the upstream issue. Records for one case
+# say what that case shows.
+""",
+ 'mypyc': """# Known deviations of the cases compiled with mypyc (the RUNTIME+mypyc columns, built by
+# harness/compilers with the mypy pinned there). mypyc compiles a generator or coroutine to a
+# native class with send/throw/close only, so most of today's introspection attributes do not
+# exist; async generators are not compiled at all. Each record says what is missing, per
+# observable and layer, with the upstream issue.
+"""}
+for comp, devs in out.items():
+    lines = [HEAD[comp]]
+    for dv in devs:
+        lines.append('\n[[deviation]]')
+        lines.append('cases = %s' % q(dv['cases']))
+        w = ['compiler = %s' % q(comp)]
+        if dv['python']: w.append('python = %s' % q(dv['python']))
+        lines.append('when = { %s }' % ', '.join(w))
+        if dv['observable']: lines.append('observable = %s' % q(dv['observable']))
+        if dv['layer']: lines.append('layer = %s' % q(dv['layer']))
+        lines.append('reason = %s' % q(dv['reason']))
+        lines.append('link = %s' % q(dv['link']))
+    open(os.path.join(ARGS.out, '%s.toml' % comp), 'w').write('\n'.join(lines) + '\n')
+    print(comp, len(devs))
