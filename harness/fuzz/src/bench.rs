@@ -25,7 +25,7 @@ use crate::program::{Kind, Shape};
 const MACHINE: &str = include_str!("../hypothesis_machine.py");
 /// Workers per runtime: the fuzzer runs one batch while the previous one is judged and the
 /// next generated, on as many interpreters as this (the machine has two cores).
-pub const WORKERS: usize = 2;
+pub const WORKERS: usize = 3;
 /// The speed-up the fuzzer must reach over Hypothesis on every CPython.
 pub const TARGET_RATIO: f64 = 20.0;
 
