@@ -374,16 +374,33 @@ impl Spec {
             let mut kind_invariants = BTreeMap::new();
             for (kind, ki) in s.kinds {
                 if !spec.kinds.contains_key(kind.get_ref()) {
-                    diags.push(unknown(&spath, &stext, &kind, "kind", spec.kinds.keys().map(String::as_str)));
+                    diags.push(unknown(
+                        &spath,
+                        &stext,
+                        &kind,
+                        "kind",
+                        spec.kinds.keys().map(String::as_str),
+                    ));
                     continue;
                 }
                 let mut list = Vec::new();
                 for (obs, value) in ki.invariants {
                     match spec.observable(obs.get_ref()) {
-                        None => diags.push(unknown(&spath, &stext, &obs, "observable", spec.observables.iter().map(|o| o.name.as_str()))),
+                        None => diags.push(unknown(
+                            &spath,
+                            &stext,
+                            &obs,
+                            "observable",
+                            spec.observables.iter().map(|o| o.name.as_str()),
+                        )),
                         Some(o) => match Pattern::from_toml(&value, o.domain) {
                             Ok(p) => list.push((obs.into_inner(), p)),
-                            Err(e) => diags.push(Diagnostic::at(&spath, &stext, Some(obs.span().start), e)),
+                            Err(e) => diags.push(Diagnostic::at(
+                                &spath,
+                                &stext,
+                                Some(obs.span().start),
+                                e,
+                            )),
                         },
                     }
                 }
@@ -412,7 +429,13 @@ impl Spec {
             }
             for k in &t.kinds {
                 if !spec.kinds.contains_key(k.get_ref()) {
-                    diags.push(unknown(&spath, &stext, k, "kind", spec.kinds.keys().map(String::as_str)));
+                    diags.push(unknown(
+                        &spath,
+                        &stext,
+                        k,
+                        "kind",
+                        spec.kinds.keys().map(String::as_str),
+                    ));
                 }
             }
             spec.transitions.push(Transition {
@@ -515,7 +538,12 @@ fn parse_version(
 }
 
 /// [`Spec::transition`] over any list of transitions (a model may change a copy).
-pub fn transition_in<'a>(transitions: &'a [Transition], op: &str, from: &str, kind: &str) -> Option<&'a Transition> {
+pub fn transition_in<'a>(
+    transitions: &'a [Transition],
+    op: &str,
+    from: &str,
+    kind: &str,
+) -> Option<&'a Transition> {
     let mut general = None;
     for t in transitions.iter().filter(|t| t.op == op && t.from == from) {
         if t.kinds.iter().any(|k| k == kind) {
