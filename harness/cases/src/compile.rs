@@ -36,7 +36,8 @@ pub struct PlannedRead {
 pub fn compile(case: &Case, spec: &Spec) -> (proto::Case, Plan) {
     let mut targets = Vec::new();
     let mut plan_targets = Vec::new();
-    let all = std::iter::once(("subject".to_string(), case.kind.clone())).chain(case.objects.iter().cloned());
+    let all = std::iter::once(("subject".to_string(), case.kind.clone()))
+        .chain(case.objects.iter().cloned());
     for (name, kind) in all {
         let mut reads = Vec::new();
         let mut planned = Vec::new();
@@ -54,8 +55,15 @@ pub fn compile(case: &Case, spec: &Spec) -> (proto::Case, Plan) {
                 }
             }
         }
-        targets.push(proto::Target { name: name.clone(), reads });
-        plan_targets.push(PlanTarget { name, kind, reads: planned });
+        targets.push(proto::Target {
+            name: name.clone(),
+            reads,
+        });
+        plan_targets.push(PlanTarget {
+            name,
+            kind,
+            reads: planned,
+        });
     }
     let mut refs: Vec<String> = Vec::new();
     let mut add = |p: &introspec_spec::Pattern| {
@@ -86,21 +94,35 @@ pub fn compile(case: &Case, spec: &Spec) -> (proto::Case, Plan) {
         targets,
         steps: case.steps.iter().map(|s| s.op.clone()).collect(),
     };
-    (request, Plan { targets: plan_targets, refs })
+    (
+        request,
+        Plan {
+            targets: plan_targets,
+            refs,
+        },
+    )
 }
 
 /// Why a case does not apply to a column, or `None` when it does.
 pub fn skip_reason(case: &Case, spec: &Spec, column: &Availability) -> Option<String> {
     if let Some(p) = &case.python {
         if !p.contains(column.language) {
-            return Some(format!("needs Python {}, the column is {}", p.as_str(), column.language.language()));
+            return Some(format!(
+                "needs Python {}, the column is {}",
+                p.as_str(),
+                column.language.language()
+            ));
         }
     }
     let kinds = std::iter::once(&case.kind).chain(case.objects.iter().map(|(_, k)| k));
     for kind in kinds {
         if let Some(k) = spec.kinds.get(kind) {
             if !spec.has_feature(&k.feature, column) {
-                return Some(format!("kind `{kind}` needs feature `{}`, which Python {} lacks", k.feature, column.language.language()));
+                return Some(format!(
+                    "kind `{kind}` needs feature `{}`, which Python {} lacks",
+                    k.feature,
+                    column.language.language()
+                ));
             }
         }
     }

@@ -108,7 +108,9 @@ pub struct ColumnFacts {
 
 impl Selector {
     pub fn matches(&self, c: &ColumnFacts) -> bool {
-        self.implementation.as_ref().is_none_or(|i| *i == c.implementation)
+        self.implementation
+            .as_ref()
+            .is_none_or(|i| *i == c.implementation)
             && self.python.as_ref().is_none_or(|p| p.contains(c.language))
             && self.compiler.as_ref().is_none_or(|x| *x == c.compiler)
             && self.reference.is_none_or(|r| r == c.reference)

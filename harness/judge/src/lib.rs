@@ -58,7 +58,15 @@ impl Status {
 
     /// Whether this status fails `cargo test`.
     pub fn fails_run(self) -> bool {
-        matches!(self, Status::Fail | Status::Xpass | Status::Crash | Status::Timeout | Status::Error | Status::Flaky)
+        matches!(
+            self,
+            Status::Fail
+                | Status::Xpass
+                | Status::Crash
+                | Status::Timeout
+                | Status::Error
+                | Status::Flaky
+        )
     }
 }
 
@@ -133,10 +141,19 @@ pub struct Trial<'a> {
 impl Trial<'_> {
     /// Judge a worker's result.
     pub fn judge(&self, result: &CaseResult) -> Verdict {
-        let devs: Vec<&Deviation> = self.deviations.iter().copied().filter(|d| d.when.matches(self.column)).collect();
+        let devs: Vec<&Deviation> = self
+            .deviations
+            .iter()
+            .copied()
+            .filter(|d| d.when.matches(self.column))
+            .collect();
         let applied: Vec<AppliedDeviation> = devs
             .iter()
-            .map(|d| AppliedDeviation { reason: d.reason.clone(), link: d.link.clone(), origin: format!("{}:{}", d.file.display(), d.line) })
+            .map(|d| AppliedDeviation {
+                reason: d.reason.clone(),
+                link: d.link.clone(),
+                origin: format!("{}:{}", d.file.display(), d.line),
+            })
             .collect();
         if let Some(err) = &result.error {
             let msg = format!(
@@ -146,17 +163,34 @@ impl Trial<'_> {
                 err.msg,
                 err.line.map(|l| format!(" (line {l})")).unwrap_or_default()
             );
-            if let Some(i) = devs.iter().position(|d| d.observable.as_deref() == Some("error")) {
-                return Verdict { status: Status::Xfail, reason: Some(msg), checks: vec![], deviations: vec![applied[i].clone()] };
+            if let Some(i) = devs
+                .iter()
+                .position(|d| d.observable.as_deref() == Some("error"))
+            {
+                return Verdict {
+                    status: Status::Xfail,
+                    reason: Some(msg),
+                    checks: vec![],
+                    deviations: vec![applied[i].clone()],
+                };
             }
-            return Verdict { status: Status::Error, reason: Some(msg), checks: vec![], deviations: applied };
+            return Verdict {
+                status: Status::Error,
+                reason: Some(msg),
+                checks: vec![],
+                deviations: applied,
+            };
         }
         let mut checks = Vec::new();
         for (i, step) in self.case.steps.iter().enumerate() {
             let Some(rec) = result.steps.get(i) else {
                 return Verdict {
                     status: Status::Error,
-                    reason: Some(format!("the worker returned {} steps for a case of {}", result.steps.len(), self.case.steps.len())),
+                    reason: Some(format!(
+                        "the worker returned {} steps for a case of {}",
+                        result.steps.len(),
+                        self.case.steps.len()
+                    )),
                     checks,
                     deviations: applied,
                 };
@@ -164,7 +198,9 @@ impl Trial<'_> {
             let n = i + 1;
             checks.push(self.outcome_check(n, step, &rec.outcome));
             self.snapshot_checks(n, At::After, &step.after, &rec.after, &mut checks);
-            if step.inside.len() != rec.inside.len() && (!step.inside.is_empty() || !rec.inside.is_empty()) {
+            if step.inside.len() != rec.inside.len()
+                && (!step.inside.is_empty() || !rec.inside.is_empty())
+            {
                 checks.push(Check {
                     step: n,
                     at: At::Outcome,
@@ -201,7 +237,9 @@ impl Trial<'_> {
             }
         }
         let unexplained = checks.iter().any(|c| !c.ok && c.deviation.is_none());
-        let stale: Vec<usize> = (0..devs.len()).filter(|d| covered_any[*d] && !covered_fail[*d]).collect();
+        let stale: Vec<usize> = (0..devs.len())
+            .filter(|d| covered_any[*d] && !covered_fail[*d])
+            .collect();
         let (status, reason) = if unexplained {
             (Status::Fail, None)
         } else if let Some(d) = stale.first() {
@@ -213,11 +251,23 @@ impl Trial<'_> {
                 )),
             )
         } else if covered_fail.iter().any(|x| *x) {
-            (Status::Xfail, Some(applied[covered_fail.iter().position(|x| *x).unwrap()].reason.clone()))
+            (
+                Status::Xfail,
+                Some(
+                    applied[covered_fail.iter().position(|x| *x).unwrap()]
+                        .reason
+                        .clone(),
+                ),
+            )
         } else {
             (Status::Pass, None)
         };
-        Verdict { status, reason, checks, deviations: applied }
+        Verdict {
+            status,
+            reason,
+            checks,
+            deviations: applied,
+        }
     }
 
     fn outcome_check(&self, n: usize, step: &introspec_cases::Step, got: &Outcome) -> Check {
@@ -225,14 +275,29 @@ impl Trial<'_> {
         let (expected, ok) = match &step.outcome {
             OutcomeExpect::Returns(p) => {
                 let ok = matches!(got, Outcome::Returned(v) if matches(p, v, refs, None));
-                (if *p == Pattern::Any { "returns (anything)".to_string() } else { format!("returns {p}") }, ok)
+                (
+                    if *p == Pattern::Any {
+                        "returns (anything)".to_string()
+                    } else {
+                        format!("returns {p}")
+                    },
+                    ok,
+                )
             }
-            OutcomeExpect::Raises { exc, message, value } => {
+            OutcomeExpect::Raises {
+                exc,
+                message,
+                value,
+            } => {
                 let ok = match got {
                     Outcome::Raised(e) => {
                         e.type_name == *exc
                             && message.as_ref().is_none_or(|m| *m == e.msg)
-                            && value.as_ref().is_none_or(|p| e.value.as_deref().is_some_and(|v| matches(p, v, refs, None)))
+                            && value.as_ref().is_none_or(|p| {
+                                e.value
+                                    .as_deref()
+                                    .is_some_and(|v| matches(p, v, refs, None))
+                            })
                     }
                     Outcome::Returned(_) => false,
                 };
@@ -271,15 +336,26 @@ impl Trial<'_> {
         }
     }
 
-    fn snapshot_checks(&self, n: usize, at: At, exps: &[Expect], snap: &[Vec<Value>], out: &mut Vec<Check>) {
+    fn snapshot_checks(
+        &self,
+        n: usize,
+        at: At,
+        exps: &[Expect],
+        snap: &[Vec<Value>],
+        out: &mut Vec<Check>,
+    ) {
         for e in exps {
-            let Some(t) = self.plan.targets.iter().position(|t| t.name == e.target) else { continue };
+            let Some(t) = self.plan.targets.iter().position(|t| t.name == e.target) else {
+                continue;
+            };
             let target = &self.plan.targets[t];
             for (j, r) in target.reads.iter().enumerate() {
                 if r.observable != e.observable || e.layer.as_ref().is_some_and(|l| *l != r.layer) {
                     continue;
                 }
-                let Some(v) = snap.get(t).and_then(|vals| vals.get(j)) else { continue };
+                let Some(v) = snap.get(t).and_then(|vals| vals.get(j)) else {
+                    continue;
+                };
                 let has = self.spec.has_feature(&r.feature, self.availability);
                 let (pattern, why) = if has {
                     let why = match &e.from {
@@ -288,7 +364,10 @@ impl Trial<'_> {
                     };
                     (e.pattern.clone(), why)
                 } else {
-                    (Pattern::Absent, format!("spec: feature `{}` is absent from this column", r.feature))
+                    (
+                        Pattern::Absent,
+                        format!("spec: feature `{}` is absent from this column", r.feature),
+                    )
                 };
                 let ok = matches(&pattern, v, &self.plan.refs, Some(&r.values));
                 out.push(Check {
@@ -318,8 +397,18 @@ impl Trial<'_> {
                 by_obs.entry(r.observable.as_str()).or_default().push(j);
             }
             for (obs, idxs) in by_obs {
-                let today: Vec<usize> = idxs.iter().copied().filter(|j| matches!(target.reads[*j].layer.as_str(), "attributes" | "inspect")).collect();
-                let proposed: Vec<usize> = idxs.iter().copied().filter(|j| matches!(target.reads[*j].layer.as_str(), "proposal" | "delegation")).collect();
+                let today: Vec<usize> = idxs
+                    .iter()
+                    .copied()
+                    .filter(|j| matches!(target.reads[*j].layer.as_str(), "attributes" | "inspect"))
+                    .collect();
+                let proposed: Vec<usize> = idxs
+                    .iter()
+                    .copied()
+                    .filter(|j| {
+                        matches!(target.reads[*j].layer.as_str(), "proposal" | "delegation")
+                    })
+                    .collect();
                 for p in &proposed {
                     let pv = &vals[*p];
                     if !present(pv) {
@@ -340,7 +429,11 @@ impl Trial<'_> {
                             observable: format!("agreement:{obs}"),
                             layer: pr.layer.clone(),
                             read: format!("{} vs {}", pr.read_text, tr.read_text),
-                            expected: format!("the same as {} ({})", tr.read_text, tv.render(&self.plan.refs)),
+                            expected: format!(
+                                "the same as {} ({})",
+                                tr.read_text,
+                                tv.render(&self.plan.refs)
+                            ),
                             observed: pv.render(&self.plan.refs),
                             ok,
                             deviation: None,
@@ -359,7 +452,12 @@ fn present(v: &Value) -> bool {
 
 /// Two observations of one snapshot mean the same thing: the same object, the same value,
 /// or the same abstract state.
-fn same(a: &Value, av: &BTreeMap<String, String>, b: &Value, bv: &BTreeMap<String, String>) -> bool {
+fn same(
+    a: &Value,
+    av: &BTreeMap<String, String>,
+    b: &Value,
+    bv: &BTreeMap<String, String>,
+) -> bool {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) if !av.is_empty() && !bv.is_empty() => {
             let ax = av.iter().find(|(_, v)| *v == x).map(|(k, _)| k);
@@ -373,7 +471,9 @@ fn same(a: &Value, av: &BTreeMap<String, String>, b: &Value, bv: &BTreeMap<Strin
 
 fn deviation_covers(d: &Deviation, c: &Check) -> bool {
     d.step.is_none_or(|s| s == c.step)
-        && d.observable.as_ref().is_none_or(|o| *o == c.observable || c.observable.strip_prefix("agreement:") == Some(o.as_str()))
+        && d.observable.as_ref().is_none_or(|o| {
+            *o == c.observable || c.observable.strip_prefix("agreement:") == Some(o.as_str())
+        })
         && d.layer.as_ref().is_none_or(|l| *l == c.layer)
 }
 
@@ -404,7 +504,12 @@ fn render_pattern(p: &Pattern, values: &BTreeMap<String, String>) -> String {
 }
 
 /// Whether an observed value fits a pattern. `values` translates abstract states.
-pub fn matches(p: &Pattern, v: &Value, refs: &[String], values: Option<&BTreeMap<String, String>>) -> bool {
+pub fn matches(
+    p: &Pattern,
+    v: &Value,
+    refs: &[String],
+    values: Option<&BTreeMap<String, String>>,
+) -> bool {
     match p {
         Pattern::Bool(b) => *v == Value::Bool(*b),
         Pattern::Int(i) => match v {
@@ -412,18 +517,24 @@ pub fn matches(p: &Pattern, v: &Value, refs: &[String], values: Option<&BTreeMap
             Value::BigInt(s) => *s == i.to_string(),
             _ => false,
         },
-        Pattern::Float(f) => matches!(v, Value::Float(x) if (x - f).abs() <= f64::EPSILON * f.abs().max(1.0)),
+        Pattern::Float(f) => {
+            matches!(v, Value::Float(x) if (x - f).abs() <= f64::EPSILON * f.abs().max(1.0))
+        }
         Pattern::Str(s) => matches!(v, Value::Str(x) if x == s),
         Pattern::State(s) => {
             let want = values.and_then(|m| m.get(s)).unwrap_or(s);
             matches!(v, Value::Str(x) if x == want)
         }
-        Pattern::Seq(items) => matches!(v, Value::Seq(xs) if xs.len() == items.len() && items.iter().zip(xs).all(|(p, x)| matches(p, x, refs, None))),
+        Pattern::Seq(items) => {
+            matches!(v, Value::Seq(xs) if xs.len() == items.len() && items.iter().zip(xs).all(|(p, x)| matches(p, x, refs, None)))
+        }
         Pattern::Dict(items) => match v {
             Value::Dict(kvs) => {
                 kvs.len() == items.len()
                     && items.iter().all(|(k, p)| {
-                        kvs.iter().any(|(kv, vv)| matches!(kv, Value::Str(s) if s == k) && matches(p, vv, refs, None))
+                        kvs.iter().any(|(kv, vv)| {
+                            matches!(kv, Value::Str(s) if s == k) && matches(p, vv, refs, None)
+                        })
                     })
             }
             _ => false,
@@ -458,14 +569,30 @@ pub fn explain(case: &Case, v: &Verdict) -> String {
         let _ = writeln!(s, "{}: {r}", v.status.name());
     }
     let mut last_step = 0;
-    for c in v.checks.iter().filter(|c| !c.ok && (c.deviation.is_none() || v.status == Status::Xpass)) {
+    for c in v
+        .checks
+        .iter()
+        .filter(|c| !c.ok && (c.deviation.is_none() || v.status == Status::Xpass))
+    {
         if c.step != last_step {
-            let line = case.steps.get(c.step - 1).map(|st| st.line).unwrap_or(case.line);
+            let line = case
+                .steps
+                .get(c.step - 1)
+                .map(|st| st.line)
+                .unwrap_or(case.line);
             let _ = writeln!(s, "step {} ({}:{}):", c.step, case.file.display(), line);
             last_step = c.step;
         }
-        let place = if c.layer.is_empty() { c.at.to_string() } else { format!("{} [{}] {}", c.at, c.layer, c.read) };
-        let target = if c.target == "subject" { String::new() } else { format!("{}.", c.target) };
+        let place = if c.layer.is_empty() {
+            c.at.to_string()
+        } else {
+            format!("{} [{}] {}", c.at, c.layer, c.read)
+        };
+        let target = if c.target == "subject" {
+            String::new()
+        } else {
+            format!("{}.", c.target)
+        };
         let _ = writeln!(s, "  {target}{} {place}", c.observable);
         let _ = writeln!(s, "    expected: {}   ({})", c.expected, c.why);
         let _ = writeln!(s, "    observed: {}", c.observed);

@@ -254,12 +254,14 @@ mod tests {
             }
         );
         let v: Value = decode(r#"{"Obj": {"type": "frame", "id": 0, "refs": [1]}}"#).unwrap();
-        assert_eq!(v.render(&["a".into(), "gen.__code__".into()]), "<frame #0 is gen.__code__>");
+        assert_eq!(
+            v.render(&["a".into(), "gen.__code__".into()]),
+            "<frame #0 is gen.__code__>"
+        );
         assert_eq!(decode::<Value>(r#""None""#).unwrap(), Value::None);
-        let out: Outcome = decode(
-            r#"{"Raised": {"type": "StopIteration", "msg": "", "value": {"Int": 3}}}"#,
-        )
-        .unwrap();
+        let out: Outcome =
+            decode(r#"{"Raised": {"type": "StopIteration", "msg": "", "value": {"Int": 3}}}"#)
+                .unwrap();
         assert!(matches!(out, Outcome::Raised(Exc { value: Some(_), .. })));
         let req: Request = decode(r#"{"ping": {}}"#).unwrap();
         assert_eq!(req, Request::Ping {});

@@ -147,11 +147,25 @@ pub fn identify(path: &Path) -> Result<Identity, String> {
         Some(id) => Ok(id),
         None => {
             let err = String::from_utf8_lossy(&out.stderr);
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string();
             Err(if out.status.success() {
                 "is not a Python interpreter (it did not answer the identification script)".into()
             } else {
-                format!("died at start-up ({}){}", out.status, if last.is_empty() { String::new() } else { format!(": {last}") })
+                format!(
+                    "died at start-up ({}){}",
+                    out.status,
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    }
+                )
             })
         }
     }
@@ -199,7 +213,12 @@ struct CacheEntry {
 fn stamp(path: &Path) -> Option<String> {
     let real = std::fs::canonicalize(path).ok()?;
     let m = std::fs::metadata(&real).ok()?;
-    let mtime = m.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     Some(format!("{}:{}:{}", real.display(), m.len(), mtime))
 }
 
@@ -217,10 +236,17 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
                 dirs.sort();
                 for d in dirs {
                     let bin = d.join("bin");
-                    let exe = ["python3", "python", "pypy3", "pypy"].iter().map(|n| bin.join(n)).find(|p| p.exists());
+                    let exe = ["python3", "python", "pypy3", "pypy"]
+                        .iter()
+                        .map(|n| bin.join(n))
+                        .find(|p| p.exists());
                     match exe {
                         Some(p) => out.push((p, "pyenv".into())),
-                        None => bad.push(Unusable { path: d, found_by: "pyenv".into(), why: "no bin/python in this pyenv version".into() }),
+                        None => bad.push(Unusable {
+                            path: d,
+                            found_by: "pyenv".into(),
+                            why: "no bin/python in this pyenv version".into(),
+                        }),
                     }
                 }
             }
@@ -231,7 +257,13 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
                     continue; // pyenv shims resolve to the versions found above
                 }
                 let mut names: Vec<String> = (6..=20).map(|m| format!("python3.{m}")).collect();
-                names.extend(["python2.7".into(), "pypy3".into(), "pypy".into(), "graalpy".into(), "rustpython".into()]);
+                names.extend([
+                    "python2.7".into(),
+                    "pypy3".into(),
+                    "pypy".into(),
+                    "graalpy".into(),
+                    "rustpython".into(),
+                ]);
                 for n in names {
                     let p = dir.join(&n);
                     if p.is_file() {
@@ -249,8 +281,16 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
     if let Some(t) = &opts.runtimes_toml {
         if let Ok(text) = std::fs::read_to_string(t) {
             match toml::from_str::<RuntimesToml>(&text) {
-                Ok(rt) => out.extend(rt.runtime.into_iter().map(|r| (r.path, "runtimes.toml".into()))),
-                Err(e) => bad.push(Unusable { path: t.clone(), found_by: "runtimes.toml".into(), why: format!("cannot parse: {}", e.message()) }),
+                Ok(rt) => out.extend(
+                    rt.runtime
+                        .into_iter()
+                        .map(|r| (r.path, "runtimes.toml".into())),
+                ),
+                Err(e) => bad.push(Unusable {
+                    path: t.clone(),
+                    found_by: "runtimes.toml".into(),
+                    why: format!("cannot parse: {}", e.message()),
+                }),
             }
         }
     }
@@ -274,7 +314,13 @@ pub fn discover(opts: &Options) -> Discovery {
             .iter()
             .map(|(p, how)| {
                 let st = stamp(p);
-                let cached = st.as_ref().and_then(|st| cache.entries.get(&p.display().to_string()).filter(|e| &e.stamp == st).cloned());
+                let cached = st.as_ref().and_then(|st| {
+                    cache
+                        .entries
+                        .get(&p.display().to_string())
+                        .filter(|e| &e.stamp == st)
+                        .cloned()
+                });
                 s.spawn(move || {
                     let r = match cached {
                         Some(c) => (c.identity, false),
@@ -290,7 +336,13 @@ pub fn discover(opts: &Options) -> Discovery {
             .map(|(p, how, (r, fresh), st)| {
                 if fresh {
                     if let Some(st) = st {
-                        cache.entries.insert(p.display().to_string(), CacheEntry { stamp: st, identity: r.clone() });
+                        cache.entries.insert(
+                            p.display().to_string(),
+                            CacheEntry {
+                                stamp: st,
+                                identity: r.clone(),
+                            },
+                        );
                         dirty = true;
                     }
                 }
@@ -308,7 +360,11 @@ pub fn discover(opts: &Options) -> Discovery {
     let mut seen_real: Vec<PathBuf> = Vec::new();
     for (path, how, r) in results {
         match r {
-            Err(why) => unusable.push(Unusable { path, found_by: how, why }),
+            Err(why) => unusable.push(Unusable {
+                path,
+                found_by: how,
+                why,
+            }),
             Ok(id) => {
                 let real = std::fs::canonicalize(&path).unwrap_or(path.clone());
                 let name = column_name(&id);
@@ -316,23 +372,41 @@ pub fn discover(opts: &Options) -> Discovery {
                     continue;
                 }
                 seen_real.push(real);
-                runtimes.push(Runtime { name, path, identity: id, found_by: how });
+                runtimes.push(Runtime {
+                    name,
+                    path,
+                    identity: id,
+                    found_by: how,
+                });
             }
         }
     }
     runtimes.sort_by(|a, b| {
-        (a.identity.implementation != "cpython", &a.identity.implementation, a.language(), &a.name).cmp(&(
-            b.identity.implementation != "cpython",
-            &b.identity.implementation,
-            b.language(),
-            &b.name,
-        ))
+        (
+            a.identity.implementation != "cpython",
+            &a.identity.implementation,
+            a.language(),
+            &a.name,
+        )
+            .cmp(&(
+                b.identity.implementation != "cpython",
+                &b.identity.implementation,
+                b.language(),
+                &b.name,
+            ))
     });
     let mut absent = Vec::new();
     if opts.search_machine && !runtimes.iter().any(|r| r.identity.implementation == "pypy") {
-        absent.push(Absent { name: "pypy".into(), install: "apt-get install -y pypy3".into() });
+        absent.push(Absent {
+            name: "pypy".into(),
+            install: "apt-get install -y pypy3".into(),
+        });
     }
-    Discovery { runtimes, unusable, absent }
+    Discovery {
+        runtimes,
+        unusable,
+        absent,
+    }
 }
 
 #[cfg(test)]

@@ -134,7 +134,9 @@ fn check_domain(domain: Domain, allowed: &[Domain], what: &str) -> Result<(), St
     if allowed.contains(&domain) {
         Ok(())
     } else {
-        Err(format!("{what} does not fit this observable's domain ({domain:?})"))
+        Err(format!(
+            "{what} does not fit this observable's domain ({domain:?})"
+        ))
     }
 }
 
@@ -156,7 +158,9 @@ fn parse_special(s: &str) -> Result<Option<Pattern>, String> {
             } else if let Some(lit) = inner.strip_prefix("str ") {
                 Pattern::Str(lit.to_string())
             } else if !inner.is_empty()
-                && inner.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                && inner
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
             {
                 Pattern::Type(inner.to_string())
             } else {
@@ -212,19 +216,32 @@ mod tests {
     use super::*;
 
     fn p(src: &str, d: Domain) -> Result<Pattern, String> {
-        let v: toml::Value = toml::from_str::<toml::Table>(&format!("x = {src}")).unwrap()["x"].clone();
+        let v: toml::Value =
+            toml::from_str::<toml::Table>(&format!("x = {src}")).unwrap()["x"].clone();
         Pattern::from_toml(&v, d)
     }
 
     #[test]
     fn parses_each_form() {
         assert_eq!(p("\"<none>\"", Domain::Object).unwrap(), Pattern::None);
-        assert_eq!(p("\"<frame>\"", Domain::Object).unwrap(), Pattern::Type("frame".into()));
-        assert_eq!(p("\"<is gen.__code__>\"", Domain::Object).unwrap(), Pattern::Is("gen.__code__".into()));
-        assert_eq!(p("\"suspended\"", Domain::State).unwrap(), Pattern::State("suspended".into()));
+        assert_eq!(
+            p("\"<frame>\"", Domain::Object).unwrap(),
+            Pattern::Type("frame".into())
+        );
+        assert_eq!(
+            p("\"<is gen.__code__>\"", Domain::Object).unwrap(),
+            Pattern::Is("gen.__code__".into())
+        );
+        assert_eq!(
+            p("\"suspended\"", Domain::State).unwrap(),
+            Pattern::State("suspended".into())
+        );
         assert!(p("\"paused\"", Domain::State).is_err());
         assert!(p("1", Domain::Bool).is_err());
         assert!(p("\"<what ever>\"", Domain::Object).is_err());
-        assert_eq!(p("{ x = 1 }", Domain::Value).unwrap(), Pattern::Dict(vec![("x".into(), Pattern::Int(1))]));
+        assert_eq!(
+            p("{ x = 1 }", Domain::Value).unwrap(),
+            Pattern::Dict(vec![("x".into(), Pattern::Int(1))])
+        );
     }
 }

@@ -34,7 +34,9 @@ pub fn parse_read(text: &str) -> Result<Path, String> {
             segs.push(Segment::Attr(name.to_string()));
             rest = &r[end..];
         } else {
-            let end = rest.find("()").ok_or_else(|| bad("a call must end with ()"))?;
+            let end = rest
+                .find("()")
+                .ok_or_else(|| bad("a call must end with ()"))?;
             let dotted = &rest[..end];
             if !dotted.contains('.') || !dotted.split('.').all(is_ident) {
                 return Err(bad("a call is module.function()"));

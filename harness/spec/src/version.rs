@@ -84,7 +84,9 @@ impl Specifier {
             let rest = rest.trim();
             let (vtext, prefix_parts) = match rest.strip_suffix(".*") {
                 Some(v) if matches!(op, Op::Eq | Op::Ne) => (v, Some(v.split('.').count())),
-                Some(_) => return Err(format!("`.*` is allowed only with == and != (in `{text}`)")),
+                Some(_) => {
+                    return Err(format!("`.*` is allowed only with == and != (in `{text}`)"))
+                }
                 None => (rest, None),
             };
             let version = Version::parse(vtext).map_err(|e| format!("{e} (in `{text}`)"))?;

@@ -4,6 +4,7 @@
 //! the caller with [`Worker::start`]. Workers die with the harness (`PR_SET_PDEATHSIG`), so
 //! no interrupted run leaves one behind.
 
+pub mod normalize;
 pub mod observers;
 
 use std::collections::VecDeque;
@@ -344,7 +345,10 @@ impl Worker {
         };
         match got {
             Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
-                Ok(Response::Result(r)) if r.id == case_id => RunOutcome::Done(r),
+                Ok(Response::Result(mut r)) if r.id == case_id => {
+                    normalize::result(&mut r);
+                    RunOutcome::Done(r)
+                }
                 Ok(Response::Result(r)) => RunOutcome::Protocol(format!(
                     "asked for `{case_id}`, got the result of `{}`",
                     r.id

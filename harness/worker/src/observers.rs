@@ -163,7 +163,12 @@ pub fn pyo3_dir(cache: &Path) -> std::io::Result<PathBuf> {
 
 /// The path of `introspec_portable.py`.
 pub fn portable_file(cache: &Path) -> std::io::Result<PathBuf> {
-    provide(cache, "observers", "introspec_portable.py", PORTABLE_OBSERVER)
+    provide(
+        cache,
+        "observers",
+        "introspec_portable.py",
+        PORTABLE_OBSERVER,
+    )
 }
 
 /// The directory holding the reference implementation, `async_introspection.abi3.so`.
