@@ -38,6 +38,8 @@ pub struct Lane {
     /// Time spent compiling and encoding, waiting for the worker, and judging.
     pub timing: [Duration; 3],
     inflight: VecDeque<Inflight>,
+    /// Per id prefix (`generator.fuzz`), which of the corpus's wildcard deviations match.
+    globbed: BTreeMap<String, Vec<bool>>,
 }
 
 /// A case sent (or to be sent again, after a crash) to a lane's worker.
@@ -94,6 +96,7 @@ impl Lane {
             broken: None,
             timing: [Duration::ZERO; 3],
             inflight: VecDeque::new(),
+            globbed: BTreeMap::new(),
         }
     }
 
@@ -149,6 +152,41 @@ impl Lane {
             .collect();
         self.timing[0] += t0.elapsed();
         self.submit_prepared(spec, batch, cases, &prepared)
+    }
+
+    /// [`Corpus::deviations_for`], in the same order, without globbing every deviation
+    /// record for every generated case: generated ids differ only in their last part (a
+    /// hash), so which wildcard records match is known per prefix; exact ids are compared.
+    fn deviations_for<'c>(
+        &mut self,
+        corpus: &'c Corpus,
+        case: &'c Case,
+    ) -> Vec<&'c introspec_cases::Deviation> {
+        let generated = |(p, h): &(&str, &str)| {
+            p.ends_with(".fuzz") && h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        let Some((prefix, _)) = case.id.rsplit_once('.').filter(generated) else {
+            return corpus.deviations_for(case).collect();
+        };
+        let matches = self.globbed.entry(prefix.to_string()).or_insert_with(|| {
+            let probe = format!("{prefix}.0123456789abcdef");
+            corpus
+                .deviations
+                .iter()
+                .map(|d| d.cases.contains('*') && introspec_cases::glob(&d.cases, &probe))
+                .collect()
+        });
+        case.deviations
+            .iter()
+            .chain(
+                corpus
+                    .deviations
+                    .iter()
+                    .zip(matches.iter())
+                    .filter(|(d, m)| **m || (!d.cases.contains('*') && d.cases == case.id))
+                    .map(|(d, _)| d),
+            )
+            .collect()
     }
 
     /// The process id of the lane's worker, while it runs.
@@ -226,7 +264,7 @@ impl Lane {
                 plan: &f.prepared.plan,
                 column: &facts,
                 availability: &avail,
-                deviations: corpus.deviations_for(case).collect(),
+                deviations: self.deviations_for(corpus, case),
             };
             let judged = match outcome {
                 RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(r)),
