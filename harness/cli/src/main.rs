@@ -324,7 +324,7 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         );
     }
     // the compiled columns: the cases compiled with Cython and mypyc (harness/compilers),
-    // built on first use into target/introspec-cache/compiled/
+    // built on first use into the cache directory (see introspec_worker::default_cache), compiled/
     let compilers = columns::compilers_enabled();
     for rt in &d.runtimes {
         for compiler in &compilers {
@@ -432,8 +432,18 @@ fn run(
             return ExitCode::from(2);
         }
     }
-    if let Err(code) = report_cmd::write(root, &results, &root.join("reports")) {
-        return code;
+    // the reports are the whole matrix's: a run narrowed to some columns or cases (or
+    // written elsewhere) leaves them alone; `introspec report --results FILE` makes its own
+    let whole = only_columns.is_empty()
+        && only_cases.is_empty()
+        && !interrupted
+        && out == root.join("reports/results/latest.json");
+    if whole {
+        if let Err(code) = report_cmd::write(root, &results, &root.join("reports")) {
+            return code;
+        }
+    } else {
+        eprintln!("reports/ left as it was (a narrowed or interrupted run); `introspec report --results {}` writes reports from it", out.display());
     }
     if interrupted {
         return ExitCode::from(130);
