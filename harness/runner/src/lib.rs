@@ -530,10 +530,11 @@ impl<'p> Session<'p> {
             ),
             RunOutcome::Interrupted => (verdict(Status::Error, INTERRUPTED.into()), None),
         };
-        // On a compiled column, compiled code that kills or hangs the interpreter is the
-        // compiler's deviation: a known one (`observable = "error"`) makes the trial XFAIL.
+        // Code that kills or hangs the interpreter (compiled code on a compiled column, or an
+        // interpreter bug such as CPython 3.6-3.9's segfault in cases/regressions/) is a
+        // deviation like any other: a known one (`observable = "error"`) makes the trial XFAIL.
         let mut v = v;
-        if matches!(v.status, Status::Crash | Status::Timeout) && col.compiled_with().is_some() {
+        if matches!(v.status, Status::Crash | Status::Timeout) {
             let facts = col.facts();
             if let Some(d) = self
                 .project
