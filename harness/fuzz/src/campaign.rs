@@ -291,11 +291,19 @@ impl Lane {
             // a crash or a hang that a known deviation (`observable = "error"`) records is
             // expected, as in the runner
             let judged = match judged {
-                Judged::Done(mut v, None) if matches!(v.status, Status::Crash | Status::Timeout) => {
+                Judged::Done(mut v, None)
+                    if matches!(v.status, Status::Crash | Status::Timeout) =>
+                {
                     let devs = self.deviations_for(corpus, case);
-                    if let Some(d) = devs.iter().find(|d| d.observable.as_deref() == Some("error") && d.when.matches(&facts)) {
+                    if let Some(d) = devs.iter().find(|d| {
+                        d.observable.as_deref() == Some("error") && d.when.matches(&facts)
+                    }) {
                         v.status = Status::Xfail;
-                        v.reason = Some(format!("{} (known: {})", v.reason.unwrap_or_default(), d.reason));
+                        v.reason = Some(format!(
+                            "{} (known: {})",
+                            v.reason.unwrap_or_default(),
+                            d.reason
+                        ));
                     }
                     Judged::Done(v, None)
                 }
