@@ -1,5 +1,6 @@
 //! A stable, compact pretty-printer for JSON reports: objects and arrays that fit in one
-//! short line are written on it, others one member per line. Keys come in serde_json's map
+//! short line, and arrays of numbers or strings whatever their length, are written on one
+//! line; others one member per line. Keys come in serde_json's map
 //! order (sorted by name), so the bytes depend only on the value.
 
 use serde_json::Value;
@@ -17,7 +18,9 @@ pub fn pretty(v: &Value) -> String {
 
 fn write(s: &mut String, v: &Value, indent: usize) {
     let compact = serde_json::to_string(v).expect("JSON values serialise");
-    if compact.len() <= INLINE || !matches!(v, Value::Array(_) | Value::Object(_)) {
+    let scalars =
+        matches!(v, Value::Array(items) if items.iter().all(|x| !x.is_array() && !x.is_object()));
+    if compact.len() <= INLINE || scalars || !matches!(v, Value::Array(_) | Value::Object(_)) {
         s.push_str(&compact);
         return;
     }

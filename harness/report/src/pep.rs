@@ -13,6 +13,11 @@ use introspec_spec::Spec;
 use crate::matrix::{counts_for, CellState, Matrix, Row, BEHAVIOUR_LAYER};
 use crate::text::{rst, rst_code};
 
+/// The most distinct failing observations shown per spelling.
+const MAX_DIFFERENCES: usize = 12;
+/// The most places (column, case, step) shown per observation.
+const MAX_PLACES: usize = 6;
+
 /// The sections whose observables describe the state of an operation.
 const STATE_SECTIONS: [&str; 4] = ["frame", "running", "state", "delegation"];
 
@@ -410,52 +415,64 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results) {
                     specific.join("; ")
                 );
             }
-            for (what, cols) in differences(m, r, results) {
-                let _ = writeln!(s, "  - {what}: {}", rst(&cols.join(", ")));
+            let diffs = differences(m, r, results);
+            for (what, at) in diffs.iter().take(MAX_DIFFERENCES) {
+                let mut shown: Vec<String> = at.iter().take(MAX_PLACES).cloned().collect();
+                if at.len() > MAX_PLACES {
+                    shown.push(format!("and {} more", at.len() - MAX_PLACES));
+                }
+                let _ = writeln!(s, "  - {what}: {}", rst(&shown.join(", ")));
+            }
+            if diffs.len() > MAX_DIFFERENCES {
+                let _ = writeln!(
+                    s,
+                    "  - and {} more distinct observations (every failing check is in the results file)",
+                    diffs.len() - MAX_DIFFERENCES
+                );
             }
             s.push('\n');
         }
     }
 }
 
-/// The cases of a row that ran on only some of the columns that checked it (version
-/// conditions, features), each with those columns: where the semantics change by version.
+/// The cases of a row that ran on only some of the runtimes that checked it (version
+/// conditions, features), grouped by the runtimes they ran on: where the semantics change by
+/// version. Only bare runtime columns count (compiled and `+ref` columns run fewer cases for
+/// reasons of their own).
 fn version_specific(m: &Matrix, r: &Row, checked: &[usize]) -> Vec<String> {
+    let base: Vec<usize> = checked
+        .iter()
+        .copied()
+        .filter(|i| m.columns[*i].compiler == "cpython" && !m.columns[*i].reference)
+        .collect();
     let mut ids: BTreeSet<u32> = BTreeSet::new();
-    for i in checked {
+    for i in &base {
         ids.extend(r.cells[*i].cases.iter().copied());
     }
-    ids.into_iter()
-        .filter_map(|id| {
-            let on: Vec<&str> = checked
-                .iter()
-                .filter(|i| r.cells[**i].cases.contains(&id))
-                .map(|i| m.columns[*i].name.as_str())
-                .collect();
-            (on.len() < checked.len()).then(|| {
-                format!(
-                    "{} on {}",
-                    rst_code(&m.cases[id as usize]),
-                    rst(&column_list(&on))
-                )
-            })
+    let mut groups: Vec<(Vec<usize>, Vec<&str>)> = Vec::new();
+    for id in ids {
+        let on: Vec<usize> = base
+            .iter()
+            .copied()
+            .filter(|i| r.cells[*i].cases.contains(&id))
+            .collect();
+        if on.len() == base.len() {
+            continue;
+        }
+        let case = m.cases[id as usize].as_str();
+        match groups.iter_mut().find(|(cols, _)| *cols == on) {
+            Some((_, cases)) => cases.push(case),
+            None => groups.push((on, vec![case])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(on, cases)| {
+            let names: Vec<&str> = on.iter().map(|i| m.columns[*i].name.as_str()).collect();
+            let cases: Vec<String> = cases.into_iter().map(rst_code).collect();
+            format!("{} on {}", cases.join(", "), rst(&names.join(", ")))
         })
         .collect()
-}
-
-/// Column names with `X` and `X+ref` said once as `X (+ref)`.
-fn column_list(names: &[&str]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if let Some(base) = n.strip_suffix("+ref") {
-            if let Some(prev) = out.iter_mut().find(|p| p.as_str() == base) {
-                prev.push_str(" (+ref)");
-                continue;
-            }
-        }
-        out.push(n.to_string());
-    }
-    out.join(", ")
 }
 
 /// The distinct failing observations of a row, each with the columns (and case, step) that showed it.
