@@ -256,6 +256,17 @@ impl Model {
         }
         let mut applied = Vec::new();
         let mut used = BTreeSet::new();
+        let expect_outcome = |outcome: Outcome| match outcome {
+            Outcome::Returned(v) => OutcomeExpect::Returns(v.pattern()),
+            Outcome::ReturnedAny => OutcomeExpect::Returns(Pattern::Any),
+            Outcome::Raised(e, v) => OutcomeExpect::Raises {
+                exc: e.name().into(),
+                message: None,
+                value: v.map(PyV::pattern),
+            },
+        };
+        let stepping = program.step_agen && kind == Kind::AsyncGenerator;
+        let mut in_flight = false;
         for act in &program.ops {
             let on = act.on % objects.len();
             let op = &act.op;
@@ -265,6 +276,65 @@ impl Model {
                 Op::Throw(e) => SpecOp::Throw(e),
                 Op::Close => SpecOp::Close,
             };
+            if stepping && on == 0 && matches!(op, Op::Resume | Op::Send(_)) {
+                // the async generator driven step by step: `aw = subject.asend(V)` when no
+                // asend() is in flight, then `aw.send(None)`, one step per operation
+                let start = !rt.objs[0].awaiting;
+                if !start && *op != Op::Resume {
+                    continue;
+                }
+                let saved = rt.clone();
+                rt.inside.clear();
+                rt.used.clear();
+                let mut before = rt.expect_all();
+                let outcome = match rt.step(0, spec_op) {
+                    Ok(o) => o,
+                    Err(Unpredictable) => {
+                        rt = saved;
+                        continue;
+                    }
+                };
+                used.extend(rt.used.iter().cloned());
+                if start {
+                    introspec_cases::load::add_invariants(spec, &names, &mut before);
+                    let arg = match op {
+                        Op::Send(v) => v.to_string(),
+                        _ => "None".to_string(),
+                    };
+                    steps.push(Step {
+                        op: proto::Step::Eval {
+                            expr: format!("subject.asend({arg})"),
+                            bind: Some("aw".into()),
+                        },
+                        outcome: OutcomeExpect::Returns(Pattern::Any),
+                        after: before,
+                        inside: vec![],
+                        line: steps.len() + 1,
+                    });
+                }
+                let mut after = rt.expect_all();
+                introspec_cases::load::add_invariants(spec, &names, &mut after);
+                let inside = std::mem::take(&mut rt.inside)
+                    .into_iter()
+                    .map(|mut snap| {
+                        introspec_cases::load::add_invariants(spec, &names, &mut snap);
+                        snap
+                    })
+                    .collect();
+                in_flight |= rt.objs[0].awaiting;
+                applied.push(Act { on, op: *op });
+                steps.push(Step {
+                    op: proto::Step::Eval {
+                        expr: "aw.send(None)".into(),
+                        bind: None,
+                    },
+                    outcome: expect_outcome(outcome),
+                    after,
+                    inside,
+                    line: steps.len() + 1,
+                });
+                continue;
+            }
             let saved = rt.clone();
             rt.inside.clear();
             rt.used.clear();
@@ -305,15 +375,7 @@ impl Model {
                 },
                 _ => proto::Step::Aclose { target },
             };
-            let outcome = match outcome {
-                Outcome::Returned(v) => OutcomeExpect::Returns(v.pattern()),
-                Outcome::ReturnedAny => OutcomeExpect::Returns(Pattern::Any),
-                Outcome::Raised(e, v) => OutcomeExpect::Raises {
-                    exc: e.name().into(),
-                    message: None,
-                    value: v.map(PyV::pattern),
-                },
-            };
+            let outcome = expect_outcome(outcome);
             let mut after = rt.expect_all();
             introspec_cases::load::add_invariants(spec, &names, &mut after);
             let inside = std::mem::take(&mut rt.inside)
@@ -336,17 +398,27 @@ impl Model {
             subject: program.subject.clone(),
             ops: applied,
             via_await: program.via_await,
+            step_agen: program.step_agen,
         };
         let text = program.python();
         let mut h: u64 = 0xcbf29ce484222325;
-        for b in text
-            .bytes()
-            .chain(format!("{:?}{}", program.ops, program.via_await).bytes())
-        {
+        for b in text.bytes().chain(
+            format!(
+                "{:?}{}{}",
+                program.ops, program.via_await, program.step_agen
+            )
+            .bytes(),
+        ) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x100000001b3);
         }
-        let id = format!("{}.fuzz.{h:016x}", kind.id_prefix());
+        // an asend() left in flight reads ag_running True since 3.8 (bpo-30773); the
+        // corpus's in-flight deviations (PyPy) apply to ids naming it
+        let id = if in_flight {
+            format!("{}.fuzz.in_flight.{h:016x}", kind.id_prefix())
+        } else {
+            format!("{}.fuzz.{h:016x}", kind.id_prefix())
+        };
         let sources: BTreeSet<String> = used
             .iter()
             .filter_map(|(op, from)| {
@@ -383,7 +455,9 @@ impl Model {
                     .map(|p| format!("; PLANTED BUG {}.{}.{}={}", p.op, p.from, p.field, p.value))
                     .unwrap_or_default()
             )),
-            python: if rt.pep479 {
+            python: if in_flight {
+                Specifier::parse(">=3.8").ok()
+            } else if rt.pep479 {
                 Specifier::parse(">=3.7").ok()
             } else if program.needs_py3() {
                 Specifier::parse(">=3.3").ok()
@@ -453,6 +527,8 @@ struct ObjRt {
     delegating: Option<usize>,
     /// close() met an ignored GeneratorExit (the object stays suspended).
     closing_ignored: bool,
+    /// An async generator's asend() awaitable is in flight (driven step by step).
+    awaiting: bool,
 }
 
 enum Input {
@@ -462,6 +538,9 @@ enum Input {
 
 enum Exit {
     Yielded(PyV),
+    /// An async generator driven step by step is suspended at an await: the awaitable's
+    /// send() returns this value and the asend() is still in flight.
+    Awaited(PyV),
     Returned(PyV),
     Raised(Exc),
 }
@@ -475,6 +554,8 @@ struct Runtime<'m> {
     used: BTreeSet<(String, String)>,
     /// A generator's body let StopIteration escape (PEP 479: RuntimeError from 3.7 only).
     pep479: bool,
+    /// An async generator is being driven step by step: its awaits suspend the awaitable.
+    stepping: bool,
 }
 
 fn compile(
@@ -547,6 +628,7 @@ impl<'m> Runtime<'m> {
                     r: PyV::None,
                     delegating: None,
                     closing_ignored: false,
+                    awaiting: false,
                 }
             })
             .collect();
@@ -556,6 +638,7 @@ impl<'m> Runtime<'m> {
             inside: vec![],
             used: BTreeSet::new(),
             pep479: false,
+            stepping: false,
         }
     }
 
@@ -640,6 +723,10 @@ impl<'m> Runtime<'m> {
             SpecOp::Close => Input::Throw(Exc::GeneratorExit),
         };
         let exit = self.run(o, input)?;
+        if matches!(exit, Exit::Awaited(_)) {
+            // only an async generator driven step by step suspends at an await
+            return Err(Unpredictable);
+        }
         Ok(match (op, exit) {
             // PEP 342: close() of a body that yields again raises RuntimeError, and the
             // generator stays suspended where it yielded.
@@ -678,6 +765,7 @@ impl<'m> Runtime<'m> {
                 self.set_state(o, finish);
                 Outcome::Raised(e, None)
             }
+            (_, Exit::Awaited(_)) => return Err(Unpredictable),
         })
     }
 
@@ -712,7 +800,7 @@ impl<'m> Runtime<'m> {
                 Input::Throw(e) => self.apply(c, SpecOp::Throw(e))?,
             };
             match self.delegation_result(o, r) {
-                Some(Ok(y)) => return Ok(Exit::Yielded(y)),
+                Some(Ok(y)) => return Ok(self.suspension(o, y)),
                 Some(Err(e)) => pending = Err(e),
                 None => {}
             }
@@ -755,6 +843,7 @@ impl<'m> Runtime<'m> {
             self.objs[o].pc = pc + 1;
             match ins {
                 Ins::Suspend(v) => return Ok(Exit::Yielded(self.eval(o, v))),
+                Ins::Await(v) if self.stepping => return Ok(Exit::Awaited(self.eval(o, v))),
                 Ins::Await(v) => {
                     // an async generator's await of suspend(): the driver sends None back
                     let _ = self.eval(o, v);
@@ -777,7 +866,7 @@ impl<'m> Runtime<'m> {
                 Ins::Delegate(c) if self.awaits(o) && self.await_refused(c).is_some() => {
                     pending = Err(self.await_refused(c).unwrap_or(Exc::RuntimeError));
                 }
-                Ins::Delegate(c) if self.objs[o].kind == Kind::AsyncGenerator => {
+                Ins::Delegate(c) if self.objs[o].kind == Kind::AsyncGenerator && !self.stepping => {
                     // an async generator driven by asend()/athrow()/aclose() to the end: every
                     // suspension of what it awaits goes to the driver, which sends None back
                     self.objs[o].delegating = Some(c);
@@ -806,7 +895,7 @@ impl<'m> Runtime<'m> {
                     self.objs[o].delegating = Some(c);
                     let r = self.apply(c, SpecOp::Resume)?;
                     match self.delegation_result(o, r) {
-                        Some(Ok(y)) => return Ok(Exit::Yielded(y)),
+                        Some(Ok(y)) => return Ok(self.suspension(o, y)),
                         Some(Err(e)) => pending = Err(e),
                         None => {}
                     }
@@ -830,6 +919,89 @@ impl<'m> Runtime<'m> {
                 }
             }
         }
+    }
+
+    /// A delegate suspended with `y`: the delegating object yields it on, or, for an async
+    /// generator driven step by step, is suspended at its await.
+    fn suspension(&self, o: usize, y: PyV) -> Exit {
+        if self.stepping && self.objs[o].kind == Kind::AsyncGenerator {
+            Exit::Awaited(y)
+        } else {
+            Exit::Yielded(y)
+        }
+    }
+
+    /// One `aw.send(None)` of an async generator driven step by step (`aw =
+    /// subject.asend(V)` first): the start goes through the spec's transition like asend();
+    /// a continuation resumes the body at its await. PEP 525: the step returns what the
+    /// generator awaits (still in flight, ag_running true since 3.8), or raises
+    /// StopIteration(value) when it yields, StopAsyncIteration when it ends, or its exception.
+    fn step(&mut self, o: usize, op: SpecOp) -> Result<Outcome, Unpredictable> {
+        self.stepping = true;
+        let r = self.step_inner(o, op);
+        self.stepping = false;
+        r
+    }
+
+    fn step_inner(&mut self, o: usize, op: SpecOp) -> Result<Outcome, Unpredictable> {
+        let (to, finish, exit) = if self.objs[o].awaiting {
+            (
+                St::Suspended,
+                St::Closed,
+                self.run(o, Input::Send(PyV::None))?,
+            )
+        } else {
+            let from = self.objs[o].state;
+            if self.objs[o].closing_ignored || from == St::Running {
+                return Err(Unpredictable);
+            }
+            let t = self
+                .model
+                .transition(op, from, self.objs[o].kind)
+                .ok_or(Unpredictable)?
+                .clone();
+            self.used.insert((t.op.clone(), t.from.clone()));
+            let to = St::parse(&t.to).ok_or(Unpredictable)?;
+            if !t.body {
+                self.set_state(o, to);
+                return Ok(match t.raises.as_deref() {
+                    None => Outcome::Returned(PyV::None),
+                    Some(name) => Outcome::Raised(Exc::parse(name).ok_or(Unpredictable)?, None),
+                });
+            }
+            let finish = match t.finish.as_deref() {
+                Some(f) => St::parse(f).ok_or(Unpredictable)?,
+                None => to,
+            };
+            let input = match op {
+                SpecOp::SendValue(v) => Input::Send(PyV::Int(v)),
+                SpecOp::Resume => Input::Send(PyV::None),
+                _ => return Err(Unpredictable),
+            };
+            (to, finish, self.run(o, input)?)
+        };
+        Ok(match exit {
+            Exit::Awaited(v) => {
+                self.objs[o].state = St::Running;
+                self.objs[o].awaiting = true;
+                Outcome::Returned(v)
+            }
+            Exit::Yielded(y) => {
+                self.objs[o].awaiting = false;
+                self.set_state(o, to);
+                Outcome::Raised(Exc::StopIteration, Some(y))
+            }
+            Exit::Returned(_) => {
+                self.objs[o].awaiting = false;
+                self.set_state(o, finish);
+                Outcome::Raised(Exc::StopAsyncIteration, None)
+            }
+            Exit::Raised(e) => {
+                self.objs[o].awaiting = false;
+                self.set_state(o, finish);
+                Outcome::Raised(e, None)
+            }
+        })
     }
 
     /// Whether `o` delegates with `await` (not `yield from`).
@@ -875,5 +1047,96 @@ impl<'m> Runtime<'m> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{Act, Func, Program, Stmt};
+
+    fn spec() -> Spec {
+        Spec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec")).unwrap()
+    }
+
+    #[test]
+    fn an_async_generator_driven_step_by_step_is_running_while_in_flight() {
+        let spec = spec();
+        let model = Model::new(&spec, None).unwrap();
+        let p = Program {
+            subject: Func {
+                kind: Kind::AsyncGenerator,
+                body: vec![Stmt::Await(Val::Int(5)), Stmt::Suspend(Val::Int(7))],
+            },
+            ops: vec![Act::subject(Op::Resume), Act::subject(Op::Resume)],
+            via_await: false,
+            step_agen: true,
+        };
+        let pred = model.predict(&spec, &p);
+        let c = &pred.case;
+        assert!(
+            c.id.starts_with("async_generator.fuzz.in_flight."),
+            "{}",
+            c.id
+        );
+        assert_eq!(
+            c.python.as_ref().map(|s| s.as_str().to_string()),
+            Some(">=3.8".to_string())
+        );
+        // create, aw = subject.asend(None), aw.send(None), aw.send(None)
+        assert_eq!(c.steps.len(), 4);
+        assert_eq!(c.steps[2].outcome, OutcomeExpect::Returns(Pattern::Int(5)));
+        let state = |i: usize| {
+            c.steps[i]
+                .after
+                .iter()
+                .find(|e| e.target == "subject" && e.observable == "state")
+                .unwrap()
+                .pattern
+                .clone()
+        };
+        assert_eq!(state(2), Pattern::State("running".into()));
+        assert_eq!(
+            c.steps[3].outcome,
+            OutcomeExpect::Raises {
+                exc: "StopIteration".into(),
+                message: None,
+                value: Some(Pattern::Int(7))
+            }
+        );
+        assert_eq!(state(3), Pattern::State("suspended".into()));
+        assert_eq!(pred.transitions, 2);
+    }
+
+    #[test]
+    fn a_planted_transition_changes_the_prediction() {
+        let spec = spec();
+        let p = Program {
+            subject: Func {
+                kind: Kind::Generator,
+                body: vec![],
+            },
+            ops: vec![Act::subject(Op::Close)],
+            via_await: false,
+            step_agen: false,
+        };
+        let right = Model::new(&spec, None).unwrap().predict(&spec, &p);
+        let wrong = Model::new(
+            &spec,
+            Some(Plant::parse("close.created.to=suspended").unwrap()),
+        )
+        .unwrap()
+        .predict(&spec, &p);
+        let state = |pr: &Prediction| {
+            pr.case.steps[1]
+                .after
+                .iter()
+                .find(|e| e.observable == "state")
+                .unwrap()
+                .pattern
+                .clone()
+        };
+        assert_eq!(state(&right), Pattern::State("closed".into()));
+        assert_eq!(state(&wrong), Pattern::State("suspended".into()));
     }
 }

@@ -279,6 +279,9 @@ pub struct Program {
     /// A coroutine subject is driven through the iterator of `subject.__await__()` (bound
     /// to `aw`), whose send/throw/close/next act on the coroutine.
     pub via_await: bool,
+    /// An async generator subject's asend() is driven step by step (`aw =
+    /// subject.asend(V)`, then `aw.send(None)` per operation) instead of to its end.
+    pub step_agen: bool,
 }
 
 /// One object of a program, in pre-order: the subject first, then each inner object.
@@ -693,11 +696,13 @@ pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
         .iter()
         .map(|k| {
             let k = *k;
-            let via_await: BoxedStrategy<bool> = if k == Kind::Coroutine && inner_ops {
-                prop_oneof![3 => Just(false), 1 => Just(true)].boxed()
-            } else {
-                Just(false).boxed()
-            };
+            // coroutines: through __await__(); async generators: asend() step by step
+            let via_await: BoxedStrategy<bool> =
+                if matches!(k, Kind::Coroutine | Kind::AsyncGenerator) && inner_ops {
+                    prop_oneof![3 => Just(false), 1 => Just(true)].boxed()
+                } else {
+                    Just(false).boxed()
+                };
             (
                 body(k, depth, 2, stmts),
                 prop::collection::vec(act(inner_ops), 1..=max_ops),
@@ -706,7 +711,8 @@ pub fn programs(shape: &Shape) -> BoxedStrategy<Program> {
                 .prop_map(move |(b, ops, via_await)| Program {
                     subject: Func { kind: k, body: b },
                     ops,
-                    via_await,
+                    via_await: via_await && k == Kind::Coroutine,
+                    step_agen: via_await && k == Kind::AsyncGenerator,
                 })
                 .boxed()
         })
@@ -742,6 +748,7 @@ mod tests {
             },
             ops: vec![Act::subject(Op::Resume)],
             via_await: false,
+            step_agen: false,
         };
         let py = p.python();
         assert!(py.contains("async def f0():\n    x = r = None\n    x = await suspend(1)\n    try:\n        r = await inner1\n    except GeneratorExit:\n        return r\n    subject.send(None)\n"), "{py}");
