@@ -395,10 +395,17 @@ fn cell(s: &mut String, m: &Matrix, r: &Row, col: &str, c: &Cell) {
         CellState::NotApplicable => "n/a".to_string(),
     };
     let mut title = format!("{}: {}", c.state.name(), note(r, c));
-    for d in &c.deviations {
+    for d in c.deviations.iter().take(crate::matrix::SHOWN_DEVIATIONS) {
         if let Some(n) = m.deviation(d) {
             let _ = write!(title, "\n{}: {} ({})", n.id, n.reason, n.link);
         }
+    }
+    if c.deviations.len() > crate::matrix::SHOWN_DEVIATIONS {
+        let more = c.deviations.len() - crate::matrix::SHOWN_DEVIATIONS;
+        let _ = write!(
+            title,
+            "\n… and {more} more known deviations (click the cell)"
+        );
     }
     let _ = write!(
         s,
@@ -416,8 +423,15 @@ fn cell(s: &mut String, m: &Matrix, r: &Row, col: &str, c: &Cell) {
         let _ = write!(s, " data-dev=\"{}\"", esc(&c.deviations.join(" ")));
     }
     let _ = write!(s, " title=\"{}\">{}", esc(&title), esc(&label));
-    for d in &c.deviations {
+    for d in c.deviations.iter().take(crate::matrix::SHOWN_DEVIATIONS) {
         let _ = write!(s, "<sup>{}</sup>", esc(d));
+    }
+    if c.deviations.len() > crate::matrix::SHOWN_DEVIATIONS {
+        let _ = write!(
+            s,
+            "<sup>+{}</sup>",
+            c.deviations.len() - crate::matrix::SHOWN_DEVIATIONS
+        );
     }
     s.push_str("</td>");
 }

@@ -100,8 +100,15 @@ fn cell(c: &Cell) -> String {
         CellState::Absent => "absent".to_string(),
         CellState::NotApplicable => "n/a".to_string(),
     };
-    for d in &c.deviations {
+    for d in c.deviations.iter().take(crate::matrix::SHOWN_DEVIATIONS) {
         let _ = write!(out, " [{d}](#{})", d.to_lowercase());
+    }
+    if c.deviations.len() > crate::matrix::SHOWN_DEVIATIONS {
+        let _ = write!(
+            out,
+            " +{}",
+            c.deviations.len() - crate::matrix::SHOWN_DEVIATIONS
+        );
     }
     if c.incomplete > 0 {
         let _ = write!(out, " ({} unfinished)", c.incomplete);

@@ -16,6 +16,10 @@ pub const SCHEMA: &str = "introspec-matrix/1";
 /// The layer name given to rows of operation outcomes (checks with no naming layer).
 pub const BEHAVIOUR_LAYER: &str = "behaviour";
 
+/// The most deviation ids a cell shows in Markdown and HTML (the rest: `+N`, all of them in
+/// `matrix.json` and in the HTML page's note on click).
+pub const SHOWN_DEVIATIONS: usize = 2;
+
 /// The section holding operation outcomes, after the spec's own sections.
 pub const OPERATIONS_SECTION: &str = "operations";
 

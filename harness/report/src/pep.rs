@@ -186,7 +186,16 @@ fn by_state(m: &Matrix, r: &Row) -> String {
             name = format!("{name} ({}/{})", c.pass, c.pass + c.fail + c.xfail);
         }
         if !c.deviations.is_empty() {
-            name = format!("{name} [{}]", c.deviations.join(", "));
+            let mut ids: Vec<String> = c
+                .deviations
+                .iter()
+                .take(crate::matrix::SHOWN_DEVIATIONS)
+                .cloned()
+                .collect();
+            if c.deviations.len() > ids.len() {
+                ids.push(format!("+{}", c.deviations.len() - ids.len()));
+            }
+            name = format!("{name} [{}]", ids.join(", "));
         }
         groups.entry(c.state).or_default().push(name);
     }
