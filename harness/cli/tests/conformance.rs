@@ -90,8 +90,6 @@ fn main() {
             }));
         }
     }
-    if std::env::var_os("INTROSPEC_SNAPSHOTS").is_some() {
-        trials.extend(snapshot::trials(session.clone(), &root));
-    }
+    trials.extend(snapshot::trials(session.clone(), &root));
     libtest_mimic::run(&args, trials).exit();
 }
