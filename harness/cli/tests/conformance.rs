@@ -90,6 +90,6 @@ fn main() {
             }));
         }
     }
-    trials.extend(snapshot::trials(session.clone(), &root));
+    trials.extend(snapshot::trials(*session, &root));
     libtest_mimic::run(&args, trials).exit();
 }

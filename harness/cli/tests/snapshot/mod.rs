@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use introspec_runner::{record, Session};
 use libtest_mimic::{Failed, Trial};
@@ -47,10 +46,10 @@ pub fn render(s: &Session<'_>, col: usize, redact: &[(&str, &str)]) -> String {
 }
 
 /// One trial per column.
-pub fn trials(session: Arc<&'static Session<'static>>, root: &Path) -> Vec<Trial> {
+pub fn trials(session: &'static Session<'static>, root: &Path) -> Vec<Trial> {
     (0..session.columns.len())
         .map(|col| {
-            let s = session.clone();
+            let s = session;
             let root = root.to_path_buf();
             let name = session.columns[col].name.clone();
             Trial::test(format!("snapshot::{name}"), move || {
@@ -60,7 +59,7 @@ pub fn trials(session: Arc<&'static Session<'static>>, root: &Path) -> Vec<Trial
                 if home.len() > 1 {
                     redact.push((home.as_str(), "<home>"));
                 }
-                let text = render(&s, col, &redact);
+                let text = render(s, col, &redact);
                 let c = &s.columns[col];
                 let mut settings = insta::Settings::clone_current();
                 settings.set_snapshot_path(dir(&root));
