@@ -72,15 +72,14 @@ pub fn compare(old: &Path, new: &Path) -> ExitCode {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    print!(
-        "{}",
-        compare::render(
-            &o,
-            &n,
-            &old.display().to_string(),
-            &new.display().to_string()
-        )
+    let text = compare::render(
+        &o,
+        &n,
+        &old.display().to_string(),
+        &new.display().to_string(),
     );
+    // a closed pipe (`| head`) is not an error of the comparison
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     ExitCode::SUCCESS
 }
 
