@@ -167,21 +167,8 @@ pub fn redact_text(mut s: String, pairs: &[(&str, &str)]) -> String {
             s = s.replace(from, to);
         }
     }
-    // addresses: 0x7f3a2c1b2d40 → 0xADDR
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find("0x") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let n = after.chars().take_while(|c| c.is_ascii_hexdigit()).count();
-        if n >= 6 {
-            out.push_str("0xADDR");
-            rest = &after[n..];
-        } else {
-            out.push_str("0x");
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
+    // addresses: 0x7f3a2c1b2d40 → 0xADDR (the worker's own normalisation, for text that
+    // did not come through it)
+    introspec_worker::normalize::text(&mut s);
+    s
 }

@@ -353,24 +353,7 @@ impl Spec {
                     format!("state `{name}` is not one of the four states"),
                 ));
             }
-            let mut invariants = Vec::new();
-            for (obs, value) in s.invariants {
-                match spec.observable(obs.get_ref()) {
-                    None => diags.push(unknown(
-                        &spath,
-                        &stext,
-                        &obs,
-                        "observable",
-                        spec.observables.iter().map(|o| o.name.as_str()),
-                    )),
-                    Some(o) => match Pattern::from_toml(&value, o.domain) {
-                        Ok(p) => invariants.push((obs.into_inner(), p)),
-                        Err(e) => {
-                            diags.push(Diagnostic::at(&spath, &stext, Some(obs.span().start), e))
-                        }
-                    },
-                }
-            }
+            let invariants = spec.parse_invariants(s.invariants, &spath, &stext, &mut diags);
             let mut kind_invariants = BTreeMap::new();
             for (kind, ki) in s.kinds {
                 if !spec.kinds.contains_key(kind.get_ref()) {
@@ -383,27 +366,7 @@ impl Spec {
                     ));
                     continue;
                 }
-                let mut list = Vec::new();
-                for (obs, value) in ki.invariants {
-                    match spec.observable(obs.get_ref()) {
-                        None => diags.push(unknown(
-                            &spath,
-                            &stext,
-                            &obs,
-                            "observable",
-                            spec.observables.iter().map(|o| o.name.as_str()),
-                        )),
-                        Some(o) => match Pattern::from_toml(&value, o.domain) {
-                            Ok(p) => list.push((obs.into_inner(), p)),
-                            Err(e) => diags.push(Diagnostic::at(
-                                &spath,
-                                &stext,
-                                Some(obs.span().start),
-                                e,
-                            )),
-                        },
-                    }
-                }
+                let list = spec.parse_invariants(ki.invariants, &spath, &stext, &mut diags);
                 kind_invariants.insert(kind.into_inner(), list);
             }
             spec.states.insert(
@@ -455,6 +418,33 @@ impl Spec {
         } else {
             Err(Diagnostics(diags))
         }
+    }
+
+    /// Observable = pattern pairs of a state's invariants, checked against the observables.
+    fn parse_invariants(
+        &self,
+        raw: BTreeMap<Spanned<String>, toml::Value>,
+        file: &Path,
+        text: &str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Vec<(String, Pattern)> {
+        let mut out = Vec::new();
+        for (obs, value) in raw {
+            match self.observable(obs.get_ref()) {
+                None => diags.push(unknown(
+                    file,
+                    text,
+                    &obs,
+                    "observable",
+                    self.observables.iter().map(|o| o.name.as_str()),
+                )),
+                Some(o) => match Pattern::from_toml(&value, o.domain) {
+                    Ok(p) => out.push((obs.into_inner(), p)),
+                    Err(e) => diags.push(Diagnostic::at(file, text, Some(obs.span().start), e)),
+                },
+            }
+        }
+        out
     }
 
     fn check_feature(
