@@ -99,6 +99,8 @@ pub struct Session<'p> {
     pub compiled: Vec<Compiled>,
     pub columns: Vec<Column>,
     slots: Vec<Mutex<Slot>>,
+    /// One per column: its whole batch has been run (see [`Session::run_column_once`]).
+    batched: Vec<std::sync::Once>,
     memo: Mutex<HashMap<(usize, usize), Arc<TrialOutput>>>,
     pub default_timeout: Duration,
     /// Rerun trials that do not pass in a fresh worker (FLAKY detection).
@@ -136,6 +138,7 @@ impl<'p> Session<'p> {
                 }
             })
             .collect();
+        let columns_len = columns.len();
         let slots = columns
             .iter()
             .map(|_| {
@@ -155,6 +158,7 @@ impl<'p> Session<'p> {
             project,
             compiled,
             columns,
+            batched: (0..columns_len).map(|_| std::sync::Once::new()).collect(),
             slots,
             memo: Mutex::new(HashMap::new()),
             default_timeout,
@@ -556,6 +560,16 @@ impl<'p> Session<'p> {
             duration,
             diverged_at: None,
         }
+    }
+
+    /// Run the column's whole batch the first time any caller asks, in corpus order, as
+    /// `introspec run` does; later calls return at once. A test harness that runs trials in
+    /// any order calls this first, so that what a worker has imported before a case (which
+    /// matters to compiled modules sharing one library) is the same in every run.
+    pub fn run_column_once(&self, column: usize) {
+        self.batched[column].call_once(|| {
+            self.run_column(column);
+        });
     }
 
     /// Run every case not yet run on one column, pipelining up to `WINDOW` requests to its

@@ -20,6 +20,7 @@ pub fn dir(root: &Path) -> PathBuf {
 /// The full record of one column: every applicable case in case order.
 pub fn render(s: &Session<'_>, col: usize, redact: &[(&str, &str)]) -> String {
     let mut out = String::new();
+    s.run_column_once(col);
     for case in 0..s.compiled.len() {
         if s.skip_reason(case, col).is_some() {
             continue;
