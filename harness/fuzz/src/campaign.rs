@@ -369,12 +369,7 @@ fn trim(case: &Case, request: &mut proto::Case, plan: &mut Plan) {
 }
 
 fn verdict(status: Status, reason: String) -> Verdict {
-    Verdict {
-        status,
-        reason: Some(reason),
-        checks: vec![],
-        deviations: vec![],
-    }
+    Verdict::without_checks(status, reason)
 }
 
 fn last_lines(s: &str) -> String {
@@ -402,7 +397,7 @@ pub fn signature(column: &str, pred: &Prediction, v: &Verdict) -> String {
                 .case
                 .steps
                 .get(c.step - 1)
-                .map(|s| step_name(&s.op))
+                .map(|s| s.op.name())
                 .unwrap_or("?");
             let layer = if c.layer.is_empty() {
                 String::new()
@@ -431,22 +426,6 @@ pub fn signature(column: &str, pred: &Prediction, v: &Verdict) -> String {
                 .take(80)
                 .collect::<String>()
         ),
-    }
-}
-
-fn step_name(s: &proto::Step) -> &'static str {
-    use proto::Step as S;
-    match s {
-        S::Create { .. } => "create",
-        S::Next { .. } => "next",
-        S::Send { .. } => "send",
-        S::Throw { .. } => "throw",
-        S::Close { .. } => "close",
-        S::Asend { .. } => "asend",
-        S::Athrow { .. } => "athrow",
-        S::Aclose { .. } => "aclose",
-        S::Eval { .. } => "eval",
-        S::Exec { .. } => "exec",
     }
 }
 

@@ -128,6 +128,18 @@ pub struct AppliedDeviation {
     pub origin: String,
 }
 
+impl Verdict {
+    /// A verdict reached without checks (SKIP, CRASH, TIMEOUT, ERROR): a status and why.
+    pub fn without_checks(status: Status, reason: String) -> Verdict {
+        Verdict {
+            status,
+            reason: Some(reason),
+            checks: vec![],
+            deviations: vec![],
+        }
+    }
+}
+
 /// Everything the judge needs about the trial.
 pub struct Trial<'a> {
     pub spec: &'a Spec,
@@ -327,7 +339,7 @@ impl Trial<'_> {
             target: "subject".into(),
             observable: "outcome".into(),
             layer: String::new(),
-            read: op_name(&step.op).into(),
+            read: step.op.name().into(),
             expected,
             observed,
             ok,
@@ -475,22 +487,6 @@ fn deviation_covers(d: &Deviation, c: &Check) -> bool {
             *o == c.observable || c.observable.strip_prefix("agreement:") == Some(o.as_str())
         })
         && d.layer.as_ref().is_none_or(|l| *l == c.layer)
-}
-
-fn op_name(op: &introspec_protocol::Step) -> &'static str {
-    use introspec_protocol::Step as S;
-    match op {
-        S::Create { .. } => "create",
-        S::Next { .. } => "next",
-        S::Send { .. } => "send",
-        S::Throw { .. } => "throw",
-        S::Close { .. } => "close",
-        S::Asend { .. } => "asend",
-        S::Athrow { .. } => "athrow",
-        S::Aclose { .. } => "aclose",
-        S::Eval { .. } => "eval",
-        S::Exec { .. } => "exec",
-    }
 }
 
 fn render_pattern(p: &Pattern, values: &BTreeMap<String, String>) -> String {

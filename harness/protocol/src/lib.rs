@@ -114,6 +114,24 @@ pub enum Step {
     Exec { code: String },
 }
 
+impl Step {
+    /// The operation's name, as cases write it (`do = "send"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Create { .. } => "create",
+            Step::Next { .. } => "next",
+            Step::Send { .. } => "send",
+            Step::Throw { .. } => "throw",
+            Step::Close { .. } => "close",
+            Step::Asend { .. } => "asend",
+            Step::Athrow { .. } => "athrow",
+            Step::Aclose { .. } => "aclose",
+            Step::Eval { .. } => "eval",
+            Step::Exec { .. } => "exec",
+        }
+    }
+}
+
 /// What a worker observed for one case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {

@@ -562,6 +562,21 @@ impl<'p> Session<'p> {
         }
     }
 
+    /// Record the verdict of a trial that was not sent to any worker (skipped, or its
+    /// column cannot start).
+    fn record_unrun(&self, case: usize, column: usize, verdict: Verdict) {
+        let out = TrialOutput {
+            verdict,
+            result: None,
+            duration: Duration::ZERO,
+            diverged_at: None,
+        };
+        self.memo
+            .lock()
+            .unwrap()
+            .insert((case, column), Arc::new(out));
+    }
+
     /// Run the column's whole batch the first time any caller asks, in corpus order, as
     /// `introspec run` does; later calls return at once. A test harness that runs trials in
     /// any order calls this first, so that what a worker has imported before a case (which
@@ -584,16 +599,7 @@ impl<'p> Session<'p> {
                 continue;
             }
             if let Some(why) = self.skip_reason(case, column) {
-                let out = TrialOutput {
-                    verdict: verdict(Status::Skip, why),
-                    result: None,
-                    duration: Duration::ZERO,
-                    diverged_at: None,
-                };
-                self.memo
-                    .lock()
-                    .unwrap()
-                    .insert((case, column), Arc::new(out));
+                self.record_unrun(case, column, verdict(Status::Skip, why));
                 count += 1;
             } else {
                 pending.push_back(case);
@@ -604,16 +610,7 @@ impl<'p> Session<'p> {
             if let Err(v) = self.ensure_worker(&mut slot, column) {
                 drop(slot);
                 for case in pending.drain(..) {
-                    let out = TrialOutput {
-                        verdict: v.clone(),
-                        result: None,
-                        duration: Duration::ZERO,
-                        diverged_at: None,
-                    };
-                    self.memo
-                        .lock()
-                        .unwrap()
-                        .insert((case, column), Arc::new(out));
+                    self.record_unrun(case, column, v.clone());
                     count += 1;
                 }
                 break;
@@ -862,12 +859,7 @@ fn failing(v: &Verdict) -> Vec<(usize, String, String, String, String)> {
 }
 
 fn verdict(status: Status, reason: String) -> Verdict {
-    Verdict {
-        status,
-        reason: Some(reason),
-        checks: vec![],
-        deviations: vec![],
-    }
+    Verdict::without_checks(status, reason)
 }
 
 fn tail(stderr: &str) -> String {
