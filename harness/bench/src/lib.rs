@@ -156,6 +156,7 @@ pub fn rate(project: &Project, col: &Column, seconds: f64) -> Option<Rate> {
         loads: col.loads.clone(),
         cache: project.cache.clone(),
         env: vec![],
+        memory_limit: project.settings.memory_limit,
     };
     let mut worker = Worker::start(&spec, Duration::from_secs(30)).ok()?;
     let applicable: Vec<usize> = (0..session.compiled.len())

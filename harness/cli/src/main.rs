@@ -238,7 +238,10 @@ fn bench(
         Ok(report) => {
             print!("{}", introspec_bench::render(&report));
             let out = root.join("reports/bench.json");
-            if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()) {
+            if let Err(e) = introspec_cache::write_atomic(
+                &out,
+                serde_json::to_string_pretty(&report).unwrap().as_bytes(),
+            ) {
                 eprintln!("cannot write {}: {e}", out.display());
                 return ExitCode::from(2);
             }
@@ -418,10 +421,11 @@ fn run(
     let results = session.results(&discovery, &git_commit(root), interrupted);
     print_summary(&results);
     let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
-    if let Some(dir) = out.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    match std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()) {
+    // atomic: an interrupt while writing leaves the previous results whole
+    match introspec_cache::write_atomic(
+        &out,
+        serde_json::to_string_pretty(&results).unwrap().as_bytes(),
+    ) {
         Ok(()) => eprintln!(
             "results: {} ({:.1} s)",
             out.display(),

@@ -96,10 +96,10 @@ pub fn merge(files: &[PathBuf], out: &Path) -> ExitCode {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    match std::fs::write(out, serde_json::to_string_pretty(&merged).unwrap()) {
+    match introspec_cache::write_atomic(
+        out,
+        serde_json::to_string_pretty(&merged).unwrap().as_bytes(),
+    ) {
         Ok(()) => {
             eprintln!(
                 "merged {} files: {} columns, {} trials into {}",
@@ -110,6 +110,10 @@ pub fn merge(files: &[PathBuf], out: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => fail(ReportError::io(out, "cannot write the merged results", &e)),
+        Err(e) => fail(ReportError::io(
+            out,
+            "cannot write the merged results",
+            &std::io::Error::other(e),
+        )),
     }
 }

@@ -229,9 +229,9 @@ fn build_group(
                     products.errors.insert(
                         left[0].0.clone(),
                         format!(
-                            "mypyc {} failed:\n{}",
+                            "mypyc {} failed: {}",
                             ctx.pin.version,
-                            tail(&answer.messages, 12)
+                            first_diagnostic(&answer.messages)
                         ),
                     );
                     return Ok(());
@@ -241,7 +241,13 @@ fn build_group(
                 return build_group(ctx, rejects, &format!("{name}b"), b, products);
             }
             for (m, why) in blamed {
-                let why = format!("mypyc {} rejected the case:\n{why}", ctx.pin.version);
+                // recorded as a stable fact: mypy reports a different subset of a module's
+                // lines from one grouping to the next, so its full text is not recorded
+                let why = format!(
+                    "mypyc {} rejected the case: {}",
+                    ctx.pin.version,
+                    first_diagnostic(&why)
+                );
                 if let Some((_, src)) = left.iter().find(|(x, _)| x == m) {
                     write_atomic(
                         &rejects.join(format!("{}.err", module_key(ctx, m, src))),
@@ -275,8 +281,9 @@ fn build_group(
             }
             Err(e) if left.len() == 1 => {
                 let why = format!(
-                    "the C that mypyc {} made does not compile: {e}",
-                    ctx.pin.version
+                    "the C that mypyc {} made does not compile: {}",
+                    ctx.pin.version,
+                    first_diagnostic(&e)
                 );
                 write_atomic(
                     &rejects.join(format!("{}.err", module_key(ctx, &left[0].0, &left[0].1))),
@@ -406,9 +413,47 @@ fn attribute<'a>(
     out
 }
 
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+/// The kind of a compiler's complaint, as a fact that does not depend on the build: the
+/// diagnostics without their `file:line[:col]: ` locations, the first in sorted order of
+/// those that say `error` (else of all). mypy reports a different subset of a module's
+/// offending lines depending on which modules share its group, and gcc names temporary
+/// paths, so the full text would make results differ between two cold builds.
+pub(crate) fn first_diagnostic(text: &str) -> String {
+    let mut kinds: Vec<String> = text
+        .lines()
+        .map(|l| strip_location(l.trim()).to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+        .iter()
+        .find(|k| k.to_lowercase().contains("error"))
+        .or(kinds.first())
+        .cloned()
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+/// `ic_a.py:8:5: error: x` → `error: x`; a line without a location is returned whole.
+fn strip_location(line: &str) -> &str {
+    let mut rest = line;
+    let Some((_, after)) = rest.split_once(':') else {
+        return line;
+    };
+    rest = after;
+    let mut numbers = 0;
+    while let Some((n, after)) = rest.split_once(':') {
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            break;
+        }
+        numbers += 1;
+        rest = after;
+    }
+    if numbers == 0 {
+        line
+    } else {
+        rest.trim_start()
+    }
 }
 
 #[cfg(test)]
@@ -426,6 +471,23 @@ mod tests {
         assert!(e["ic_c"].contains("not defined"));
         let e = super::attribute(msgs, ["ic_d"].into_iter());
         assert!(e["ic_d"].contains("internal mypyc error"));
+    }
+
+    #[test]
+    fn a_rejection_is_recorded_without_its_lines() {
+        let one = "ic_a.py:8: error: async generators are unimplemented\n\
+                   ic_a.py:10: error: async generators are unimplemented";
+        let other = "ic_a.py:3: error: async generators are unimplemented";
+        assert_eq!(super::first_diagnostic(one), super::first_diagnostic(other));
+        assert_eq!(
+            super::first_diagnostic(one),
+            "error: async generators are unimplemented"
+        );
+        assert_eq!(
+            super::first_diagnostic("/tmp/x/.o.1.tmp.c:3:1: error: expected ';'\nnote: n"),
+            "error: expected ';'"
+        );
+        assert_eq!(super::first_diagnostic("Traceback"), "Traceback");
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl Lane {
                 loads: self.column.loads.clone(),
                 cache: self.cache.clone(),
                 env: vec![],
+                memory_limit: Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
             };
             match Worker::start(&spec, START_TIMEOUT) {
                 Ok(w) => self.worker = Some(w),

@@ -19,11 +19,12 @@ use introspec_runtimes::Discovery;
 use introspec_spec::{Diagnostics, Spec};
 use introspec_worker::{RunOutcome, Worker, WorkerSpec};
 
+pub mod settings;
+
 pub use columns::Column;
 pub use results::{BrokenColumn, HarnessInfo, Results, TrialRecord};
 
-/// The default time a case may take.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use settings::{Settings, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT};
 /// The time an interpreter may take to start and say hello.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,12 +34,20 @@ pub struct Project {
     pub spec: Spec,
     pub corpus: Corpus,
     pub cache: PathBuf,
+    /// What the environment set (timeout, memory limit), read once at load.
+    pub settings: Settings,
 }
 
 impl Project {
     /// Load `root/spec` and `root/cases`. A broken spec is fatal; broken cases are reported
     /// in `corpus.diagnostics` and left out.
     pub fn load(root: &Path) -> Result<Project, Diagnostics> {
+        let settings = Settings::from_env().map_err(|e| {
+            introspec_spec::diag::Diagnostics(vec![introspec_spec::diag::Diagnostic::file(
+                Path::new("<environment>"),
+                e,
+            )])
+        })?;
         let spec = Spec::load(&root.join("spec"))?;
         let corpus = Corpus::load(&root.join("cases"), &spec);
         Ok(Project {
@@ -46,6 +55,7 @@ impl Project {
             spec,
             corpus,
             cache: introspec_worker::default_cache(root),
+            settings,
         })
     }
 
@@ -149,11 +159,7 @@ impl<'p> Session<'p> {
                 })
             })
             .collect();
-        let default_timeout = std::env::var("INTROSPEC_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .map(Duration::from_secs_f64)
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let default_timeout = project.settings.timeout;
         Session {
             project,
             compiled,
@@ -184,6 +190,7 @@ impl<'p> Session<'p> {
                 .collect(),
             cache: self.project.cache.clone(),
             env: self.worker_env.clone(),
+            memory_limit: self.project.settings.memory_limit,
         }
     }
 
@@ -887,7 +894,8 @@ pub fn divergence(a: Option<&CaseResult>, b: Option<&CaseResult>) -> Option<usiz
     }
 }
 
-/// A digest of spec/ (FNV-1a over the files in name order): which spec the results are of.
+/// A digest of spec/ (BLAKE3 over the files in name order, 16 hex digits): which spec the
+/// results are of.
 pub fn spec_digest(root: &Path) -> String {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("spec"))
         .map(|d| {
@@ -898,14 +906,11 @@ pub fn spec_digest(root: &Path) -> String {
         })
         .unwrap_or_default();
     files.sort();
-    let mut h: u64 = 0xcbf29ce484222325;
+    let mut d = introspec_cache::Digest::new();
     for f in files {
-        for b in std::fs::read(&f).unwrap_or_default() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
+        d.add(std::fs::read(&f).unwrap_or_default());
     }
-    format!("{h:016x}")
+    d.short()
 }
 
 /// The commit of the project checkout, with `-dirty` when it has changes (or `unknown`).

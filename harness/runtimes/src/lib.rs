@@ -352,8 +352,9 @@ pub fn discover(opts: &Options) -> Discovery {
     });
     if dirty {
         if let Some(f) = &opts.cache_file {
-            let _ = std::fs::create_dir_all(f.parent().unwrap_or(Path::new(".")));
-            let _ = std::fs::write(f, serde_json::to_string_pretty(&cache).unwrap_or_default());
+            // atomic: harnesses started at once on an empty cache all write it
+            let body = serde_json::to_string_pretty(&cache).unwrap_or_default();
+            let _ = introspec_cache::write_atomic(f, body.as_bytes());
         }
     }
     let mut runtimes: Vec<Runtime> = Vec::new();

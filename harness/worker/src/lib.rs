@@ -30,6 +30,9 @@ pub struct WorkerSpec {
     pub cache: PathBuf,
     /// Extra environment for the interpreter.
     pub env: Vec<(String, String)>,
+    /// The most memory the worker may take (bytes of address space, `RLIMIT_AS`, set
+    /// before the interpreter starts); `None`: unlimited.
+    pub memory_limit: Option<u64>,
 }
 
 /// Why a worker could not start.
@@ -118,10 +121,11 @@ impl Worker {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
+        let memory_limit = spec.memory_limit;
         #[cfg(target_os = "linux")]
         unsafe {
             use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 // die with the harness, whatever kills it
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 // a process group of its own: a Ctrl-C at the terminal interrupts the harness,
@@ -135,6 +139,18 @@ impl Worker {
                 if libc::getrlimit(libc::RLIMIT_CORE, &mut core) == 0 {
                     core.rlim_cur = 0;
                     libc::setrlimit(libc::RLIMIT_CORE, &core);
+                }
+                // a case that allocates without bound stops at the limit (MemoryError or a
+                // crash) instead of taking the machine; an address-space limit suits
+                // CPython and PyPy, whose heaps reserve no more than they use
+                if let Some(bytes) = memory_limit {
+                    let lim = libc::rlimit {
+                        rlim_cur: bytes as libc::rlim_t,
+                        rlim_max: bytes as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -364,9 +380,11 @@ impl Worker {
             },
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
                 self.alive = false;
+                let status = self.exit_status();
+                let stderr = self.stderr_text();
                 RunOutcome::Crashed {
-                    how: self.exit_status(),
-                    stderr: self.stderr_text(),
+                    how: self.crash_cause(status, &stderr),
+                    stderr,
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -445,6 +463,26 @@ impl Worker {
                         .unwrap_or_else(|e| format!("unknown ({e})"));
                 }
             }
+        }
+    }
+
+    /// `status`, named "memory limit" when the worker died of its memory limit (its last
+    /// words say it could not allocate).
+    fn crash_cause(&self, status: String, stderr: &str) -> String {
+        let Some(limit) = self.spec.memory_limit else {
+            return status;
+        };
+        let out_of_memory = stderr.lines().rev().take(12).any(|l| {
+            l.contains("MemoryError")
+                || l.contains("Cannot allocate memory")
+                || l.contains("out of memory")
+                || l.contains("memory allocation of")
+                || l.contains("std::bad_alloc")
+        });
+        if out_of_memory {
+            format!("memory limit ({}): {status}", describe_size(limit))
+        } else {
+            status
         }
     }
 
@@ -551,6 +589,17 @@ fn drain_stderr(mut pipe: impl Read, tail: Arc<Mutex<VecDeque<String>>>) {
 }
 
 /// `signal 11 (SIGSEGV)` or `exit code 3`.
+/// `2 GiB`, `512 MiB` or a number of bytes.
+pub fn describe_size(bytes: u64) -> String {
+    if bytes % (1 << 30) == 0 {
+        format!("{} GiB", bytes >> 30)
+    } else if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 pub fn describe_status(st: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     if let Some(sig) = st.signal() {

@@ -107,25 +107,13 @@ pub fn reference_supports(id: &Identity) -> Result<(), String> {
 }
 
 fn write_once(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
-    if std::fs::read(&path).ok().as_deref() != Some(bytes) {
-        // write then rename, so that parallel harnesses never see half a file
-        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path)?;
-    }
+    introspec_cache::write_if_changed(&path, bytes).map_err(std::io::Error::other)?;
     Ok(path)
 }
 
 fn digest(bytes: &[u8]) -> String {
-    // FNV-1a: enough to keep different builds in different directories
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+    introspec_cache::short_digest(bytes)
 }
 
 /// Write an embedded file once per cache directory and process: every worker start asks

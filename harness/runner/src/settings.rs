@@ -1,0 +1,134 @@
+//! The settings a run takes from the environment, read once when the project is loaded and
+//! validated there: a bad value is an error that names the variable and the fix, never a
+//! panic or a silent default.
+
+use std::time::Duration;
+
+/// The default per-case timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default memory limit of a worker: 2 GiB of address space.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
+
+/// What the environment set for this run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `INTROSPEC_TIMEOUT`: seconds a case may take unless it sets its own `timeout`.
+    pub timeout: Duration,
+    /// `INTROSPEC_MEMORY`: the memory limit of every worker (`None`: unlimited).
+    pub memory_limit: Option<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timeout: DEFAULT_TIMEOUT,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+        }
+    }
+}
+
+impl Settings {
+    /// Read `INTROSPEC_TIMEOUT` and `INTROSPEC_MEMORY`.
+    pub fn from_env() -> Result<Settings, String> {
+        Settings::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// The same from any source of variables (tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        if let Some(v) = get("INTROSPEC_TIMEOUT").filter(|v| !v.is_empty()) {
+            s.timeout = parse_timeout(&v).map_err(|why| {
+                format!("INTROSPEC_TIMEOUT={v:?}: {why}; give seconds, for example INTROSPEC_TIMEOUT=10 or 0.5")
+            })?;
+        }
+        if let Some(v) = get("INTROSPEC_MEMORY").filter(|v| !v.is_empty()) {
+            s.memory_limit = parse_memory(&v).map_err(|why| {
+                format!("INTROSPEC_MEMORY={v:?}: {why}; give a size such as 2GiB, 512MiB or 1073741824, or `none`")
+            })?;
+        }
+        Ok(s)
+    }
+}
+
+/// A timeout in seconds: finite, at least a millisecond, at most a day.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number of seconds".to_string())?;
+    check_timeout(secs)
+}
+
+/// The bounds every timeout obeys, from the environment or a case.
+pub fn check_timeout(secs: f64) -> Result<Duration, String> {
+    if !secs.is_finite() {
+        return Err("not a finite number of seconds".into());
+    }
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err("outside 0.001 to 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A size: bytes, or a number with K/M/G (powers of 1024, `KiB`/`KB` alike); `none` or `0`
+/// for no limit. At least 64 MiB: an interpreter needs that much to start.
+pub fn parse_memory(text: &str) -> Result<Option<u64>, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("none") || t == "0" {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| "not a size".to_string())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => return Err(format!("unknown unit {other:?}")),
+    };
+    let bytes = n
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| "too large".to_string())?;
+    if bytes < 64 << 20 {
+        return Err("below 64 MiB, too little for an interpreter to start".into());
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(k: &'static str, v: &'static str) -> Result<Settings, String> {
+        Settings::from_vars(|name| (name == k).then(|| v.to_string()))
+    }
+
+    #[test]
+    fn bad_timeouts_are_errors_that_name_the_variable() {
+        for v in ["-1", "nan", "inf", "1e400", "abc", "0", "1e-9"] {
+            let e = with("INTROSPEC_TIMEOUT", v).unwrap_err();
+            assert!(e.starts_with("INTROSPEC_TIMEOUT="), "{v}: {e}");
+        }
+        assert_eq!(
+            with("INTROSPEC_TIMEOUT", "0.3").unwrap().timeout,
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("2GiB").unwrap(), Some(2 << 30));
+        assert_eq!(parse_memory("512M").unwrap(), Some(512 << 20));
+        assert_eq!(parse_memory("none").unwrap(), None);
+        assert_eq!(parse_memory("1073741824").unwrap(), Some(1 << 30));
+        assert!(parse_memory("12 parsecs").is_err());
+        assert!(parse_memory("1k").is_err());
+        assert!(parse_memory("99999999999T").is_err());
+        assert!(with("INTROSPEC_MEMORY", "lots")
+            .unwrap_err()
+            .contains("INTROSPEC_MEMORY"));
+        assert_eq!(Settings::from_vars(|_| None).unwrap(), Settings::default());
+    }
+}
