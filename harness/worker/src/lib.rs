@@ -591,9 +591,9 @@ fn drain_stderr(mut pipe: impl Read, tail: Arc<Mutex<VecDeque<String>>>) {
 /// `signal 11 (SIGSEGV)` or `exit code 3`.
 /// `2 GiB`, `512 MiB` or a number of bytes.
 pub fn describe_size(bytes: u64) -> String {
-    if bytes % (1 << 30) == 0 {
+    if bytes.is_multiple_of(1 << 30) {
         format!("{} GiB", bytes >> 30)
-    } else if bytes % (1 << 20) == 0 {
+    } else if bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
