@@ -1055,3 +1055,94 @@ fn sigint_ends_the_run_at_once_leaves_no_worker_and_writes_the_results_so_far() 
     assert_eq!(r.columns.len(), pythons.len());
     assert_eq!(got, expected, "{}", show(&o));
 }
+
+/// A case that allocates without bound meets the worker's memory limit (INTROSPEC_MEMORY,
+/// 2 GiB by default) and is CRASH "memory limit" alone; the case after it passes, on both
+/// observers, pipelined and one by one.
+#[test]
+fn a_case_past_the_memory_limit_is_crash_memory_limit_alone() {
+    let p = load_valid("memory");
+    assert_eq!(
+        p.settings.memory_limit,
+        Some(introspec_runner::DEFAULT_MEMORY_LIMIT)
+    );
+    per_column(|col| {
+        for (how, got) in [
+            ("pipelined", run_pipelined(&p, col, &[])),
+            ("one by one", run_in_order(&p, col, &in_file_order(&p))),
+        ] {
+            let hog = &got["memory.unbounded"];
+            assert_eq!(
+                hog.verdict.status,
+                Status::Crash,
+                "{} {how}: {}",
+                col.name,
+                describe(hog)
+            );
+            let reason = hog.verdict.reason.clone().unwrap_or_default();
+            assert!(
+                reason.contains("memory limit (2 GiB)"),
+                "{} {how}: {reason}",
+                col.name
+            );
+            let next = &got["memory.after"];
+            assert_eq!(
+                next.verdict.status,
+                Status::Pass,
+                "{} {how}: {}",
+                col.name,
+                describe(next)
+            );
+        }
+    });
+}
+
+/// Many workers started at once on an empty cache, in threads of one harness and in two
+/// harness processes: every one starts (the observers are written once, atomically, under
+/// names no two writers share) and the cache holds no temporary file afterwards.
+#[test]
+fn many_workers_start_at_once_on_an_empty_cache() {
+    let cache = scratch("empty-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let cols = columns();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let col = &cols[i % cols.len()];
+                let cache = cache.clone();
+                s.spawn(move || {
+                    let spec = introspec_worker::WorkerSpec {
+                        python: col.runtime.path.clone(),
+                        observer: col.observer(),
+                        loads: vec![],
+                        cache,
+                        env: vec![],
+                        memory_limit: Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
+                    };
+                    introspec_worker::Worker::start(&spec, Duration::from_secs(60))
+                        .map(|w| w.pid())
+                        .map_err(|e| format!("{}: {e}", col.name))
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .unwrap()
+                .expect("every worker starts on an empty cache");
+        }
+    });
+    let mut leftovers = vec![];
+    let mut stack = vec![cache.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".tmp") {
+                leftovers.push(path);
+            }
+        }
+    }
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let _ = std::fs::remove_dir_all(&cache);
+}

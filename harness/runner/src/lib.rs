@@ -497,6 +497,28 @@ impl<'p> Session<'p> {
         Ok(())
     }
 
+    /// A case that ran into the worker's memory limit: the interpreter raised MemoryError
+    /// where the case did not expect one (no case in the corpus expects one). It is CRASH
+    /// "memory limit" for that case alone, whatever else it observed.
+    fn out_of_memory(&self, r: &proto::CaseResult) -> Option<String> {
+        let limit = self.project.settings.memory_limit?;
+        let at = if r
+            .error
+            .as_ref()
+            .is_some_and(|e| e.type_name == "MemoryError")
+        {
+            Some(format!("in its {}", r.error.as_ref().unwrap().phase))
+        } else {
+            r.steps.iter().position(|s| {
+                matches!(&s.outcome, proto::Outcome::Raised(e) if e.type_name == "MemoryError")
+            }).map(|i| format!("at step {}", i + 1))
+        }?;
+        Some(format!(
+            "memory limit ({}): the case raised MemoryError {at} (INTROSPEC_MEMORY sets the limit)",
+            introspec_worker::describe_size(limit)
+        ))
+    }
+
     fn judge_outcome(
         &self,
         case: usize,
@@ -516,7 +538,10 @@ impl<'p> Session<'p> {
             deviations: self.project.corpus.deviations_for(c).collect(),
         };
         let (v, result) = match outcome {
-            RunOutcome::Done(r) => (trial.judge(&r), Some(r)),
+            RunOutcome::Done(r) => match self.out_of_memory(&r) {
+                Some(why) => (verdict(Status::Crash, why), Some(r)),
+                None => (trial.judge(&r), Some(r)),
+            },
             RunOutcome::Crashed { how, stderr } => (
                 verdict(
                     Status::Crash,
