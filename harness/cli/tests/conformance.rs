@@ -67,6 +67,11 @@ fn main() {
     let cols = columns::all(&discovery.runtimes, &project.cache);
     let session: &'static Session<'static> = Box::leak(Box::new(Session::new(project, cols)));
     let session = Arc::new(session);
+    // cargo nextest runs every trial in a process of its own: there, running the whole column
+    // first (as `cargo test` does, so that every worker has imported the same things before
+    // each case) would rerun the column once per trial, so each trial runs its own case only
+    let whole_columns =
+        std::env::var("NEXTEST_EXECUTION_MODE").as_deref() != Ok("process-per-test");
     // case-major order: consecutive trials hit different columns, so threads rarely wait on
     // the same worker
     for case in 0..session.compiled.len() {
@@ -74,7 +79,9 @@ fn main() {
             let name = format!("{}::{}", session.columns[col].name, session.case(case).id);
             let s = session.clone();
             trials.push(Trial::ignorable_test(name, move || {
-                s.run_column_once(col);
+                if whole_columns {
+                    s.run_column_once(col);
+                }
                 let out = s.trial(case, col);
                 let v = &out.verdict;
                 match v.status {
