@@ -600,6 +600,21 @@ fn build_case(
         ));
     }
 
+    if let Some(t) = rc.timeout {
+        // the bounds of INTROSPEC_TIMEOUT (harness/runner/src/settings.rs)
+        if !t.is_finite() || !(0.001..=86_400.0).contains(&t) {
+            errs.push(
+                Diagnostic::at(
+                    file,
+                    text,
+                    Some(rc.id.span().start),
+                    format!("case `{case_id}`: timeout = {t} is not a number of seconds from 0.001 to 86400"),
+                )
+                .with_help("give seconds, for example `timeout = 2.0`, or leave it out for the default (10 s, INTROSPEC_TIMEOUT)"),
+            );
+        }
+    }
+
     let mut deviations = Vec::new();
     for d in rc.deviation {
         let span = d.span().start;

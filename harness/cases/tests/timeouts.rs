@@ -1,0 +1,53 @@
+//! A case's `timeout` is validated when the corpus loads: a value no clock can honour is a
+//! located error, never a case that then times out on every step.
+
+use std::path::Path;
+
+use introspec_cases::Corpus;
+use introspec_spec::Spec;
+
+fn load_with_timeout(value: &str) -> Corpus {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let spec = Spec::load(&root.join("spec")).expect("the spec loads");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "timeouts-{}-{}",
+        std::process::id(),
+        value.replace(['.', '-'], "_")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let case = format!(
+        "[[case]]\nid = \"t.one\"\ntitle = \"t\"\nkind = \"generator\"\n\
+         source = \"https://peps.python.org/pep-0255/\"\ntimeout = {value}\n\
+         code = '''\ndef gen():\n    yield 1\n'''\nsubject = \"gen()\"\n\n\
+         [[case.step]]\ndo = \"create\"\n"
+    );
+    std::fs::write(dir.join("t.toml"), case).unwrap();
+    let corpus = Corpus::load(&dir, &spec);
+    let _ = std::fs::remove_dir_all(&dir);
+    corpus
+}
+
+#[test]
+fn timeouts_no_clock_can_honour_are_located_errors() {
+    for bad in ["nan", "-1.0", "0.0", "1e-9", "inf", "1e400"] {
+        let c = load_with_timeout(bad);
+        let text: Vec<String> = c.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|d| d.contains("t.toml:") && d.contains("timeout")),
+            "{bad}: {text:?}"
+        );
+        assert!(c.cases.is_empty(), "{bad}: the case was kept");
+    }
+    let ok = load_with_timeout("2.5");
+    assert!(
+        ok.diagnostics.is_empty(),
+        "{:?}",
+        ok.diagnostics
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ok.cases[0].timeout_ms, Some(2500));
+}
