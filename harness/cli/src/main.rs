@@ -370,6 +370,12 @@ fn run(
     for d in &project.corpus.diagnostics {
         eprintln!("{d}");
     }
+    let dropped_input: Vec<String> = project
+        .corpus
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
     if !only_cases.is_empty() {
         project
             .corpus
@@ -453,6 +459,13 @@ fn run(
         return ExitCode::from(130);
     }
     if results.trials.iter().any(|t| t.status.fails_run()) {
+        ExitCode::from(1)
+    } else if !dropped_input.is_empty() {
+        // a case file that failed to load is input silently dropped: it fails the run
+        eprintln!(
+            "{} input problem(s) above: the cases they name were not run (`introspec check` lists them)",
+            dropped_input.len()
+        );
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -1146,3 +1146,56 @@ fn many_workers_start_at_once_on_an_empty_cache() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// A case file that fails to load fails `introspec run` (exit 1) even when every trial that
+/// ran passed, and a bad INTROSPEC_TIMEOUT or INTROSPEC_MEMORY stops it with a message that
+/// names the variable, never a panic.
+#[test]
+fn dropped_input_and_bad_settings_fail_the_run() {
+    let col = &columns()[0];
+    let root = copy_fixture("slow");
+    std::fs::write(root.join("cases/broken.toml"), "[[case]]\nid = 3\n").unwrap();
+    let out = root.join("results.json");
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = introspec();
+        only(&mut cmd, &[&col.runtime.path]);
+        cmd.args(["--root"])
+            .arg(&root)
+            .args([
+                "run",
+                "--no-reference",
+                "--jobs",
+                "1",
+                "--case",
+                "slow.a",
+                "--out",
+            ])
+            .arg(&out);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(text(&o.stderr).contains("broken.toml"), "{}", show(&o));
+    assert!(text(&o.stderr).contains("input problem"), "{}", show(&o));
+    let r = read_results(&out);
+    assert_eq!(r.trials[0].status, Status::Pass, "{}", show(&o));
+    for (k, v) in [
+        ("INTROSPEC_TIMEOUT", "-1"),
+        ("INTROSPEC_TIMEOUT", "nan"),
+        ("INTROSPEC_TIMEOUT", "1e400"),
+        ("INTROSPEC_TIMEOUT", "abc"),
+        ("INTROSPEC_MEMORY", "lots"),
+    ] {
+        let o = run(&[(k, v)]);
+        assert_eq!(o.status.code(), Some(2), "{k}={v}: {}", show(&o));
+        assert!(text(&o.stderr).contains(k), "{k}={v}: {}", show(&o));
+        assert!(
+            !text(&o.stderr).contains("panicked"),
+            "{k}={v}: {}",
+            show(&o)
+        );
+    }
+}
