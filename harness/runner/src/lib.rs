@@ -844,6 +844,13 @@ impl<'p> Session<'p> {
                     t.duration.as_micros() as u64,
                 );
                 r.diverged_at = t.diverged_at;
+                // files named relative to the project root: two checkouts give one result
+                let root = format!("{}/", self.project.root.display());
+                for d in &mut r.deviations {
+                    if let Some(rel) = d.origin.strip_prefix(&root) {
+                        d.origin = rel.to_string();
+                    }
+                }
                 r
             })
             .collect();
