@@ -498,8 +498,10 @@ impl<'p> Session<'p> {
     }
 
     /// A case that ran into the worker's memory limit: the interpreter raised MemoryError
-    /// where the case did not expect one (no case in the corpus expects one). It is CRASH
-    /// "memory limit" for that case alone, whatever else it observed.
+    /// where the case did not expect one (no case in the corpus expects one), or a step's
+    /// outcome carries one the case's own code caught and returned. It is CRASH "memory
+    /// limit" for that case alone, with no result: what it observed past the limit depends
+    /// on where the allocation failed, which is not a fact about the runtime.
     fn out_of_memory(&self, r: &proto::CaseResult) -> Option<String> {
         let limit = self.project.settings.memory_limit?;
         let at = if r
@@ -509,9 +511,16 @@ impl<'p> Session<'p> {
         {
             Some(format!("in its {}", r.error.as_ref().unwrap().phase))
         } else {
-            r.steps.iter().position(|s| {
-                matches!(&s.outcome, proto::Outcome::Raised(e) if e.type_name == "MemoryError")
-            }).map(|i| format!("at step {}", i + 1))
+            r.steps
+                .iter()
+                .position(|s| match &s.outcome {
+                    proto::Outcome::Raised(e) => {
+                        e.type_name == "MemoryError"
+                            || e.value.as_deref().is_some_and(mentions_memory_error)
+                    }
+                    proto::Outcome::Returned(v) => mentions_memory_error(v),
+                })
+                .map(|i| format!("at step {}", i + 1))
         }?;
         Some(format!(
             "memory limit ({}): the case raised MemoryError {at} (INTROSPEC_MEMORY sets the limit)",
@@ -539,7 +548,7 @@ impl<'p> Session<'p> {
         };
         let (v, result) = match outcome {
             RunOutcome::Done(r) => match self.out_of_memory(&r) {
-                Some(why) => (verdict(Status::Crash, why), Some(r)),
+                Some(why) => (verdict(Status::Crash, why), None),
                 None => (trial.judge(&r), Some(r)),
             },
             RunOutcome::Crashed { how, stderr } => (
@@ -923,6 +932,20 @@ pub fn divergence(a: Option<&CaseResult>, b: Option<&CaseResult>) -> Option<usiz
                 .map(|i| i + 1)
         }
         _ => Some(1),
+    }
+}
+
+/// Whether a step's value holds a MemoryError: raised, or caught by the case and returned
+/// as its `["MemoryError", msg]` pair or text.
+fn mentions_memory_error(v: &proto::Value) -> bool {
+    match v {
+        proto::Value::Str(s) => s.contains("MemoryError"),
+        proto::Value::Raised(e) => e.type_name == "MemoryError",
+        proto::Value::Seq(items) => items.iter().any(mentions_memory_error),
+        proto::Value::Dict(pairs) => pairs
+            .iter()
+            .any(|(k, v)| mentions_memory_error(k) || mentions_memory_error(v)),
+        _ => false,
     }
 }
 
