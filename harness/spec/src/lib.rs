@@ -91,7 +91,20 @@ pub struct State {
     pub invariants: Vec<(String, Pattern)>,
     /// Kind → invariants that replace (or add to) the general ones for that kind.
     pub kind_invariants: BTreeMap<String, Vec<(String, Pattern)>>,
+    /// Where the invariants are stated (bpo-31230's msg300475 for the seed's).
     pub invariant_source: String,
+    /// Observable → the source of that one invariant, where `invariant_source` does not
+    /// state it (the seed predates `gi_suspended`, say).
+    pub invariant_sources: BTreeMap<String, String>,
+}
+
+impl State {
+    /// The source that states this state's invariant for `observable`.
+    pub fn invariant_source_of(&self, observable: &str) -> &str {
+        self.invariant_sources
+            .get(observable)
+            .unwrap_or(&self.invariant_source)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -354,6 +367,26 @@ impl Spec {
                 ));
             }
             let invariants = spec.parse_invariants(s.invariants, &spath, &stext, &mut diags);
+            let mut invariant_sources = BTreeMap::new();
+            for (obs, src) in s.invariant_sources {
+                if invariants.iter().any(|(o, _)| o == obs.get_ref()) {
+                    invariant_sources.insert(obs.into_inner(), src);
+                } else {
+                    let names: Vec<&str> = invariants.iter().map(|(o, _)| o.as_str()).collect();
+                    diags.push(
+                        Diagnostic::at(
+                            &spath,
+                            &stext,
+                            Some(obs.span().start),
+                            format!(
+                                "invariant_sources names `{}`, which is not an invariant of state `{name}`",
+                                obs.get_ref()
+                            ),
+                        )
+                        .with_help(format!("name one of: {}", names.join(", "))),
+                    );
+                }
+            }
             let mut kind_invariants = BTreeMap::new();
             for (kind, ki) in s.kinds {
                 if !spec.kinds.contains_key(kind.get_ref()) {
@@ -378,6 +411,7 @@ impl Spec {
                     invariants,
                     kind_invariants,
                     invariant_source: s.invariant_source,
+                    invariant_sources,
                 },
             );
         }
@@ -676,6 +710,9 @@ struct RawState {
     source: String,
     invariants: BTreeMap<Spanned<String>, toml::Value>,
     invariant_source: String,
+    /// Per-invariant sources, for invariants `invariant_source` does not state.
+    #[serde(default)]
+    invariant_sources: BTreeMap<Spanned<String>, String>,
     /// Per-kind replacements of invariants, with why.
     #[serde(default)]
     kinds: BTreeMap<Spanned<String>, RawKindInvariants>,
@@ -781,5 +818,59 @@ mod tests {
             provides: vec!["reference".into()],
         };
         assert!(spec.has_feature("proposal", &col));
+    }
+
+    #[test]
+    fn an_invariant_the_seed_does_not_state_names_its_own_source() {
+        let spec = Spec::load(&spec_dir()).unwrap_or_else(|e| panic!("{e}"));
+        let seed = "https://bugs.python.org/issue31230#msg300475";
+        for name in STATES {
+            let state = &spec.states[name];
+            assert_eq!(state.invariant_source, seed, "state {name}");
+            // msg300475 speaks of __running__ and __frame__ only: `suspended` (gi_suspended,
+            // 3.11) and `delegate` are stated elsewhere, and say where.
+            for (obs, _) in &state.invariants {
+                let src = state.invariant_source_of(obs);
+                match obs.as_str() {
+                    "running" | "frame" => assert_eq!(src, seed, "{name}.{obs}"),
+                    _ => assert_ne!(
+                        src, seed,
+                        "{name}.{obs} cites msg300475, which says nothing of it"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_invariant_source_for_no_invariant_is_a_located_error() {
+        let dir = std::env::temp_dir().join(format!("introspec-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(spec_dir()).unwrap().flatten() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        let states = std::fs::read_to_string(dir.join("states.toml")).unwrap();
+        let broken = states.replacen(
+            "invariant_sources = { ",
+            "invariant_sources = { origin = \"https://example.invalid/\", ",
+            1,
+        );
+        assert_ne!(
+            broken, states,
+            "states.toml has an invariant_sources table to break"
+        );
+        std::fs::write(dir.join("states.toml"), broken).unwrap();
+        let Err(err) = Spec::load(&dir) else {
+            panic!("the broken spec must not load")
+        };
+        std::fs::remove_dir_all(&dir).unwrap();
+        let d = err
+            .0
+            .iter()
+            .find(|d| d.message.contains("invariant_sources names `origin`"))
+            .unwrap_or_else(|| panic!("no diagnostic for `origin`: {err}"));
+        assert!(d.file.ends_with("states.toml"));
+        assert!(d.line.is_some(), "the error names its line: {d}");
+        assert!(d.help.as_deref().unwrap_or("").contains("running"), "{d}");
     }
 }
