@@ -6,6 +6,8 @@
 //! peak memory of the harness and of each worker; and the cost as the corpus grows
 //! (generated copies of every case, ×10 and ×100), fitted to a line.
 
+pub mod cold;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -32,6 +34,9 @@ pub struct Report {
     /// Least-squares fit of the scale points: wall ≈ intercept + slope × trials.
     pub scale_fit: Fit,
     pub harness_peak_rss_kib: u64,
+    /// `--cold`: the first run of a new user, measured (see [`cold`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold: Option<cold::Cold>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +92,8 @@ pub struct Options {
     pub factors: Vec<usize>,
     /// Seconds of repeated runs per runtime for the rate.
     pub rate_seconds: f64,
+    /// Measure the cold path too (minutes: a Rust build and every compiled column from empty).
+    pub cold: Option<cold::ColdOptions>,
 }
 
 fn interpreter_columns(project: &Project) -> (introspec_runtimes::Discovery, Vec<Column>) {
@@ -139,7 +146,7 @@ pub fn matrix(project: &Project, cols: Vec<Column>, jobs: usize) -> Timed {
     let start = Instant::now();
     let n = cols.len();
     let session = Session::new(project, cols);
-    let order = session.run_all(jobs, &|_, _, _| {});
+    let order = session.run_all(jobs, &|_| {});
     Timed {
         wall_s: start.elapsed().as_secs_f64(),
         columns: n,
@@ -225,6 +232,14 @@ pub fn peak_rss_of(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Peak resident memory of the largest child process this process waited for (and of their
+/// children that they waited for), in KiB.
+pub fn children_peak_rss() -> u64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    ru.ru_maxrss as u64
 }
 
 /// Peak resident memory of this process, in KiB.
@@ -341,6 +356,11 @@ pub fn run(root: &Path, opts: &Options, log: &dyn Fn(&str)) -> Result<Report, St
     }
     project.corpus = original;
     let scale_fit = fit(&scale);
+    let harness_peak_rss_kib = own_peak_rss();
+    let cold = match &opts.cold {
+        Some(c) => Some(cold::cold(root, c, log)?),
+        None => None,
+    };
     Ok(Report {
         machine: machine(),
         commit: introspec_runner::git_commit(root),
@@ -351,7 +371,8 @@ pub fn run(root: &Path, opts: &Options, log: &dyn Fn(&str)) -> Result<Report, St
         rates,
         scale,
         scale_fit,
-        harness_peak_rss_kib: own_peak_rss(),
+        harness_peak_rss_kib,
+        cold,
     })
 }
 
@@ -415,5 +436,47 @@ pub fn render(r: &Report) -> String {
         "harness peak memory: {} MiB",
         r.harness_peak_rss_kib / 1024
     );
+    if let Some(c) = &r.cold {
+        render_cold(&mut s, c);
+    }
     s
+}
+
+fn render_cold(s: &mut String, c: &cold::Cold) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "\ncold (empty target directory and cache):");
+    let _ = writeln!(
+        s,
+        "  rust build                         {:>8.1} s",
+        c.rust_build_s
+    );
+    let _ = writeln!(
+        s,
+        "  interpreter columns                {:>8.1} s   with the build {:>8.1} s (target 240)",
+        c.interpreters_cold_s, c.interpreters_with_build_s
+    );
+    let _ = writeln!(
+        s,
+        "  every column                       {:>8.1} s   with the build {:>8.1} s (target 600)",
+        c.whole_cold_s, c.whole_with_build_s
+    );
+    let _ = writeln!(
+        s,
+        "  warm, every column (median of {})   {:>8.1} s (target 20)",
+        c.warm_s.runs, c.warm_s.median
+    );
+    let _ = writeln!(
+        s,
+        "  warm, interpreter columns          {:>8.1} s (target 5)",
+        c.warm_interpreters_s.median
+    );
+    let _ = writeln!(
+        s,
+        "  peak memory: harness {} MiB (target 500), largest child {} MiB",
+        c.harness_peak_mib, c.largest_child_peak_mib
+    );
+    let _ = writeln!(s, "  build steps (wall s; columns build two at a time):");
+    for b in &c.builds {
+        let _ = writeln!(s, "    {:<22} {:<40} {:>7.1}", b.runtime, b.step, b.seconds);
+    }
 }

@@ -8,8 +8,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use introspec::{default_jobs, project_root};
 use introspec_judge::Status;
-use introspec_runner::{columns, git_commit, Project, Results, Session};
+use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session};
 
+mod progress;
 mod report_cmd;
 
 /// mimalloc: the harness allocates and frees many small strings per case (cases, checks,
@@ -124,6 +125,14 @@ enum Command {
         /// Seconds of repeated runs per runtime for the case-steps rate.
         #[arg(long, default_value_t = 1.0)]
         rate_seconds: f64,
+        /// Also measure a new user's first run: a Rust build into an empty target directory,
+        /// then `introspec run` on empty caches (interpreter columns, then every column, with
+        /// the build log as a profile), then warm runs. Takes as long as a first run does.
+        #[arg(long)]
+        cold: bool,
+        /// Warm runs per warm figure of `--cold` (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
     },
 }
 
@@ -218,8 +227,10 @@ fn main() -> ExitCode {
             jobs,
             scale,
             rate_seconds,
+            cold,
+            repeats,
             ..
-        } => bench(&root, jobs, scale, rate_seconds),
+        } => bench(&root, jobs, scale, rate_seconds, cold.then_some(repeats)),
     }
 }
 
@@ -228,11 +239,17 @@ fn bench(
     jobs: Option<usize>,
     factors: Vec<usize>,
     rate_seconds: f64,
+    cold_repeats: Option<usize>,
 ) -> ExitCode {
     let opts = introspec_bench::Options {
         jobs: jobs.unwrap_or_else(default_jobs),
         factors,
         rate_seconds,
+        cold: cold_repeats.map(|repeats| introspec_bench::cold::ColdOptions {
+            scratch: std::env::temp_dir()
+                .join(format!("introspec-bench-cold-{}", std::process::id())),
+            repeats,
+        }),
     };
     match introspec_bench::run(root, &opts, &|m| eprintln!("{m}")) {
         Ok(report) => {
@@ -401,7 +418,10 @@ fn run(
     if !only_columns.is_empty() {
         cols.retain(|c| only_columns.iter().any(|f| c.name.contains(f.as_str())));
     }
-    let session = Session::new(&project, cols);
+    let mut session = Session::new(&project, cols);
+    let builds = std::sync::Arc::new(progress::BuildProgress::default());
+    let sink = builds.clone();
+    session.on_build = Box::new(move |p| sink.report(p));
     let stop = session.stop.clone();
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
@@ -416,16 +436,36 @@ fn run(
         session.columns.len(),
         jobs
     );
-    session.run_all(jobs, &|done, total, trials| {
-        eprintln!(
-            "[{done}/{total} columns] {trials} trials, {:.1} s",
+    let commit = git_commit(root);
+    session.run_all(jobs, &|event| match event {
+        RunEvent::Column {
+            column,
+            done,
+            total,
+            trials,
+        } => eprintln!(
+            "[{done}/{total} columns] {} done; {trials} trials, {:.1} s",
+            session.columns[column].name,
             started.elapsed().as_secs_f64()
-        );
+        ),
+        RunEvent::InterpretersDone => {
+            let so_far = session.results(&discovery, &commit, false);
+            eprintln!(
+                "introspec: the interpreter columns are judged ({:.1} s); the compiled columns build next",
+                started.elapsed().as_secs_f64()
+            );
+            print_summary(&so_far, &|_| String::new(), false);
+        }
     });
     let interrupted = session.stop.load(Ordering::SeqCst);
     session.kill_all();
-    let results = session.results(&discovery, &git_commit(root), interrupted);
-    print_summary(&results);
+    eprintln!(
+        "peak memory: harness {} MiB, largest child {} MiB (a worker or a build step)",
+        introspec_bench::own_peak_rss() / 1024,
+        introspec_bench::children_peak_rss() / 1024
+    );
+    let results = session.results(&discovery, &commit, interrupted);
+    print_summary(&results, &|name| provenance(&session, name), true);
     let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
     // atomic: an interrupt while writing leaves the previous results whole
     match introspec_cache::write_atomic(
@@ -472,21 +512,42 @@ fn run(
     }
 }
 
-/// Runtimes × result states, with every problem listed below.
-fn print_summary(r: &Results) {
+/// Where a column's compiled modules came from: `built 131 s`, `cache`, or nothing for an
+/// interpreter column.
+fn provenance(session: &Session, column: &str) -> String {
+    let Some(i) = session.columns.iter().position(|c| c.name == column) else {
+        return String::new();
+    };
+    match session.build_of(i) {
+        Some(b) if b.build.cached => "cache".into(),
+        Some(b) => format!("built {:.0} s", b.build.seconds),
+        None if session.columns[i].compiled_with().is_some() => "not built".into(),
+        None => String::new(),
+    }
+}
+
+/// Runtimes × result states (only the columns that have trials so far), with the source of
+/// each compiled column's build, and every problem listed below when `problems` is set.
+fn print_summary(r: &Results, source: &dyn Fn(&str) -> String, problems: bool) {
     let states = Status::ALL;
     print!("{:<24}", "column");
     for s in states {
         print!("{:>8}", s.name());
     }
-    println!("{:>8}", "total");
+    println!("{:>8}  build", "total");
     for col in &r.columns {
-        print!("{:<24}", col.name);
         let trials: Vec<_> = r.trials.iter().filter(|t| t.column == col.name).collect();
+        if trials.is_empty() && !problems {
+            continue;
+        }
+        print!("{:<24}", col.name);
         for s in states {
             print!("{:>8}", trials.iter().filter(|t| t.status == s).count());
         }
-        println!("{:>8}", trials.len());
+        println!("{:>8}  {}", trials.len(), source(&col.name));
+    }
+    if !problems {
+        return;
     }
     let bad: Vec<_> = r.trials.iter().filter(|t| t.status.fails_run()).collect();
     if !bad.is_empty() {

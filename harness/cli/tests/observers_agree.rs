@@ -29,7 +29,7 @@ fn both_observers_give_identical_observations_for_every_case() {
     }
     let session = Session::new(&project, cols);
     // run every column batched first (pipelined); the comparison below reads the results
-    session.run_all(introspec::default_jobs(), &|_, _, _| {});
+    session.run_all(introspec::default_jobs(), &|_| {});
     let mut compared = 0;
     let mut differences = Vec::new();
     for pair in (0..session.columns.len()).step_by(2) {

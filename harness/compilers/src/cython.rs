@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::gcc::{self, Unit};
 use crate::util::{move_into_place, run, write_atomic, Digest, Lock};
-use crate::{Ctx, Products};
+use crate::{Ctx, Products, Step};
 
 /// The shared utility module's name (and its C file's stem).
 const SHARED: &str = "introspec_cyshared";
@@ -53,7 +53,10 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
         let _lock = Lock::acquire(&cdir.join(".lock"))?;
         let missing: Vec<&(String, String, String)> =
             keyed.iter().filter(|(_, _, k)| !done(k)).collect();
+        ctx.report.step(Step::Translate, 0, missing.len());
         translate(ctx, &cdir, &missing)?;
+        ctx.report
+            .step(Step::Translate, missing.len(), missing.len());
         if !shared_c.is_file() {
             generate_shared(ctx, &cdir)?;
         }
@@ -99,7 +102,11 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
         crate::venv::runtime_key(ctx.rt)
     );
     let t = std::time::Instant::now();
-    let results = gcc::compile_all(&units, &objects_dir, &objkey);
+    let total = units.len();
+    ctx.report.step(Step::Compile, 0, total);
+    let results = gcc::compile_all(&units, &objects_dir, &objkey, &|n| {
+        ctx.report.step(Step::Compile, n, total)
+    });
     crate::log(format_args!(
         "{}: gcc {} cython units, {:.1} s",
         ctx.rt.name,
@@ -127,6 +134,7 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
             }
         }
     }
+    ctx.report.step(Step::Link, 0, 1);
     gcc::link(&objects, &ctx.dir.join(LIBRARY))?;
     for (m, _, _) in &keyed {
         if !products.errors.contains_key(m) {

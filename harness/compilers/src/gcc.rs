@@ -74,9 +74,16 @@ pub struct Unit {
 
 /// Compile units in parallel (at most [`jobs`] at once), each to a cached object under
 /// `objects`, keyed by the digest of `key`, the unit's flags, source text and `extra_key`.
-/// Returns, per unit, the object or the compiler's complaint.
-pub fn compile_all(units: &[Unit], objects: &Path, key: &str) -> Vec<Result<PathBuf, String>> {
+/// Returns, per unit, the object or the compiler's complaint. `on_done` is called with the
+/// number of units finished each time one finishes.
+pub fn compile_all(
+    units: &[Unit],
+    objects: &Path,
+    key: &str,
+    on_done: &(dyn Fn(usize) + Sync),
+) -> Vec<Result<PathBuf, String>> {
     let next = Mutex::new(0usize);
+    let finished = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Result<PathBuf, String>>>> = Mutex::new(vec![None; units.len()]);
     std::thread::scope(|s| {
         for _ in 0..jobs().min(units.len()) {
@@ -91,6 +98,12 @@ pub fn compile_all(units: &[Unit], objects: &Path, key: &str) -> Vec<Result<Path
                 };
                 let r = compile_one(&units[i], objects, key);
                 results.lock().unwrap()[i] = Some(r);
+                let n = {
+                    let mut f = finished.lock().unwrap();
+                    *f += 1;
+                    *f
+                };
+                on_done(n);
             });
         }
     });

@@ -36,6 +36,9 @@ pub mod venv;
 
 mod cython;
 mod mypyc;
+mod progress;
+
+pub use progress::{Progress, Step};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -273,6 +276,8 @@ pub(crate) struct Ctx<'a> {
     pub dir: PathBuf,
     /// (case id, module, source), in id order.
     pub sources: Vec<(String, String, String)>,
+    /// Where the build's steps are reported as they go.
+    pub report: progress::Reporter<'a>,
 }
 
 /// What a compiler's build step produced in the build directory.
@@ -293,6 +298,7 @@ pub fn build(
     rt: &Runtime,
     compiler: Compiler,
     sources: &[Source],
+    on_progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<Build, String> {
     let started = Instant::now();
     let pin = compiler.pin(&rt.identity)?;
@@ -335,6 +341,14 @@ pub fn build(
             .map_err(|e| format!("cannot remove the unfinished build {}: {e}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let report = progress::Reporter {
+        runtime: &rt.name,
+        compiler,
+        release: pin.describe(),
+        started,
+        sink: on_progress,
+    };
+    report.step(Step::Environment, 0, 1);
     let venv = venv::ensure(cache, rt, pin)?;
     let ctx = Ctx {
         cache,
@@ -343,6 +357,7 @@ pub fn build(
         venv,
         dir: dir.clone(),
         sources: triples.clone(),
+        report,
     };
     let products = match compiler {
         Compiler::Cython => cython::build(&ctx)?,

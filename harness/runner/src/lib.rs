@@ -103,6 +103,20 @@ pub struct ColumnBuild {
     pub build: introspec_compilers::Build,
 }
 
+/// What [`Session::run_all`] reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent {
+    /// A column is finished: its index, columns finished so far of all, trials recorded so far.
+    Column {
+        column: usize,
+        done: usize,
+        total: usize,
+        trials: usize,
+    },
+    /// Every interpreter column is finished; the compiled columns come next.
+    InterpretersDone,
+}
+
 /// Shared state of a run.
 pub struct Session<'p> {
     pub project: &'p Project,
@@ -120,6 +134,8 @@ pub struct Session<'p> {
     pub stop: Arc<AtomicBool>,
     /// Extra environment for every worker.
     pub worker_env: Vec<(String, String)>,
+    /// Where the steps of the compiled columns' builds are reported as they go.
+    pub on_build: Box<dyn Fn(&introspec_compilers::Progress) + Send + Sync>,
 }
 
 /// The reason of a trial cut short by an interruption: it is not a result and is never recorded.
@@ -171,6 +187,7 @@ impl<'p> Session<'p> {
             rerun_failures: true,
             stop: Arc::new(AtomicBool::new(false)),
             worker_env: vec![],
+            on_build: Box::new(|_| {}),
         }
     }
 
@@ -220,7 +237,13 @@ impl<'p> Session<'p> {
                 code: self.compiled[*c].request.source.clone(),
             })
             .collect();
-        match introspec_compilers::build(&self.project.cache, &col.runtime, compiler, &sources) {
+        match introspec_compilers::build(
+            &self.project.cache,
+            &col.runtime,
+            compiler,
+            &sources,
+            &*self.on_build,
+        ) {
             Ok(build) => {
                 let lines = cases
                     .iter()
@@ -746,12 +769,13 @@ impl<'p> Session<'p> {
     /// Run every case on every column with `jobs` threads. The columns of one runtime and
     /// observer go to one thread in order, and a column whose loads extend the previous
     /// one's (the `+ref` column after the bare one) reuses its worker: one interpreter start
-    /// serves both. `progress` is called after each column with (columns done, columns,
-    /// trials done).
+    /// serves both. The interpreter columns run first, so that they are judged and reported
+    /// (`progress` gets [`RunEvent::InterpretersDone`]) before any compiled column builds.
+    /// Returns the (case, column) pairs in the order they were recorded.
     pub fn run_all(
         &self,
         jobs: usize,
-        progress: &(dyn Fn(usize, usize, usize) + Sync),
+        progress: &(dyn Fn(RunEvent) + Sync),
     ) -> Vec<(usize, usize)> {
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for (i, c) in self.columns.iter().enumerate() {
@@ -768,46 +792,67 @@ impl<'p> Session<'p> {
         for g in groups.iter_mut() {
             g.sort_by_key(|i| self.columns[*i].loads.len());
         }
-        let next = Mutex::new(0usize);
+        let (compiled, interpreted): (Vec<Vec<usize>>, Vec<Vec<usize>>) = groups
+            .into_iter()
+            .partition(|g| self.columns[g[0]].compiled_with().is_some());
         let done = Mutex::new((0usize, 0usize));
         let order = Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..jobs.max(1) {
-                s.spawn(|| loop {
-                    let group = {
-                        let mut n = next.lock().unwrap();
-                        if *n >= groups.len() || self.stop.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        *n += 1;
-                        &groups[*n - 1]
-                    };
-                    let mut previous: Option<usize> = None;
-                    for &col in group {
-                        if let Some(p) = previous {
-                            self.hand_over(p, col);
-                        }
-                        let count = self.run_column(col);
-                        order
-                            .lock()
-                            .unwrap()
-                            .extend((0..self.compiled.len()).map(|case| (case, col)).take(count));
-                        previous = Some(col);
-                        let mut d = done.lock().unwrap();
-                        d.0 += 1;
-                        d.1 += count;
-                        progress(d.0, self.columns.len(), d.1);
-                    }
-                    // the group is finished: let its worker go
-                    if let Some(p) = previous {
-                        if let Ok(mut slot) = self.slots[p].lock() {
-                            slot.worker = None;
-                        }
-                    }
-                });
-            }
-        });
+        let phase = |groups: &[Vec<usize>]| {
+            let next = Mutex::new(0usize);
+            std::thread::scope(|s| {
+                for _ in 0..jobs.max(1).min(groups.len()) {
+                    s.spawn(|| loop {
+                        let group = {
+                            let mut n = next.lock().unwrap();
+                            if *n >= groups.len() || self.stop.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            *n += 1;
+                            &groups[*n - 1]
+                        };
+                        self.run_group(group, &|col, count| {
+                            order.lock().unwrap().extend(
+                                (0..self.compiled.len()).map(|case| (case, col)).take(count),
+                            );
+                            let mut d = done.lock().unwrap();
+                            d.0 += 1;
+                            d.1 += count;
+                            progress(RunEvent::Column {
+                                column: col,
+                                done: d.0,
+                                total: self.columns.len(),
+                                trials: d.1,
+                            });
+                        });
+                    });
+                }
+            });
+        };
+        phase(&interpreted);
+        if !compiled.is_empty() && !self.stop.load(Ordering::SeqCst) {
+            progress(RunEvent::InterpretersDone);
+            phase(&compiled);
+        }
         order.into_inner().unwrap()
+    }
+
+    /// Run one group of columns (one runtime, observer and compiler) in order on one worker,
+    /// calling `finished(column, trials recorded)` after each; then let the worker go.
+    fn run_group(&self, group: &[usize], finished: &dyn Fn(usize, usize)) {
+        let mut previous: Option<usize> = None;
+        for &col in group {
+            if let Some(p) = previous {
+                self.hand_over(p, col);
+            }
+            let count = self.run_column(col);
+            previous = Some(col);
+            finished(col, count);
+        }
+        if let Some(p) = previous {
+            if let Ok(mut slot) = self.slots[p].lock() {
+                slot.worker = None;
+            }
+        }
     }
 
     /// Move the worker of column `from` to column `to`, loading what `to` adds. If `to`'s
