@@ -268,11 +268,11 @@ fn check(root: &std::path::Path) -> ExitCode {
         Err(c) => return c,
     };
     let c = &project.corpus;
-    for d in &c.diagnostics {
+    for d in c.diagnostics.iter().chain(&c.warnings) {
         eprintln!("{d}");
     }
     println!(
-        "spec: {} features, {} kinds, {} observables, {} layers; cases: {} valid in {} files, {} deviation records, {} problems",
+        "spec: {} features, {} kinds, {} observables, {} layers; cases: {} valid in {} files, {} deviation records, {} problems, {} warnings",
         project.spec.features.len(),
         project.spec.kinds.len(),
         project.spec.observables.len(),
@@ -280,7 +280,8 @@ fn check(root: &std::path::Path) -> ExitCode {
         c.cases.len(),
         c.files,
         c.deviations.len() + c.cases.iter().map(|x| x.deviations.len()).sum::<usize>(),
-        c.diagnostics.len()
+        c.diagnostics.len(),
+        c.warnings.len()
     );
     if c.diagnostics.is_empty() {
         ExitCode::SUCCESS
