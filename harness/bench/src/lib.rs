@@ -265,6 +265,7 @@ pub fn multiplied(corpus: &Corpus, factor: usize) -> Corpus {
         cases,
         deviations: corpus.deviations.clone(),
         diagnostics: vec![],
+        warnings: vec![],
         files: corpus.files,
     }
 }

@@ -106,7 +106,7 @@ pub fn compile(case: &Case, spec: &Spec) -> (proto::Case, Plan) {
 /// Why a case does not apply to a column, or `None` when it does.
 pub fn skip_reason(case: &Case, spec: &Spec, column: &Availability) -> Option<String> {
     if let Some(p) = &case.python {
-        if !p.contains(column.language) {
+        if !p.contains(&column.language) {
             return Some(format!(
                 "needs Python {}, the column is {}",
                 p.as_str(),

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use introspec_spec::diag::{key_offset, line_col, value_offset};
-use introspec_spec::{did_you_mean, unknown, Diagnostic, Domain, Pattern, Spec, Specifier};
+use introspec_spec::{
+    did_you_mean, unknown, Diagnostic, Domain, Pattern, Severity, Spec, Specifier,
+};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -22,6 +24,9 @@ pub struct Corpus {
     pub deviations: Vec<Deviation>,
     /// Problems found; the cases they concern are left out, every valid case stays.
     pub diagnostics: Vec<Diagnostic>,
+    /// Lints: input that loads as written but likely says what its author did not mean
+    /// (`python = "==3.12"`); `introspec check` prints them, nothing fails on them.
+    pub warnings: Vec<Diagnostic>,
     pub files: usize,
 }
 
@@ -57,7 +62,12 @@ impl Corpus {
                         for d in raw.deviation {
                             let span = d.span().start;
                             match deviation(d.into_inner(), None, spec, &file, &text, span) {
-                                Ok(d) => corpus.deviations.push(d),
+                                Ok(d) => {
+                                    corpus
+                                        .warnings
+                                        .extend(deviation_lints(&d, &file, &text, span));
+                                    corpus.deviations.push(d);
+                                }
                                 Err(e) => corpus.diagnostics.push(e),
                             }
                         }
@@ -111,6 +121,10 @@ impl Corpus {
                     line,
                     &mut errs,
                 );
+                let (warns, errs): (Vec<_>, Vec<_>) = errs
+                    .into_iter()
+                    .partition(|d| d.severity == Severity::Warning);
+                corpus.warnings.extend(warns);
                 if errs.is_empty() {
                     corpus.cases.push(case);
                 } else {
@@ -126,6 +140,32 @@ impl Corpus {
         case.deviations
             .iter()
             .chain(self.deviations.iter().filter(|d| glob(&d.cases, &case.id)))
+    }
+}
+
+/// The lints of a version condition written at byte `offset` of `text`, as located
+/// warnings that give the condition to write instead.
+fn condition_lints(p: &Specifier, file: &Path, text: &str, offset: usize) -> Vec<Diagnostic> {
+    p.lints()
+        .into_iter()
+        .map(|l| {
+            Diagnostic::at(file, text, Some(offset), l.message)
+                .with_help(format!("write `python = \"{}\"`", l.fix))
+                .warning()
+        })
+        .collect()
+}
+
+/// The lints of a deviation's `when.python`, the deviation's table starting at `span`.
+fn deviation_lints(d: &Deviation, file: &Path, text: &str, span: usize) -> Vec<Diagnostic> {
+    match &d.when.python {
+        Some(p) => condition_lints(
+            p,
+            file,
+            text,
+            value_offset(text, span, "python").unwrap_or(span),
+        ),
+        None => Vec::new(),
     }
 }
 
@@ -380,7 +420,10 @@ fn build_case(
         rc.python
             .as_ref()
             .and_then(|p| match Specifier::parse(p.get_ref()) {
-                Ok(s) => Some(s),
+                Ok(s) => {
+                    errs.extend(condition_lints(&s, file, text, p.span().start));
+                    Some(s)
+                }
                 Err(e) => {
                     errs.push(here(p.span().start, e).with_help(
                         "write a PEP 440 condition such as \">=3.6\" or \">=3.6,<3.11\"",
@@ -591,7 +634,7 @@ fn build_case(
             line: sline,
         });
     }
-    if steps.is_empty() && errs.is_empty() {
+    if steps.is_empty() && !errs.iter().any(|d| d.severity == Severity::Error) {
         errs.push(Diagnostic::at(
             file,
             text,
@@ -619,7 +662,10 @@ fn build_case(
     for d in rc.deviation {
         let span = d.span().start;
         match deviation(d.into_inner(), Some(&case_id), spec, file, text, span) {
-            Ok(d) => deviations.push(d),
+            Ok(d) => {
+                errs.extend(deviation_lints(&d, file, text, span));
+                deviations.push(d);
+            }
             Err(e) => errs.push(e),
         }
     }

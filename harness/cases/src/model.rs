@@ -111,7 +111,7 @@ impl Selector {
         self.implementation
             .as_ref()
             .is_none_or(|i| *i == c.implementation)
-            && self.python.as_ref().is_none_or(|p| p.contains(c.language))
+            && self.python.as_ref().is_none_or(|p| p.contains(&c.language))
             && self.compiler.as_ref().is_none_or(|x| *x == c.compiler)
             && self.reference.is_none_or(|r| r == c.reference)
             && self.column.as_ref().is_none_or(|g| glob(g, &c.name))

@@ -58,6 +58,9 @@ enum Command {
     /// Validate spec/ and cases/ without running anything.
     Check,
     /// Write the reports (matrix.md, matrix.html, matrix.json, pep-evidence.rst) from a results file; reruns nothing.
+    ///
+    /// With --junit, --annotations or --summary (CI output, from any results file, merged
+    /// ones too) only those are written, and the reports too when --out is given.
     Report {
         /// The results file (default: reports/results/latest.json).
         #[arg(long)]
@@ -65,13 +68,37 @@ enum Command {
         /// Where to write the reports (default: reports/).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write JUnit XML here: a testsuite per column, a testcase per trial; FAIL, XPASS,
+        /// FLAKY are failures, CRASH, TIMEOUT, ERROR errors, SKIP skipped, XFAIL passed with
+        /// the property introspec.status=XFAIL and its deviations in system-out.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Print GitHub Actions error annotations (`::error file=cases/….toml,line=N,…`) for
+        /// the trials that fail a run, at the line of the case (its failing step) in cases/.
+        #[arg(long)]
+        annotations: bool,
+        /// Write a Markdown job summary here (for $GITHUB_STEP_SUMMARY; appended to, as
+        /// GitHub expects, when the file exists).
+        #[arg(long, value_name = "FILE")]
+        summary: Option<PathBuf>,
     },
     /// Markdown for a review comment: the trials that changed from OLD to NEW results.
+    ///
+    /// Exit 0 whatever changed, unless --fail-on names a class of change that occurs: then 1.
+    /// Unreadable input: 2.
     Compare {
         /// The earlier results file.
         old: PathBuf,
         /// The later results file.
         new: PathBuf,
+        /// Exit 1 when a trial changed in one of these classes (comma-separated):
+        /// broken (PASS, XFAIL or SKIP before; FAIL, XPASS, ERROR or FLAKY now),
+        /// crashing (CRASH or TIMEOUT now, neither before),
+        /// xpass (XPASS now, not before: a known deviation no longer happens),
+        /// fixed (failed before; PASS or XFAIL now), skipped (SKIP now, ran before),
+        /// new (only in NEW), removed (only in OLD), other (any other change of status).
+        #[arg(long, value_delimiter = ',', value_name = "CLASSES")]
+        fail_on: Vec<introspec_report::compare::FailOn>,
     },
     /// Combine results made on several machines into one results file.
     Merge {
@@ -156,8 +183,21 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Runtimes => runtimes(&root),
         Command::Check => check(&root),
-        Command::Report { results, out } => report_cmd::report(&root, results, out),
-        Command::Compare { old, new } => report_cmd::compare(&old, &new),
+        Command::Report {
+            results,
+            out,
+            junit,
+            annotations,
+            summary,
+        } => {
+            let ci = report_cmd::CiOutput {
+                junit,
+                annotations,
+                summary,
+            };
+            report_cmd::report(&root, results, out, &ci)
+        }
+        Command::Compare { old, new, fail_on } => report_cmd::compare(&old, &new, &fail_on),
         Command::Merge { files, out } => report_cmd::merge(&files, &out),
         Command::Run {
             jobs,
@@ -285,11 +325,11 @@ fn check(root: &std::path::Path) -> ExitCode {
         Err(c) => return c,
     };
     let c = &project.corpus;
-    for d in &c.diagnostics {
+    for d in c.diagnostics.iter().chain(&c.warnings) {
         eprintln!("{d}");
     }
     println!(
-        "spec: {} features, {} kinds, {} observables, {} layers; cases: {} valid in {} files, {} deviation records, {} problems",
+        "spec: {} features, {} kinds, {} observables, {} layers; cases: {} valid in {} files, {} deviation records, {} problems, {} warnings",
         project.spec.features.len(),
         project.spec.kinds.len(),
         project.spec.observables.len(),
@@ -297,7 +337,8 @@ fn check(root: &std::path::Path) -> ExitCode {
         c.cases.len(),
         c.files,
         c.deviations.len() + c.cases.iter().map(|x| x.deviations.len()).sum::<usize>(),
-        c.diagnostics.len()
+        c.diagnostics.len(),
+        c.warnings.len()
     );
     if c.diagnostics.is_empty() {
         ExitCode::SUCCESS

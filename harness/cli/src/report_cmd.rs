@@ -4,7 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use introspec_report::{compare, load, merge, write_reports, ReportError};
+use introspec_cases::Corpus;
+use introspec_report::ci::CaseLocations;
+use introspec_report::compare::FailOn;
+use introspec_report::{
+    annotations, compare, junit, load, merge, summary, write_reports, ReportError,
+};
 use introspec_runner::Results;
 use introspec_spec::Spec;
 
@@ -53,21 +58,86 @@ fn fail(e: ReportError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// `introspec report [--results FILE] [--out DIR]`.
-pub fn report(root: &Path, results: Option<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+/// What `introspec report` writes for CI.
+#[derive(Debug, Default)]
+pub struct CiOutput {
+    pub junit: Option<PathBuf>,
+    pub annotations: bool,
+    pub summary: Option<PathBuf>,
+}
+
+impl CiOutput {
+    fn any(&self) -> bool {
+        self.junit.is_some() || self.annotations || self.summary.is_some()
+    }
+}
+
+/// `introspec report [--results FILE] [--out DIR] [--junit FILE] [--annotations] [--summary FILE]`.
+pub fn report(
+    root: &Path,
+    results: Option<PathBuf>,
+    out: Option<PathBuf>,
+    ci: &CiOutput,
+) -> ExitCode {
     let file = results.unwrap_or_else(|| default_results(root));
     let r = match load::results(&file) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if ci.any() {
+        if let Err(c) = write_ci(root, &r, ci) {
+            return c;
+        }
+        if out.is_none() {
+            return ExitCode::SUCCESS;
+        }
+    }
     match write(root, &r, &out.unwrap_or_else(|| root.join("reports"))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(c) => c,
     }
 }
 
-/// `introspec compare OLD NEW`: Markdown on standard output; exit 0 whatever changed.
-pub fn compare(old: &Path, new: &Path) -> ExitCode {
+/// The CI outputs of one results file. The case files and lines come from the corpus as it
+/// is now (a results file holds case ids only).
+fn write_ci(root: &Path, r: &Results, ci: &CiOutput) -> Result<(), ExitCode> {
+    if let Some(path) = &ci.junit {
+        introspec_cache::write_atomic(path, junit::render(r).as_bytes()).map_err(|e| {
+            fail(ReportError::io(
+                path,
+                "cannot write the JUnit XML",
+                &std::io::Error::other(e),
+            ))
+        })?;
+        eprintln!("junit: {}", path.display());
+    }
+    if !ci.annotations && ci.summary.is_none() {
+        return Ok(());
+    }
+    let spec = spec(root)?;
+    let corpus = Corpus::load(&root.join("cases"), &spec);
+    let locations = CaseLocations::from_corpus(&corpus, root);
+    if ci.annotations {
+        let text = annotations::render(r, &locations);
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    }
+    if let Some(path) = &ci.summary {
+        // appended, as GitHub expects of $GITHUB_STEP_SUMMARY (other steps may write it too)
+        let body = summary::render(r, &locations);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()))
+            .map_err(|e| fail(ReportError::io(path, "cannot write the job summary", &e)))?;
+        eprintln!("summary: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `introspec compare OLD NEW [--fail-on CLASSES]`: Markdown on standard output; exit 1
+/// when a trial changed in one of the classes `fail_on`, else 0.
+pub fn compare(old: &Path, new: &Path, fail_on: &[FailOn]) -> ExitCode {
     let (o, n) = match (load::results(old), load::results(new)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => return fail(e),
@@ -80,7 +150,25 @@ pub fn compare(old: &Path, new: &Path) -> ExitCode {
     );
     // a closed pipe (`| head`) is not an error of the comparison
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-    ExitCode::SUCCESS
+    let changes = compare::changes(&o, &n);
+    let failing = compare::failing(&changes, fail_on);
+    if failing.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let counts: Vec<String> = FailOn::ALL
+        .into_iter()
+        .map(|f| (f, failing.iter().filter(|(_, g)| *g == f).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(f, n)| format!("{n} {}", f.name()))
+        .collect();
+    eprintln!(
+        "compare: {} trials changed in a --fail-on class ({}), e.g. {}::{}",
+        failing.len(),
+        counts.join(", "),
+        failing[0].0.column,
+        failing[0].0.case
+    );
+    ExitCode::from(1)
 }
 
 /// `introspec merge A.json B.json … --out FILE`.

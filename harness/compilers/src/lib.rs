@@ -45,7 +45,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use introspec_runtimes::{Identity, Runtime};
-use introspec_spec::Version;
 use serde::{Deserialize, Serialize};
 
 use util::{write_atomic, Digest, Lock};
@@ -100,10 +99,10 @@ impl Compiler {
                 self.name()
             ));
         }
-        let v = Version::parse(&id.version).unwrap_or_default();
+        let v = id.version.release();
         PINS.iter()
             .filter(|p| p.compiler == self)
-            .find(|p| v >= Version(p.python.0, p.python.1, 0))
+            .find(|p| v >= (u64::from(p.python.0), u64::from(p.python.1), 0))
             .ok_or_else(|| {
                 let oldest = PINS
                     .iter()
@@ -464,7 +463,7 @@ mod tests {
         Identity {
             implementation: implementation.into(),
             implementation_version: version.into(),
-            version: version.into(),
+            version: introspec_spec::Version::parse(version).unwrap(),
             free_threaded: false,
             debug: false,
             executable: "/x/python".into(),

@@ -43,7 +43,7 @@ pub fn runtime_key(rt: &Runtime) -> String {
     let mut d = crate::util::Digest::new();
     d.add(&id.implementation)
         .add(&id.implementation_version)
-        .add(&id.version)
+        .add(id.version.to_string())
         .add(&id.executable)
         .add(&id.build)
         .add([u8::from(id.free_threaded), u8::from(id.debug)]);

@@ -130,7 +130,7 @@ fn venv(cache: &Path, column: &Column, log: &mut dyn FnMut(&str)) -> Result<Path
     if python.exists() && has(&python) {
         return Ok(python);
     }
-    if column.runtime.language() < introspec_spec::Version(3, 0, 0) {
+    if column.runtime.language() < introspec_spec::Version::new(3, 0, 0) {
         return Err("Hypothesis no longer supports Python 2".into());
     }
     log(&format!(

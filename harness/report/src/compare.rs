@@ -147,6 +147,94 @@ fn column_order(old: &Results, new: &Results) -> Vec<String> {
     order
 }
 
+/// A class of change that `introspec compare --fail-on` exits 1 on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailOn {
+    /// Passed, failed as known or was skipped before; FAIL, XPASS, ERROR or FLAKY now.
+    Broken,
+    /// CRASH or TIMEOUT now, neither before.
+    Crashing,
+    /// XPASS now and not before: a known deviation no longer happens (its record is stale).
+    Xpass,
+    /// Failed (any way) before, PASS or XFAIL now.
+    Fixed,
+    /// SKIP now, ran before.
+    Skipped,
+    /// A trial only in the new results.
+    New,
+    /// A trial only in the old results.
+    Removed,
+    /// Any other change of status.
+    Other,
+}
+
+impl FailOn {
+    pub const ALL: [FailOn; 8] = [
+        FailOn::Broken,
+        FailOn::Crashing,
+        FailOn::Xpass,
+        FailOn::Fixed,
+        FailOn::Skipped,
+        FailOn::New,
+        FailOn::Removed,
+        FailOn::Other,
+    ];
+
+    /// The name given to `--fail-on`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailOn::Broken => "broken",
+            FailOn::Crashing => "crashing",
+            FailOn::Xpass => "xpass",
+            FailOn::Fixed => "fixed",
+            FailOn::Skipped => "skipped",
+            FailOn::New => "new",
+            FailOn::Removed => "removed",
+            FailOn::Other => "other",
+        }
+    }
+
+    /// Whether a changed trial is of this class (`xpass` overlaps the others: a PASS that
+    /// became XPASS is both broken and xpass).
+    pub fn matches(self, c: &Changed) -> bool {
+        match self {
+            FailOn::Broken => c.change == Change::Broken,
+            FailOn::Crashing => c.change == Change::NewlyCrashing,
+            FailOn::Xpass => c.new == Some(Status::Xpass) && c.old != Some(Status::Xpass),
+            FailOn::Fixed => c.change == Change::Fixed,
+            FailOn::Skipped => c.change == Change::NewlySkipped,
+            FailOn::New => c.change == Change::New,
+            FailOn::Removed => c.change == Change::Removed,
+            FailOn::Other => c.change == Change::Other,
+        }
+    }
+}
+
+impl std::str::FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FailOn, String> {
+        let s = s.trim();
+        FailOn::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = FailOn::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "`{s}` is not a class of change; the classes are {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// The changed trials of any of the classes `on`, each with the first class it is of.
+pub fn failing<'a>(changes: &'a [Changed], on: &[FailOn]) -> Vec<(&'a Changed, FailOn)> {
+    changes
+        .iter()
+        .filter_map(|c| on.iter().find(|f| f.matches(c)).map(|f| (c, *f)))
+        .collect()
+}
+
 /// The most trials listed per change and column (a review comment has a size limit).
 pub const LIST_LIMIT: usize = 40;
 
@@ -301,5 +389,36 @@ mod tests {
         assert_eq!(classify(Some(Pass), None), Some(Change::Removed));
         assert_eq!(classify(Some(Pass), Some(Pass)), None);
         assert_eq!(classify(Some(Pass), Some(Xfail)), Some(Change::Other));
+    }
+
+    #[test]
+    fn fail_on_classes() {
+        use Status::*;
+        let changed = |old, new| Changed {
+            column: "c".into(),
+            case: "x".into(),
+            old,
+            new,
+            change: classify(old, new).unwrap(),
+            reason: String::new(),
+        };
+        let classes = |old, new| -> Vec<&str> {
+            FailOn::ALL
+                .into_iter()
+                .filter(|f| f.matches(&changed(old, new)))
+                .map(FailOn::name)
+                .collect()
+        };
+        assert_eq!(classes(Some(Pass), Some(Xpass)), ["broken", "xpass"]);
+        assert_eq!(classes(Some(Fail), Some(Xpass)), ["xpass", "other"]);
+        assert_eq!(classes(None, Some(Xpass)), ["xpass", "new"]);
+        assert_eq!(classes(Some(Pass), Some(Crash)), ["crashing"]);
+        assert_eq!(classes(Some(Fail), Some(Pass)), ["fixed"]);
+        assert_eq!(classes(Some(Pass), None), ["removed"]);
+        assert_eq!("XPASS".parse::<FailOn>(), Ok(FailOn::Xpass));
+        assert!("crashed"
+            .parse::<FailOn>()
+            .unwrap_err()
+            .contains("broken, crashing, xpass"));
     }
 }

@@ -2,18 +2,23 @@
 //! anything: the compatibility matrix as Markdown, one self-contained HTML page and
 //! versioned JSON (`introspec-matrix/1`), the PEP evidence as reStructuredText, the
 //! comparison of two results files for a review comment, and the merge of results made on
-//! several machines. Every output is a pure function of its inputs: the same results file
+//! several machines, and CI output (JUnit XML, GitHub Actions annotations, a Markdown job
+//! summary). Every output is a pure function of its inputs: the same results file
 //! and spec give the same bytes.
 
+pub mod annotations;
+pub mod ci;
 pub mod compare;
 pub mod error;
 pub mod html;
 pub mod json;
+pub mod junit;
 pub mod load;
 pub mod markdown;
 pub mod matrix;
 pub mod merge;
 pub mod pep;
+pub mod summary;
 pub mod text;
 
 use std::path::{Path, PathBuf};

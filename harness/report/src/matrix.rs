@@ -536,7 +536,7 @@ pub fn column_identity(c: &Column) -> MatrixColumn {
         runtime: c.runtime.name.clone(),
         implementation: id.implementation.clone(),
         implementation_version: id.implementation_version.clone(),
-        version: id.version.clone(),
+        version: id.version.to_string(),
         build: id.build.split_whitespace().collect::<Vec<_>>().join(" "),
         free_threaded: id.free_threaded,
         debug: id.debug,
@@ -708,10 +708,11 @@ fn build_row(
         feature: spelling.map(|s| s.feature.clone()),
         since: feature.and_then(|f| {
             f.since
+                .as_ref()
                 .map(|v| v.language())
                 .or_else(|| f.provided_by.clone())
         }),
-        until: feature.and_then(|f| f.until.map(|v| v.language())),
+        until: feature.and_then(|f| f.until.as_ref().map(|v| v.language())),
         source,
         cells,
     }

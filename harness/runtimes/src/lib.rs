@@ -18,8 +18,9 @@ pub struct Identity {
     pub implementation: String,
     /// The implementation's own version (PyPy: 7.3.11).
     pub implementation_version: String,
-    /// The language version, `3.9.16` for that PyPy.
-    pub version: String,
+    /// The language version with its release level (`sys.version_info` as PEP 440 writes
+    /// it): `3.12.1`, `3.15.0a3`, `3.14.0rc1`; `3.9.16` for that PyPy.
+    pub version: Version,
     pub free_threaded: bool,
     pub debug: bool,
     pub executable: String,
@@ -39,7 +40,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn language(&self) -> Version {
-        Version::parse(&self.identity.version).unwrap_or_default()
+        self.identity.version.clone()
     }
 }
 
@@ -98,11 +99,12 @@ except Exception:
     ft = False
 impl = getattr(sys, "implementation", None)
 name = impl.name if impl else platform.python_implementation().lower()
+def pep440(v):
+    level = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(v[3], "")
+    return "%d.%d.%d" % (v[0], v[1], v[2]) + (level and "%s%d" % (level, v[4]))
 iv = impl.version if impl else sys.version_info
-iversion = "%d.%d.%d" % (iv[0], iv[1], iv[2])
-v = sys.version_info
-sys.stdout.write(json.dumps({"implementation": name, "implementation_version": iversion,
-  "version": "%d.%d.%d" % (v[0], v[1], v[2]), "free_threaded": ft,
+sys.stdout.write(json.dumps({"implementation": name, "implementation_version": pep440(iv),
+  "version": pep440(sys.version_info), "free_threaded": ft,
   "debug": hasattr(sys, "gettotalrefcount"), "executable": sys.executable or "",
   "build": " ".join(sys.version.split(None, 1)[1:]).replace("\n", " ")}) + "\n")
 "#;
@@ -173,10 +175,9 @@ pub fn identify(path: &Path) -> Result<Identity, String> {
 
 /// The column name of an identity.
 pub fn column_name(id: &Identity) -> String {
+    // a final release keeps the name it always had (`cpython-3.12.1`); any other carries
+    // its release level (`cpython-3.15.0a3`)
     let mut name = format!("{}-{}", id.implementation, id.version);
-    if id.implementation != "cpython" && id.implementation_version != id.version {
-        name = format!("{}-{}", id.implementation, id.version);
-    }
     if id.free_threaded {
         name.push('t');
     }
@@ -219,7 +220,14 @@ fn stamp(path: &Path) -> Option<String> {
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_nanos();
-    Some(format!("{}:{}:{}", real.display(), m.len(), mtime))
+    // the script's digest too: identities made by an older script are asked again
+    Some(format!(
+        "{}:{}:{}:{}",
+        real.display(),
+        m.len(),
+        mtime,
+        introspec_cache::short_digest(IDENTIFY.as_bytes())
+    ))
 }
 
 /// Candidate interpreter paths, each with how it was found, in a stable order.
@@ -419,7 +427,7 @@ mod tests {
         let mut id = Identity {
             implementation: "cpython".into(),
             implementation_version: "3.13.0".into(),
-            version: "3.13.0".into(),
+            version: Version::new(3, 13, 0),
             free_threaded: true,
             debug: false,
             executable: String::new(),
@@ -429,6 +437,57 @@ mod tests {
         id.free_threaded = false;
         id.debug = true;
         assert_eq!(column_name(&id), "cpython-3.13.0d");
+        id.debug = false;
+        id.version = Version::parse("3.15.0a3").unwrap();
+        assert_eq!(column_name(&id), "cpython-3.15.0a3");
+        id.version = Version::parse("3.14.0rc1").unwrap();
+        id.free_threaded = true;
+        assert_eq!(column_name(&id), "cpython-3.14.0rc1t");
+    }
+
+    /// A pre-release keeps its release level in its identity and column name: a real
+    /// interpreter runs the identification script with `sys.version_info` set as a
+    /// 3.15.0a3 and a 3.14.0rc1 build set it.
+    #[test]
+    fn a_pre_release_is_identified_with_its_release_level() {
+        let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("a python3 to run the identification script");
+        let dir = std::env::temp_dir().join(format!("introspec-prerelease-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut paths = Vec::new();
+        for (name, info) in [
+            ("a3", "(3, 15, 0, \"alpha\", 3)"),
+            ("rc1", "(3, 14, 0, \"candidate\", 1)"),
+        ] {
+            let fake = dir.join(format!("python-{name}"));
+            std::fs::write(
+                &fake,
+                format!(
+                    "#!/bin/sh\nexec {python} -c 'import sys; sys.version_info = {info}; exec(sys.argv[1])' \"$2\"\n"
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+            paths.push(fake.display().to_string());
+        }
+        let d = discover(&Options {
+            env_pythons: Some(paths.join(":")),
+            runtimes_toml: None,
+            cache_file: None,
+            search_machine: false,
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(d.unusable.is_empty(), "{:?}", d.unusable);
+        let names: Vec<&str> = d.runtimes.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["cpython-3.14.0rc1", "cpython-3.15.0a3"]);
+        assert_eq!(
+            d.runtimes[1].language(),
+            Version::parse("3.15.0a3").unwrap()
+        );
+        assert!(d.runtimes[0].language() < Version::new(3, 14, 0));
     }
 
     #[test]

@@ -3,9 +3,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// How bad a problem is: an error leaves the input out; a warning (a lint) loads it as
+/// written and says what was probably meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}
+
 /// One problem in an input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub file: PathBuf,
     /// 1-based line and column, where known.
     pub line: Option<usize>,
@@ -31,6 +41,7 @@ impl Diagnostic {
             None => (None, None),
         };
         Diagnostic {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line,
             col,
@@ -57,6 +68,12 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    /// The same problem, as a warning.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -68,7 +85,11 @@ impl fmt::Display for Diagnostic {
                 write!(f, ":{col}")?;
             }
         }
-        write!(f, ": error: {}", self.message)?;
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, ": {level}: {}", self.message)?;
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;
         }

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use pattern::{Domain, Pattern, STATES};
-pub use version::{Specifier, Version};
+pub use version::{Lint, Specifier, Version};
 
 /// The whole spec.
 #[derive(Debug, Clone)]
@@ -541,8 +541,8 @@ impl Spec {
         if let Some(p) = &f.provided_by {
             return column.provides.iter().any(|c| c == p);
         }
-        let v = column.language;
-        f.since.is_some_and(|s| v >= s) && f.until.is_none_or(|u| v < u)
+        let v = &column.language;
+        f.since.as_ref().is_some_and(|s| v >= s) && f.until.as_ref().is_none_or(|u| v < u)
     }
 }
 
@@ -807,14 +807,14 @@ mod tests {
             ".gi_frame"
         );
         let col = Availability {
-            language: Version(3, 10, 0),
+            language: Version::new(3, 10, 0),
             provides: vec![],
         };
         assert!(!spec.has_feature("gi_suspended", &col));
         assert!(spec.has_feature("gi_yieldfrom", &col));
         assert!(!spec.has_feature("proposal", &col));
         let col = Availability {
-            language: Version(3, 10, 0),
+            language: Version::new(3, 10, 0),
             provides: vec!["reference".into()],
         };
         assert!(spec.has_feature("proposal", &col));

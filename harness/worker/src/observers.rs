@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use introspec_runtimes::{Discovery, Identity, Unusable};
-use introspec_spec::Version;
 
 const PYO3_OBSERVER: &[u8] = include_bytes!(env!("INTROSPEC_PYO3_OBSERVER_SO"));
 const PORTABLE_OBSERVER: &[u8] = include_bytes!("../../observer-portable/introspec_portable.py");
@@ -38,8 +37,8 @@ impl Observer {
     pub fn supports(self, id: &Identity) -> Result<(), String> {
         match self {
             Observer::Portable => {
-                let v = Version::parse(&id.version).unwrap_or_default();
-                if v < Version(2, 7, 0) || (Version(3, 0, 0) <= v && v < Version(3, 6, 0)) {
+                let v = id.version.release();
+                if v < (2, 7, 0) || ((3, 0, 0)..(3, 6, 0)).contains(&v) {
                     Err(format!(
                         "the portable observer needs Python 2.7, or 3.6 and newer, and this is {} {}",
                         id.implementation, id.version
@@ -49,13 +48,13 @@ impl Observer {
                 }
             }
             Observer::Pyo3 => {
-                let v = introspec_spec::Version::parse(&id.version).unwrap_or_default();
+                let v = id.version.release();
                 if id.implementation != "cpython" {
                     Err(format!(
                         "the abi3 build loads into CPython only, not {}",
                         id.implementation
                     ))
-                } else if v < introspec_spec::Version(3, 9, 0) {
+                } else if v < (3, 9, 0) {
                     Err("PyO3 0.30's abi3 build needs CPython 3.9 or newer".into())
                 } else if id.free_threaded {
                     Err("free-threaded builds cannot load abi3 extension modules".into())
