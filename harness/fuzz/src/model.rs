@@ -401,23 +401,21 @@ impl Model {
             step_agen: program.step_agen,
         };
         let text = program.python();
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in text.bytes().chain(
-            format!(
+        // the id names the program by a content hash of what it runs (the one hash of the
+        // cache crate): two programs share an id only if they are the same program
+        let h = introspec_cache::Digest::new()
+            .add(&text)
+            .add(format!(
                 "{:?}{}{}",
                 program.ops, program.via_await, program.step_agen
-            )
-            .bytes(),
-        ) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x100000001b3);
-        }
+            ))
+            .short();
         // an asend() left in flight reads ag_running True since 3.8 (bpo-30773); the
         // corpus's in-flight deviations (PyPy) apply to ids naming it
         let id = if in_flight {
-            format!("{}.fuzz.in_flight.{h:016x}", kind.id_prefix())
+            format!("{}.fuzz.in_flight.{h}", kind.id_prefix())
         } else {
-            format!("{}.fuzz.{h:016x}", kind.id_prefix())
+            format!("{}.fuzz.{h}", kind.id_prefix())
         };
         let sources: BTreeSet<String> = used
             .iter()
