@@ -62,7 +62,7 @@ fn line(p: &Progress, in_step: Duration) -> String {
         p.release,
         p.step.describe()
     );
-    if p.step == Step::Compile || p.step == Step::Translate {
+    if matches!(p.step, Step::Compile | Step::Translate | Step::Groups) {
         s.push_str(&format!(" {}/{}", p.done, p.total));
     }
     s.push_str(&format!(", {:.0} s", p.elapsed.as_secs_f64()));

@@ -4,6 +4,14 @@
 //! new case rebuilds one group). A case mypy or mypyc rejects is remembered and left out and
 //! its group built again; a group whose failure names no module is split in halves until the
 //! culprit is found.
+//!
+//! Why not one mypyc process for every group (mypy's start reads the stubs each time): tried
+//! and measured on a cold cache. mypyc 1.19 and 2.x stop building IR for every later module
+//! once one module has an error (`build_ir` returns early when `errors.num_errors > 0`), so a
+//! joint run names only the first few rejected modules: the 86 async-generator rejections of
+//! mypyc 2.4.1 took over 20 joint rounds of 5-9 s each, against rounds of about 2 s per group
+//! here, two groups at a time. mypy's wheels are compiled by mypyc, so the early return
+//! cannot be patched from the driver.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,36 +87,30 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
             Err(_) => buckets.entry(bucket(m)).or_default().push((m.clone(), src)),
         }
     }
-    let mut todo: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    for (b, mut mods) in buckets {
-        mods.sort();
-        let name = format!("introspec_mypyc_g{b:02}");
-        if !place_cached(ctx, &name, &mods, &mut products)? {
-            todo.push((name, mods));
-        }
-    }
-    let translated = translate_together(ctx, &rejects, todo, &mut products)?;
-    let total = translated.len();
-    ctx.report.step(Step::Compile, 0, total);
+    let queue: Vec<(String, Vec<(String, String)>)> = buckets
+        .into_iter()
+        .map(|(b, mods)| (format!("introspec_mypyc_g{b:02}"), mods))
+        .collect();
     let next = std::sync::Mutex::new(0usize);
     let results = std::sync::Mutex::new(Vec::new());
+    ctx.report.step(Step::Groups, 0, queue.len());
     std::thread::scope(|s| {
-        for _ in 0..gcc::jobs().min(translated.len()) {
+        for _ in 0..gcc::jobs().min(queue.len()) {
             s.spawn(|| loop {
                 let i = {
                     let mut n = next.lock().unwrap();
-                    if *n >= translated.len() {
+                    if *n >= queue.len() {
                         return;
                     }
                     *n += 1;
                     *n - 1
                 };
-                let (name, mods, group) = &translated[i];
+                let (name, mods) = &queue[i];
                 let mut out = Products::default();
-                let r = compile_translated(ctx, &rejects, name, mods, group, &mut out).map(|_| out);
+                let r = build_group(ctx, &rejects, name, mods, &mut out).map(|_| out);
                 let mut all = results.lock().unwrap();
                 all.push(r);
-                ctx.report.step(Step::Compile, all.len(), total);
+                ctx.report.step(Step::Groups, all.len(), queue.len());
             });
         }
     });
@@ -128,222 +130,6 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
         }
     }
     Ok(products)
-}
-
-/// A group's modules: (module, source), sorted.
-type Modules = Vec<(String, String)>;
-
-/// Every group not yet built, translated to C by ONE mypyc process (mypy's start, which
-/// reads the standard library's stubs, costs seconds; once per round, not once per group).
-/// A module mypy or mypyc rejects is recorded and left out, and the rest translated again;
-/// a failure that names no module is left to [`build_group`], one group at a time. Returns
-/// each translated group with its modules; groups found whole in the cache on the way are
-/// placed in `products`.
-fn translate_together(
-    ctx: &Ctx,
-    rejects: &Path,
-    mut todo: Vec<(String, Modules)>,
-    products: &mut Products,
-) -> Result<Vec<(String, Modules, Group)>, String> {
-    let work = ctx.dir.join("work-all");
-    let mut round = 0;
-    loop {
-        todo.retain(|(_, mods)| !mods.is_empty());
-        if todo.is_empty() {
-            return Ok(vec![]);
-        }
-        round += 1;
-        ctx.report.step(Step::Translate, 0, todo.len());
-        let _ = std::fs::remove_dir_all(&work);
-        for (m, src) in todo.iter().flat_map(|(_, mods)| mods) {
-            write_atomic(&work.join(format!("{m}.py")), src.as_bytes())?;
-        }
-        let t = std::time::Instant::now();
-        let answer = run_driver(ctx, &work, &todo)?;
-        crate::log(format_args!(
-            "{}: mypyc round {round}: {} groups, {} modules, {:.1} s, ok={}",
-            ctx.rt.name,
-            todo.len(),
-            todo.iter().map(|(_, m)| m.len()).sum::<usize>(),
-            t.elapsed().as_secs_f64(),
-            answer.ok
-        ));
-        if answer.ok {
-            ctx.report.step(Step::Translate, todo.len(), todo.len());
-            let mut by_name: BTreeMap<String, Group> = answer
-                .groups
-                .into_iter()
-                .map(|g| (g.name.clone(), g))
-                .collect();
-            return todo
-                .into_iter()
-                .map(|(name, mods)| {
-                    let g = by_name
-                        .remove(&name)
-                        .ok_or_else(|| format!("the mypyc driver answered no group {name}"))?;
-                    Ok((name, mods, g))
-                })
-                .collect();
-        }
-        let all = todo
-            .iter()
-            .flat_map(|(_, mods)| mods.iter().map(|(m, _)| m.as_str()));
-        let blamed: BTreeMap<String, String> = attribute(&answer.messages, all)
-            .into_iter()
-            .map(|(m, why)| (m.to_string(), why))
-            .collect();
-        if blamed.is_empty() {
-            // nothing named: each group on its own, split until the culprit is found
-            for (name, mods) in std::mem::take(&mut todo) {
-                build_group(ctx, rejects, &name, &mods, products)?;
-            }
-            return Ok(vec![]);
-        }
-        for (m, why) in &blamed {
-            let src = todo
-                .iter()
-                .flat_map(|(_, mods)| mods)
-                .find(|(x, _)| x == m)
-                .map(|(_, s)| s.clone())
-                .unwrap_or_default();
-            reject(ctx, rejects, m, &src, why, products)?;
-        }
-        for (name, mods) in &mut todo {
-            mods.retain(|(m, _)| !blamed.contains_key(m));
-            if !mods.is_empty() && place_cached(ctx, name, mods, products)? {
-                mods.clear();
-            }
-        }
-    }
-}
-
-/// Record a module mypy or mypyc rejected, as a stable fact (mypy reports a different subset
-/// of a module's lines from one grouping to the next, so its full text is not recorded), and
-/// remember it so that the next build does not try it again.
-fn reject(
-    ctx: &Ctx,
-    rejects: &Path,
-    module: &str,
-    src: &str,
-    why: &str,
-    products: &mut Products,
-) -> Result<(), String> {
-    let why = format!(
-        "mypyc {} rejected the case: {}",
-        ctx.pin.version,
-        first_diagnostic(why)
-    );
-    write_atomic(
-        &rejects.join(format!("{}.err", module_key(ctx, module, src))),
-        why.as_bytes(),
-    )?;
-    products.errors.insert(module.to_string(), why);
-    Ok(())
-}
-
-/// The cache file of a group made of exactly these modules.
-fn group_cache(ctx: &Ctx, name: &str, mods: &[(String, String)]) -> PathBuf {
-    let mut d = Digest::new();
-    d.add(DRIVER).add(OPTIONS.join(" ")).add(name);
-    for (m, src) in mods {
-        d.add(m).add(src);
-    }
-    ctx.cache
-        .join("compiled")
-        .join("mypyc-groups")
-        .join(ctx.pin.version)
-        .join(crate::venv::runtime_key(ctx.rt))
-        .join(format!("{}.so", d.hex()))
-}
-
-/// Place the group's library from the cache if it was built before; false if it was not.
-fn place_cached(
-    ctx: &Ctx,
-    name: &str,
-    mods: &[(String, String)],
-    products: &mut Products,
-) -> Result<bool, String> {
-    let cached_so = group_cache(ctx, name, mods);
-    if !cached_so.is_file() {
-        return Ok(false);
-    }
-    let file = format!("mypyc-{name}.so");
-    let lib = format!("{name}__mypyc");
-    place(&cached_so, &ctx.dir.join(&file))?;
-    for (m, _) in mods {
-        products.libraries.insert(m.clone(), file.clone());
-    }
-    products.libraries.insert(lib.clone(), file);
-    products.preload.push(lib);
-    Ok(true)
-}
-
-/// Run the driver on `groups` (their files are in `work`) and read its answer.
-fn run_driver(
-    ctx: &Ctx,
-    work: &Path,
-    groups: &[(String, Vec<(String, String)>)],
-) -> Result<Answer, String> {
-    let request = serde_json::json!({
-        "groups": groups
-            .iter()
-            .map(|(name, mods)| {
-                serde_json::json!([name, mods.iter().map(|(m, _)| format!("{m}.py")).collect::<Vec<_>>()])
-            })
-            .collect::<Vec<_>>(),
-        "options": OPTIONS,
-    });
-    let mut cmd = Command::new(&ctx.venv.python);
-    cmd.arg("-c").arg(DRIVER).current_dir(work);
-    let out = gcc::with_permit(|| run(&mut cmd, Some(request.to_string().as_bytes())));
-    match out.stdout.lines().last().map(serde_json::from_str) {
-        Some(Ok(a)) => Ok(a),
-        _ => Err(format!(
-            "the mypyc driver ({} in {}) gave no answer ({}): {}",
-            ctx.pin.describe(),
-            ctx.venv.dir.display(),
-            out.status,
-            out.tail(8)
-        )),
-    }
-}
-
-/// Compile and link a translated group into its cache file and place it; a group whose C
-/// does not compile is rebuilt by [`build_group`] (which splits it until the culprit is found).
-fn compile_translated(
-    ctx: &Ctx,
-    rejects: &Path,
-    name: &str,
-    mods: &[(String, String)],
-    g: &Group,
-    products: &mut Products,
-) -> Result<(), String> {
-    let t = std::time::Instant::now();
-    let compiled = compile_group(ctx, g);
-    crate::log(format_args!(
-        "{}: gcc {name}: {:.1} s",
-        ctx.rt.name,
-        t.elapsed().as_secs_f64()
-    ));
-    match compiled {
-        Ok(objects) => {
-            let cached_so = group_cache(ctx, name, mods);
-            link_into(&objects, &cached_so)?;
-            place_cached(ctx, name, mods, products).map(|_| ())
-        }
-        Err(_) => build_group(ctx, rejects, name, mods, products),
-    }
-}
-
-/// Link `objects` into the cache file `so`, atomically.
-fn link_into(objects: &[PathBuf], so: &Path) -> Result<(), String> {
-    if let Some(dir) = so.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let tmp = crate::util::temp_beside(so);
-    gcc::link(objects, &tmp)?;
-    crate::util::move_into_place(&tmp, so)
 }
 
 /// The mypy options of every build: imports mypy cannot resolve are left to run time, and
@@ -384,10 +170,35 @@ fn build_group(
     modules: &[(String, String)],
     products: &mut Products,
 ) -> Result<(), String> {
+    let rkey = crate::venv::runtime_key(ctx.rt);
+    let groups_dir = ctx
+        .cache
+        .join("compiled")
+        .join("mypyc-groups")
+        .join(ctx.pin.version)
+        .join(&rkey);
     let mut left: Vec<(String, String)> = modules.to_vec();
     left.sort();
     loop {
-        if left.is_empty() || place_cached(ctx, name, &left, products)? {
+        if left.is_empty() {
+            return Ok(());
+        }
+        let mut d = Digest::new();
+        d.add(DRIVER).add(OPTIONS.join(" ")).add(name);
+        for (m, src) in &left {
+            d.add(m).add(src);
+        }
+        let key = d.hex();
+        let cached_so = groups_dir.join(format!("{key}.so"));
+        let file = format!("mypyc-{name}.so");
+        let lib = format!("{name}__mypyc");
+        if cached_so.is_file() {
+            place(&cached_so, &ctx.dir.join(&file))?;
+            for (m, _) in &left {
+                products.libraries.insert(m.clone(), file.clone());
+            }
+            products.libraries.insert(lib.clone(), file);
+            products.preload.push(lib);
             return Ok(());
         }
         let work = ctx.dir.join(format!("work-{name}"));
@@ -395,15 +206,32 @@ fn build_group(
         for (m, src) in &left {
             write_atomic(&work.join(format!("{m}.py")), src.as_bytes())?;
         }
+        let request = serde_json::json!({
+            "groups": [[name, left.iter().map(|(m, _)| format!("{m}.py")).collect::<Vec<_>>()]],
+            "options": OPTIONS,
+        });
+        let mut cmd = Command::new(&ctx.venv.python);
+        cmd.arg("-c").arg(DRIVER).current_dir(&work);
         let t = std::time::Instant::now();
-        let group = [(name.to_string(), left.clone())];
-        let answer = run_driver(ctx, &work, &group)?;
+        let out = gcc::with_permit(|| run(&mut cmd, Some(request.to_string().as_bytes())));
         crate::log(format_args!(
             "{}: mypyc {name}: {} modules, {:.1} s",
             ctx.rt.name,
             left.len(),
             t.elapsed().as_secs_f64()
         ));
+        let answer: Answer = match out.stdout.lines().last().map(serde_json::from_str) {
+            Some(Ok(a)) => a,
+            _ => {
+                return Err(format!(
+                    "the mypyc driver ({} in {}) gave no answer ({}): {}",
+                    ctx.pin.describe(),
+                    ctx.venv.dir.display(),
+                    out.status,
+                    out.tail(8)
+                ))
+            }
+        };
         if !answer.ok {
             let blamed = attribute(&answer.messages, left.iter().map(|(m, _)| m.as_str()));
             if blamed.is_empty() {
@@ -424,12 +252,20 @@ fn build_group(
                 return build_group(ctx, rejects, &format!("{name}b"), b, products);
             }
             for (m, why) in blamed {
-                let src = left
-                    .iter()
-                    .find(|(x, _)| x == m)
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_default();
-                reject(ctx, rejects, m, &src, &why, products)?;
+                // recorded as a stable fact: mypy reports a different subset of a module's
+                // lines from one grouping to the next, so its full text is not recorded
+                let why = format!(
+                    "mypyc {} rejected the case: {}",
+                    ctx.pin.version,
+                    first_diagnostic(&why)
+                );
+                if let Some((_, src)) = left.iter().find(|(x, _)| x == m) {
+                    write_atomic(
+                        &rejects.join(format!("{}.err", module_key(ctx, m, src))),
+                        why.as_bytes(),
+                    )?;
+                }
+                products.errors.insert(m.to_string(), why);
             }
             left.retain(|(m, _)| !products.errors.contains_key(m));
             continue;
@@ -446,7 +282,11 @@ fn build_group(
         ));
         match compiled {
             Ok(objects) => {
-                link_into(&objects, &group_cache(ctx, name, &left))?;
+                let tmp = crate::util::temp_beside(&cached_so);
+                std::fs::create_dir_all(&groups_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", groups_dir.display()))?;
+                gcc::link(&objects, &tmp)?;
+                crate::util::move_into_place(&tmp, &cached_so)?;
                 let _ = std::fs::remove_dir_all(&work);
                 continue; // placed from the group cache above
             }

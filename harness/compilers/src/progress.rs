@@ -14,6 +14,8 @@ pub enum Step {
     Compile,
     /// Linking the objects into shared libraries.
     Link,
+    /// Groups of cases each taken from Python to a library (mypyc: `done` of `total`).
+    Groups,
 }
 
 impl Step {
@@ -24,6 +26,7 @@ impl Step {
             Step::Translate => "Python to C",
             Step::Compile => "C units",
             Step::Link => "linking",
+            Step::Groups => "groups",
         }
     }
 }
