@@ -10,7 +10,7 @@ pub mod observers;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -73,7 +73,12 @@ enum Line {
 /// A running worker.
 pub struct Worker {
     child: Child,
-    stdin: std::io::BufWriter<ChildStdin>,
+    /// Request bytes for the writer thread (see [`writer`]): a write never blocks the
+    /// harness, so a worker that stops reading (a case in an endless loop while the window of
+    /// pipelined requests fills its pipe) cannot stop the clock of its own timeout.
+    stdin: Option<mpsc::Sender<Vec<u8>>>,
+    /// Why the writer thread stopped writing, once it has.
+    write_error: Arc<Mutex<Option<String>>>,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     pub hello: Hello,
@@ -157,7 +162,11 @@ impl Worker {
         }
         let mut child = spawn(cmd)
             .map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
-        let stdin = std::io::BufWriter::new(child.stdin.take().expect("piped stdin"));
+        let write_error = Arc::new(Mutex::new(None));
+        let stdin = writer(
+            child.stdin.take().expect("piped stdin"),
+            write_error.clone(),
+        );
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
@@ -187,7 +196,8 @@ impl Worker {
         std::thread::spawn(move || drain_stderr(stderr_pipe, tail2));
         let mut w = Worker {
             child,
-            stdin,
+            stdin: Some(stdin),
+            write_error,
             lines: rx,
             stderr: tail,
             hello: Hello {
@@ -254,12 +264,29 @@ impl Worker {
     }
 
     fn send(&mut self, req: &Request) -> Result<(), String> {
-        let line = proto::encode(req);
-        self.stdin
-            .write_all(line.as_bytes())
-            .and_then(|_| self.stdin.write_all(b"\n"))
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| format!("cannot write to the worker: {e}"))
+        self.enqueue(&proto::encode(req))
+    }
+
+    /// Hand one request line to the writer thread; never blocks. `Err` once the writer
+    /// could not write (the worker closed its stdin or died).
+    fn enqueue(&mut self, line: &str) -> Result<(), String> {
+        let failed = |w: &Worker| {
+            let why = w.write_error.lock().unwrap().clone();
+            format!(
+                "cannot write to the worker: {}",
+                why.unwrap_or_else(|| "its input is closed".into())
+            )
+        };
+        if self.write_error.lock().unwrap().is_some() {
+            return Err(failed(self));
+        }
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match &self.stdin {
+            Some(tx) if tx.send(bytes).is_ok() => Ok(()),
+            _ => Err(failed(self)),
+        }
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<String, String> {
@@ -326,8 +353,9 @@ impl Worker {
         self.receive(case_id, timeout)
     }
 
-    /// Write one request line without waiting for its answer (pipelining: the answers come
-    /// back in order through [`Worker::receive`]; a reader thread drains them meanwhile).
+    /// Queue one request line without waiting for its answer (pipelining: the answers come
+    /// back in order through [`Worker::receive`]; a reader thread drains them meanwhile, a
+    /// writer thread writes the requests). It never blocks, however full the worker's pipe.
     pub fn send_line(&mut self, request_line: &str) -> Result<(), Box<RunOutcome>> {
         if !self.alive {
             return Err(Box::new(RunOutcome::Crashed {
@@ -335,13 +363,7 @@ impl Worker {
                 stderr: self.stderr_text(),
             }));
         }
-        let written = self
-            .stdin
-            .write_all(request_line.as_bytes())
-            .and_then(|_| self.stdin.write_all(b"\n"))
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| format!("cannot write to the worker: {e}"));
-        if let Err(e) = written {
+        if let Err(e) = self.enqueue(request_line) {
             self.alive = false;
             return Err(Box::new(RunOutcome::Crashed {
                 how: format!("{} ({e})", self.exit_status()),
@@ -352,7 +374,10 @@ impl Worker {
     }
 
     /// Read the answer to the oldest request not yet answered, which must be `case_id`'s;
-    /// `timeout` counts from now. After a crash or a timeout the worker is dead.
+    /// `timeout` counts from now: the caller asks for the answers in order, so for a
+    /// pipelined case now is when the worker answered the one before it, which is when it
+    /// reached this case (its request was queued earlier, and queueing never waits). After a
+    /// crash or a timeout the worker is dead.
     pub fn receive(&mut self, case_id: &str, timeout: Duration) -> RunOutcome {
         let start = Instant::now();
         let Some(got) = self.wait_line(timeout) else {
@@ -516,6 +541,8 @@ impl Drop for Worker {
     fn drop(&mut self) {
         if self.alive {
             let _ = self.send(&Request::Shutdown {});
+            // the writer ends once it has written the shutdown, closing the worker's stdin
+            self.stdin = None;
             let deadline = Instant::now() + Duration::from_millis(200);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = self.child.try_wait() {
@@ -527,6 +554,27 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The writer thread of one worker: it writes each chunk it is given to the worker's stdin,
+/// in order, and ends (closing that stdin) when the worker stops reading for good (the write
+/// fails: the error is kept in `error`) or when the [`Worker`] drops its sender. A write that
+/// blocks on a full pipe blocks this thread only.
+fn writer(
+    stdin: std::process::ChildStdin,
+    error: Arc<Mutex<Option<String>>>,
+) -> mpsc::Sender<Vec<u8>> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut stdin = stdin;
+        for chunk in rx {
+            if let Err(e) = stdin.write_all(&chunk).and_then(|_| stdin.flush()) {
+                *error.lock().unwrap() = Some(e.to_string());
+                return;
+            }
+        }
+    });
+    tx
 }
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
