@@ -405,6 +405,8 @@ fn run(
     let stop = session.stop.clone();
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
+            // quitting at once drops no worker: kill each, and what its cases started
+            introspec_worker::procs::kill_all();
             std::process::exit(130);
         }
         eprintln!("\ninterrupted: stopping the workers and writing the results so far (Ctrl-C again to quit at once)");

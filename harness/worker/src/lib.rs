@@ -2,10 +2,12 @@
 //! one answer line (harness/PROTOCOL.md). A worker that dies is reported as a crash with its
 //! signal or exit code; one that does not answer in time is killed; both are restarted by
 //! the caller with [`Worker::start`]. Workers die with the harness (`PR_SET_PDEATHSIG`), so
-//! no interrupted run leaves one behind.
+//! no interrupted run leaves one behind; whatever a case starts is killed with its worker
+//! (see [`procs`]).
 
 pub mod normalize;
 pub mod observers;
+pub mod procs;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -84,6 +86,10 @@ pub struct Worker {
     pub hello: Hello,
     pub spec: WorkerSpec,
     alive: bool,
+    /// The worker's process group, descendants and token, killed as a whole.
+    tree: procs::Tree,
+    /// The worker was waited for: its pid no longer names it.
+    reaped: bool,
     /// When set, waiting for an answer stops and the worker is killed (see [`Worker::watch`]).
     interrupt: Option<Arc<AtomicBool>>,
 }
@@ -126,6 +132,8 @@ impl Worker {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
+        let token = procs::new_token();
+        cmd.env(procs::TOKEN_VAR, &token);
         let memory_limit = spec.memory_limit;
         #[cfg(target_os = "linux")]
         unsafe {
@@ -136,6 +144,9 @@ impl Worker {
                 // a process group of its own: a Ctrl-C at the terminal interrupts the harness,
                 // which stops its workers itself, and never raises KeyboardInterrupt in a case
                 libc::setpgid(0, 0);
+                // a child subreaper: a case's grandchild whose parent exits (a daemon that
+                // double-forks) is re-parented to the worker, so it stays in its tree
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
                 // a case that crashes the interpreter leaves no core file behind
                 let mut core = libc::rlimit {
                     rlim_cur: 0,
@@ -162,6 +173,11 @@ impl Worker {
         }
         let mut child = spawn(cmd)
             .map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
+        let tree = procs::Tree {
+            pid: child.id() as i32,
+            token,
+        };
+        procs::register(&tree);
         let write_error = Arc::new(Mutex::new(None));
         let stdin = writer(
             child.stdin.take().expect("piped stdin"),
@@ -214,6 +230,8 @@ impl Worker {
             },
             spec: spec.clone(),
             alive: true,
+            tree,
+            reaped: false,
             interrupt: None,
         };
         let line = w.recv(timeout).map_err(|e| {
@@ -463,32 +481,36 @@ impl Worker {
         self.child.id()
     }
 
-    /// Kill the worker now.
+    /// Kill the worker now, and everything it started.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !self.reaped {
+            procs::kill_tree(&self.tree);
+            let _ = self.child.kill();
+            let _ = self.reap();
+        }
         self.alive = false;
     }
 
+    /// Wait for the worker (dead or killed) and forget its pid, which may now name another
+    /// process.
+    fn reap(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let st = self.child.wait();
+        self.reaped = true;
+        procs::unregister(&self.tree);
+        st
+    }
+
     fn exit_status(&mut self) -> String {
-        // the pipe closed: the process is gone or going; wait for it briefly
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => return describe_status(st),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(2))
-                }
-                _ => {
-                    let _ = self.child.kill();
-                    return self
-                        .child
-                        .wait()
-                        .map(describe_status)
-                        .unwrap_or_else(|e| format!("unknown ({e})"));
-                }
-            }
+        // the pipe closed: the process is gone or going; wait for it briefly without
+        // reaping it (its pid still names its group), kill what it left, then reap it
+        exited(self.child.id(), Duration::from_secs(2));
+        if self.reaped {
+            return "unknown (already waited for)".into();
         }
+        procs::kill_tree(&self.tree);
+        self.reap()
+            .map(describe_status)
+            .unwrap_or_else(|e| format!("unknown ({e})"))
     }
 
     /// `status`, named "memory limit" when the worker died of its memory limit (its last
@@ -543,16 +565,35 @@ impl Drop for Worker {
             let _ = self.send(&Request::Shutdown {});
             // the writer ends once it has written the shutdown, closing the worker's stdin
             self.stdin = None;
-            let deadline = Instant::now() + Duration::from_millis(200);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
+            exited(self.child.id(), Duration::from_millis(200));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // what the cases started goes with the worker, whether it exited or not
+        self.kill();
+    }
+}
+
+/// Whether the child `pid` has exited, waiting at most `within`; it is not reaped (`WNOWAIT`),
+/// so its pid keeps naming it and its process group.
+fn exited(pid: u32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        // SAFETY: waitid(2) writes into the zeroed siginfo_t it is given, nothing else
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r != 0 || unsafe { info.si_pid() } != 0 {
+            return true; // exited (or not our child to wait for any more)
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

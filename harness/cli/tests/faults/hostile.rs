@@ -174,3 +174,215 @@ do = "next"
     assert_eq!(outcomes[0], outcomes[1], "the two observers disagree");
     assert_eq!(outcomes[0].len(), 41);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 3: processes left behind.
+
+/// The code of the leaking cases: each child gets `INTROSPEC_FAULTS_CHILD=<run>-<tag>` in its
+/// environment, so the test finds it by that marker (the worker's own is `INTROSPEC_FAULTS_RUN`).
+const LEAK_PRELUDE: &str = r#"
+prelude = '''
+import os, subprocess, sys
+
+def child_env(tag):
+    env = dict(os.environ)
+    env["INTROSPEC_FAULTS_CHILD"] = os.environ["INTROSPEC_FAULTS_RUN"] + "-" + tag
+    return env
+
+def forever():
+    while True:
+        pass
+'''
+"#;
+
+fn leak_case(id: &str, timeout: f64, start: &str, then: &str) -> String {
+    format!(
+        r#"
+[[case]]
+id = "{id}"
+title = "Starts a long-sleeping child, then {then}"
+kind = "generator"
+source = "https://docs.python.org/3/library/subprocess.html#subprocess.Popen"
+timeout = {timeout:?}
+code = '''
+def gen():
+    {start}
+    yield 1
+    {then}
+'''
+subject = "gen()"
+
+[[case.step]]
+do = "create"
+
+[[case.step]]
+do = "next"
+returns = 1
+
+[[case.step]]
+do = "next"
+raises = "StopIteration"
+"#
+    )
+}
+
+/// Cases that start children which sleep for five minutes: `subprocess.Popen`, a child in a
+/// session of its own (`start_new_session`), a daemon (a child that calls `setsid`, starts
+/// the sleeper and exits, orphaning it), and `os.fork` + `exec`, each then looping past its
+/// one-second timeout; and the same two that then return normally. Once a case timed out, no
+/// child of it remains (while the session, with its live worker, still runs); once the
+/// session is dropped, no child of any remains. Both observers give the same statuses.
+#[test]
+fn children_of_a_case_do_not_outlive_its_timeout_or_the_harness() {
+    let starts = [
+        (
+            "popen",
+            "subprocess.Popen(['sleep', '300'], env=child_env('T'))",
+        ),
+        (
+            "session",
+            "subprocess.Popen(['sleep', '300'], env=child_env('T'), start_new_session=True)",
+        ),
+        (
+            "daemon",
+            "subprocess.Popen([sys.executable, '-c', 'import os, subprocess; os.setsid(); subprocess.Popen([\"sleep\", \"300\"])'], env=child_env('T')).wait()",
+        ),
+        (
+            "fork",
+            "os.fork() or os.execve('/bin/sleep', ['sleep', '300'], child_env('T'))",
+        ),
+    ];
+    let mut toml = String::from(LEAK_PRELUDE);
+    for (name, start) in starts {
+        toml.push_str(&leak_case(
+            &format!("leak.{name}.timeout"),
+            1.0,
+            start,
+            "forever()",
+        ));
+    }
+    for (name, start) in &starts[..2] {
+        let start = start.replace("'T'", "'F'");
+        toml.push_str(&leak_case(
+            &format!("leak.{name}.returns"),
+            5.0,
+            &start,
+            "pass",
+        ));
+    }
+    toml.push_str(&padded_case("good.after", 0));
+    let root = project_with("leaks", &toml);
+    let outcomes = per_column_within(Duration::from_secs(120), move |col| {
+        let p = load_root(&root);
+        let marker = unique("leaks");
+        let timed_out = format!("{marker}-T");
+        let returned = format!("{marker}-F");
+        let mut session = Session::new(&p, vec![col.clone()]);
+        session.worker_env = vec![("INTROSPEC_FAULTS_RUN".into(), marker.clone())];
+        session.run_column(0);
+        // the worker that ran the returning cases is alive: their children may be too, but
+        // no child of a case that timed out is
+        assert_no_process_with_env("INTROSPEC_FAULTS_CHILD", &timed_out, Duration::from_secs(2));
+        let run = by_id(&session);
+        drop(session);
+        assert_no_process_with_env("INTROSPEC_FAULTS_CHILD", &returned, Duration::from_secs(2));
+        assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &marker, Duration::from_secs(2));
+        let statuses: BTreeMap<String, Status> = run
+            .iter()
+            .map(|(id, t)| (id.clone(), t.verdict.status))
+            .collect();
+        for (id, t) in &run {
+            let want = if id.ends_with(".timeout") {
+                Status::Timeout
+            } else {
+                Status::Pass
+            };
+            assert_eq!(
+                t.verdict.status,
+                want,
+                "{}::{id}: {}",
+                col.name,
+                describe(t)
+            );
+        }
+        statuses
+    });
+    assert_eq!(outcomes[0], outcomes[1], "the two observers disagree");
+    assert_eq!(outcomes[0].len(), 7);
+}
+
+/// `introspec run` that ends normally, and one quit at once by a second SIGINT, leave no
+/// child of any case behind (the second SIGINT exits without dropping the workers).
+#[test]
+fn children_of_cases_do_not_outlive_introspec_run() {
+    let mut toml = String::from(LEAK_PRELUDE);
+    toml.push_str(&leak_case(
+        "leak.session.returns",
+        5.0,
+        "subprocess.Popen(['sleep', '300'], env=child_env('F'), start_new_session=True)",
+        "pass",
+    ));
+    toml.push_str(&leak_case(
+        "leak.popen.hangs",
+        60.0,
+        "subprocess.Popen(['sleep', '300'], env=child_env('F'))",
+        "forever()",
+    ));
+    let root = project_with("leaks-run", &toml);
+    let mut pythons: Vec<&Path> = columns().iter().map(|c| c.runtime.path.as_path()).collect();
+    pythons.dedup();
+    for second_sigint in [false, true] {
+        let marker = unique("leaks-run");
+        let mut cmd = introspec();
+        only(&mut cmd, &pythons);
+        cmd.arg("--root")
+            .arg(&root)
+            .args(["run", "--no-reference", "--jobs", "2", "--case"])
+            .arg(if second_sigint {
+                "leak."
+            } else {
+                "leak.session"
+            })
+            .arg("--out")
+            .arg(root.join("results.json"))
+            .env("INTROSPEC_FAULTS_RUN", &marker)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().unwrap();
+        let child_marker = format!("{marker}-F");
+        if second_sigint {
+            // both columns' hanging cases have started their children
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while processes_with_env("INTROSPEC_FAULTS_CHILD", &child_marker).len()
+                < 2 * pythons.len()
+            {
+                assert!(Instant::now() < deadline, "the children never started");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            for _ in 0..2 {
+                assert_eq!(unsafe { kill(child.id() as i32, SIGINT) }, 0);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("`introspec run` did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let want = if second_sigint { 130 } else { 0 };
+        assert_eq!(status.code(), Some(want), "second SIGINT: {second_sigint}");
+        assert_no_process_with_env(
+            "INTROSPEC_FAULTS_CHILD",
+            &child_marker,
+            Duration::from_secs(2),
+        );
+        assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &marker, Duration::from_secs(2));
+    }
+}
