@@ -1,13 +1,14 @@
 //! Reading `cases/**/*.toml` and `cases/deviations/*.toml`, validated against the spec.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use introspec_spec::diag::{key_offset, line_col, value_offset};
+use introspec_spec::diag::{key_offset, value_offset, LineIndex};
 use introspec_spec::{did_you_mean, unknown, Diagnostic, Domain, Pattern, Spec, Specifier};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::files::{collect_toml, read_case_file};
 use crate::model::*;
 
 /// Implementations and compilers a selector may name.
@@ -30,7 +31,8 @@ impl Corpus {
     pub fn load(dir: &Path, spec: &Spec) -> Corpus {
         let mut corpus = Corpus::default();
         let mut files = Vec::new();
-        collect_toml(dir, &mut files);
+        let mut visited = BTreeSet::new();
+        collect_toml(dir, &mut files, &mut visited);
         files.sort();
         let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
         for file in files {
@@ -39,15 +41,14 @@ impl Corpus {
                 .parent()
                 .and_then(|p| p.file_name())
                 .is_some_and(|n| n == "deviations");
-            let text = match std::fs::read_to_string(&file) {
+            let text = match read_case_file(&file) {
                 Ok(t) => t,
-                Err(e) => {
-                    corpus
-                        .diagnostics
-                        .push(Diagnostic::file(&file, format!("cannot read: {e}")));
+                Err(d) => {
+                    corpus.diagnostics.push(d);
                     continue;
                 }
             };
+            let lines = LineIndex::new(&text);
             if is_deviation_file {
                 match toml::from_str::<RawDeviationFile>(&text) {
                     Err(e) => corpus
@@ -56,7 +57,7 @@ impl Corpus {
                     Ok(raw) => {
                         for d in raw.deviation {
                             let span = d.span().start;
-                            match deviation(d.into_inner(), None, spec, &file, &text, span) {
+                            match deviation(d.into_inner(), None, spec, &file, &lines, span) {
                                 Ok(d) => corpus.deviations.push(d),
                                 Err(e) => corpus.diagnostics.push(e),
                             }
@@ -82,21 +83,21 @@ impl Corpus {
             }
             for rc in raw.case {
                 let start = rc.span().start;
-                let line = line_col(&text, start).0;
+                let line = lines.line_col(start).0;
                 let rc = rc.into_inner();
                 let id = rc.id.get_ref().clone();
                 if let Some((f, l)) = seen.get(&id) {
                     corpus.diagnostics.push(
-                        Diagnostic::at(
-                            &file,
-                            &text,
-                            Some(rc.id.span().start),
-                            format!("duplicate case id `{id}`"),
-                        )
-                        .with_help(format!(
-                            "it is already used at {}:{l}; give this case another id",
-                            f.display()
-                        )),
+                        lines
+                            .at(
+                                &file,
+                                Some(rc.id.span().start),
+                                format!("duplicate case id `{id}`"),
+                            )
+                            .with_help(format!(
+                                "it is already used at {}:{l}; give this case another id",
+                                f.display()
+                            )),
                     );
                     continue;
                 }
@@ -107,7 +108,7 @@ impl Corpus {
                     raw.prelude.as_deref(),
                     spec,
                     &file,
-                    &text,
+                    &lines,
                     line,
                     &mut errs,
                 );
@@ -126,20 +127,6 @@ impl Corpus {
         case.deviations
             .iter()
             .chain(self.deviations.iter().filter(|d| glob(&d.cases, &case.id)))
-    }
-}
-
-fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_toml(&p, out);
-        } else if p.extension().is_some_and(|x| x == "toml") {
-            out.push(p);
-        }
     }
 }
 
@@ -228,19 +215,14 @@ fn deviation(
     own_case: Option<&str>,
     spec: &Spec,
     file: &Path,
-    text: &str,
+    lines: &LineIndex,
     span: usize,
 ) -> Result<Deviation, Diagnostic> {
-    let at = |msg: String| Diagnostic::at(file, text, Some(span), msg);
+    let text = lines.text();
+    let at = |msg: String| lines.at(file, Some(span), msg);
     // at the value of `key` in this deviation's table, where it can be found
-    let at_value = |key: &str, msg: String| {
-        Diagnostic::at(
-            file,
-            text,
-            value_offset(text, span, key).or(Some(span)),
-            msg,
-        )
-    };
+    let at_value =
+        |key: &str, msg: String| lines.at(file, value_offset(text, span, key).or(Some(span)), msg);
     if raw.reason.trim().is_empty() {
         return Err(
             at_value("reason", "a known deviation needs a `reason`".into())
@@ -332,7 +314,7 @@ fn deviation(
         reason: raw.reason,
         link: raw.link,
         file: file.to_path_buf(),
-        line: line_col(text, span).0,
+        line: lines.line_col(span).0,
     })
 }
 
@@ -345,14 +327,14 @@ fn build_case(
     prelude: Option<&str>,
     spec: &Spec,
     file: &Path,
-    text: &str,
+    lines: &LineIndex,
     line: usize,
     errs: &mut Vec<Diagnostic>,
 ) -> Case {
+    let text = lines.text();
     let case_id = rc.id.get_ref().clone();
-    let here = |span: usize, msg: String| {
-        Diagnostic::at(file, text, Some(span), format!("case `{case_id}`: {msg}"))
-    };
+    let here =
+        |span: usize, msg: String| lines.at(file, Some(span), format!("case `{case_id}`: {msg}"));
 
     if !spec.kinds.contains_key(rc.kind.get_ref()) {
         errs.push(unknown(
@@ -409,7 +391,7 @@ fn build_case(
     let mut steps = Vec::new();
     for (i, rs) in rc.step.into_iter().enumerate() {
         let span = rs.span().start;
-        let sline = line_col(text, span).0;
+        let sline = lines.line_col(span).0;
         let rs = rs.into_inner();
         let op_name = rs.op.get_ref().as_str();
         if i == 0 && op_name != "create" {
@@ -592,9 +574,8 @@ fn build_case(
         });
     }
     if steps.is_empty() && errs.is_empty() {
-        errs.push(Diagnostic::at(
+        errs.push(lines.at(
             file,
-            text,
             Some(rc.id.span().start),
             format!("case `{case_id}` has no [[case.step]]"),
         ));
@@ -604,9 +585,8 @@ fn build_case(
         // the bounds of INTROSPEC_TIMEOUT (harness/runner/src/settings.rs)
         if !t.is_finite() || !(0.001..=86_400.0).contains(&t) {
             errs.push(
-                Diagnostic::at(
+                lines.at(
                     file,
-                    text,
                     Some(rc.id.span().start),
                     format!("case `{case_id}`: timeout = {t} is not a number of seconds from 0.001 to 86400"),
                 )
@@ -618,7 +598,7 @@ fn build_case(
     let mut deviations = Vec::new();
     for d in rc.deviation {
         let span = d.span().start;
-        match deviation(d.into_inner(), Some(&case_id), spec, file, text, span) {
+        match deviation(d.into_inner(), Some(&case_id), spec, file, lines, span) {
             Ok(d) => deviations.push(d),
             Err(e) => errs.push(e),
         }

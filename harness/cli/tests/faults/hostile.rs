@@ -25,7 +25,7 @@ fn load_root(root: &Path) -> Project {
 /// A well-behaved generator case whose code carries `padding` bytes of comment.
 fn padded_case(id: &str, padding: usize) -> String {
     let line = format!("# {}\n", "x".repeat(98));
-    let comment = line.repeat(padding / line.len() + 1);
+    let comment = line.repeat(padding.div_ceil(line.len()));
     format!(
         r#"
 [[case]]
@@ -385,4 +385,104 @@ fn children_of_cases_do_not_outlive_introspec_run() {
         );
         assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &marker, Duration::from_secs(2));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class 6: the loader hangs or eats memory.
+
+/// `introspec check` on `root`, killed (and the test failed) if it takes over `within`.
+fn check_within(root: &Path, within: Duration) -> (Output, Duration) {
+    let mut cmd = introspec();
+    only(&mut cmd, &[Path::new("/bin/false")]);
+    let start = Instant::now();
+    let mut child = cmd
+        .arg("--root")
+        .arg(root)
+        .arg("check")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > within {
+            let _ = child.kill();
+            panic!("`introspec check` did not end within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = start.elapsed();
+    (child.wait_with_output().unwrap(), took)
+}
+
+/// Two symlinks to `cases/` itself and one to its parent (cycles), a FIFO named `fifo.toml`,
+/// `zero.toml -> /dev/zero` and a 5 MiB `huge.toml`: `introspec check` ends at once, reads
+/// the one good case once, and gives one located error for each file it would not read.
+#[test]
+fn the_loader_follows_no_cycle_and_reads_only_bounded_regular_files() {
+    let root = project_with("loader", &padded_case("good.only", 0));
+    let cases = root.join("cases");
+    std::fs::rename(cases.join("hostile.toml"), cases.join("good.toml")).unwrap();
+    std::os::unix::fs::symlink(".", cases.join("l1")).unwrap();
+    std::os::unix::fs::symlink(".", cases.join("l2")).unwrap();
+    std::fs::create_dir(cases.join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", cases.join("sub/up")).unwrap();
+    let fifo = cases.join("fifo.toml");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success(), "mkfifo");
+    std::os::unix::fs::symlink("/dev/zero", cases.join("zero.toml")).unwrap();
+    let line = format!("# {}\n", "x".repeat(1000));
+    std::fs::write(cases.join("huge.toml"), line.repeat(5 << 10)).unwrap();
+
+    let (o, took) = check_within(&root, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(took < Duration::from_secs(5), "check took {took:?}");
+    let err = text(&o.stderr);
+    for (file, what) in [
+        ("fifo.toml", "error: not a regular file (a FIFO): not read"),
+        (
+            "zero.toml",
+            "error: not a regular file (a character device): not read",
+        ),
+        ("huge.toml", "error: larger than 4 MiB: not read"),
+    ] {
+        let want = format!("{}: {what}", cases.join(file).display());
+        assert_eq!(
+            err.lines().filter(|l| *l == want).count(),
+            1,
+            "{want}\n{}",
+            show(&o)
+        );
+    }
+    assert!(
+        text(&o.stdout).contains("cases: 1 valid in 4 files, 0 deviation records, 3 problems"),
+        "{}",
+        show(&o)
+    );
+}
+
+/// Ten thousand cases in one file (2.8 MB) check in well under five seconds (it took 100 s
+/// in a debug build when each case's line was found by rescanning the file from its start).
+#[test]
+fn ten_thousand_cases_in_one_file_check_in_linear_time() {
+    let mut toml = String::new();
+    for i in 0..10_000 {
+        toml.push_str(&padded_case(&format!("many.{i:05}"), 0));
+    }
+    assert!(toml.len() < 4 << 20);
+    let root = project_with("many", &toml);
+    let (o, took) = check_within(&root, Duration::from_secs(60));
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains("cases: 10000 valid in 1 files"),
+        "{}",
+        show(&o)
+    );
+    assert!(took < Duration::from_secs(5), "check took {took:?}");
+    // the lines are right at the end of the file too: every case is as long as the first
+    let p = load_root(&root);
+    let (first, last) = (&p.corpus.cases[0], p.corpus.cases.last().unwrap());
+    let per_case = padded_case("many.00000", 0).matches('\n').count();
+    assert_eq!(last.line - first.line, 9_999 * per_case);
+    let step = |c: &introspec_cases::Case| c.steps.last().unwrap().line - c.line;
+    assert_eq!(step(last), step(first));
 }
