@@ -486,3 +486,151 @@ fn ten_thousand_cases_in_one_file_check_in_linear_time() {
     let step = |c: &introspec_cases::Case| c.steps.last().unwrap().line - c.line;
     assert_eq!(step(last), step(first));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 7: unbounded outputs.
+
+/// A generator case whose second step runs `body` (which must not return 1) and expects 1.
+fn observing_case(id: &str, setup: &str, body: &str) -> String {
+    format!(
+        r#"
+[[case]]
+id = "{id}"
+title = "Observes a 50 MB value"
+kind = "generator"
+source = "https://docs.python.org/3/library/functions.html#repr"
+timeout = 60.0
+code = '''
+{setup}
+def gen():
+    {body}
+'''
+subject = "gen()"
+
+[[case.step]]
+do = "create"
+
+[[case.step]]
+do = "next"
+returns = 1
+"#
+    )
+}
+
+/// Three cases that observe 50 MB values (a yielded string, an exception's message, a list of
+/// forty 1.25 MB strings) and one whose code fails with a 50 MB message: the results file
+/// of both columns stays under 100 KiB (it was 400 MB), each observed value or reason is cut
+/// at 4 KiB and says the full length, the same on both observers, and so is each value in
+/// the snapshot record.
+#[test]
+fn observed_values_are_clipped_with_their_full_length() {
+    let mut toml = String::new();
+    toml.push_str(&observing_case("big.yield", "", "yield 'x' * 50000000"));
+    toml.push_str(&observing_case(
+        "big.raise",
+        "",
+        "raise ValueError('y' * 50000000)\n    yield",
+    ));
+    toml.push_str(&observing_case(
+        "big.list",
+        "",
+        "yield ['z' * 1250000] * 40",
+    ));
+    toml.push_str(&observing_case(
+        "big.setup",
+        "raise RuntimeError('w' * 50000000)",
+        "yield 1",
+    ));
+    let root = project_with("clip", &toml);
+    let results = root.join("results.json");
+    let mut pythons: Vec<&Path> = columns().iter().map(|c| c.runtime.path.as_path()).collect();
+    pythons.dedup();
+    let mut cmd = introspec();
+    only(&mut cmd, &pythons);
+    let o = cmd
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "--no-reference", "--jobs", "2", "--out"])
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let size = std::fs::metadata(&results).unwrap().len();
+    assert!(size < 100 << 10, "the results file holds {size} bytes");
+    let r = read_results(&results);
+    assert_eq!(r.columns.len(), 2);
+    // per case: (status, every clipped text's end marker), per column
+    let mut by_column: BTreeMap<String, BTreeMap<String, (Status, Vec<String>)>> = BTreeMap::new();
+    for t in &r.trials {
+        let mut texts: Vec<&str> = t.reason.iter().map(String::as_str).collect();
+        texts.extend(t.problems.iter().map(|c| c.observed.as_str()));
+        let markers: Vec<String> = texts
+            .iter()
+            .filter_map(|s| s.rfind("…(clipped, ").map(|i| s[i..].to_string()))
+            .collect();
+        for s in &texts {
+            assert!(
+                s.len() < 4200,
+                "{}::{}: {} bytes",
+                t.column,
+                t.case,
+                s.len()
+            );
+        }
+        by_column
+            .entry(t.column.clone())
+            .or_default()
+            .insert(t.case.clone(), (t.status, markers));
+    }
+    let cols: Vec<_> = by_column.values().collect();
+    assert_eq!(cols[0], cols[1], "the two observers disagree");
+    let want = [
+        ("big.yield", Status::Fail, "…(clipped, 50000002 bytes)"),
+        ("big.raise", Status::Fail, "…(clipped, 50000021 bytes)"),
+        ("big.list", Status::Fail, "…(clipped, 50000160 bytes)"),
+        ("big.setup", Status::Error, "bytes)"),
+    ];
+    for (case, status, marker) in want {
+        let (s, markers) = &cols[0][case];
+        assert_eq!(*s, status, "{case}");
+        assert!(
+            !markers.is_empty() && markers.iter().all(|m| m.ends_with(marker)),
+            "{case}: {markers:?}"
+        );
+    }
+
+    // the snapshot record of each trial is bounded too
+    let records = per_column_within(Duration::from_secs(120), move |col| {
+        let p = load_root(&root);
+        let session = Session::new(&p, vec![col.clone()]);
+        (0..p.corpus.cases.len())
+            .map(|i| {
+                let t = session.trial(i, 0);
+                let text = t.result.as_ref().map_or(String::new(), |res| {
+                    introspec_runner::record::render(
+                        p.corpus.cases.get(i).unwrap(),
+                        &session.compiled[i].plan,
+                        res,
+                        &[],
+                    )
+                });
+                assert!(text.len() < 10 << 10, "{}: {} bytes", col.name, text.len());
+                // the runtimes' records differ (3.8 and 3.13 read different attributes); what
+                // was clipped, and its length, does not
+                text.match_indices("…(clipped, ")
+                    .map(|(i, _)| text[i..].split(')').next().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        records[0], records[1],
+        "the two observers clipped differently"
+    );
+    assert_eq!(
+        records[0].iter().map(Vec::len).sum::<usize>(),
+        4,
+        "{:?}",
+        records[0]
+    );
+}
