@@ -634,3 +634,152 @@ fn observed_values_are_clipped_with_their_full_length() {
         records[0]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Class 5: results lost on interruption.
+
+/// `--out FILE` holds a previous run's results. `introspec run` (both columns) is interrupted
+/// in slow.d, and a second SIGINT follows 0 to 20 ms later (the run is stopping its workers)
+/// or as soon as the temporary results file appears (the run is writing them): each time the run ends with 130, FILE is either the old
+/// results byte for byte or the new ones whole (valid JSON, `interrupted`, slow.a-c on every
+/// column), and no temporary file is left beside it.
+#[test]
+fn a_second_sigint_while_results_are_written_never_destroys_them() {
+    // a copy of its own (copy_fixture("slow")'s directory is another test's)
+    let root = scratch("slow-twice").join("root");
+    std::fs::create_dir_all(root.join("cases")).unwrap();
+    for e in std::fs::read_dir(fixture("slow").join("cases"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(e.path(), root.join("cases").join(e.file_name())).unwrap();
+    }
+    std::os::unix::fs::symlink(checkout().join("spec"), root.join("spec")).unwrap();
+    let results = root.join("out/results.json");
+    let mut pythons: Vec<&Path> = columns().iter().map(|c| c.runtime.path.as_path()).collect();
+    pythons.dedup();
+    let start = |cases: &str, marks: &Path| {
+        let mut cmd = introspec();
+        only(&mut cmd, &pythons);
+        cmd.arg("--root")
+            .arg(&root)
+            .args([
+                "run",
+                "--no-reference",
+                "--jobs",
+                "2",
+                "--case",
+                cases,
+                "--out",
+            ])
+            .arg(&results)
+            .env("INTROSPEC_FAULTS_MARKS", marks)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn().unwrap()
+    };
+    let wait = |child: &mut std::process::Child| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("`introspec run` did not end");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // the previous results: slow.a alone
+    let marks = root.join("marks-0");
+    std::fs::create_dir_all(&marks).unwrap();
+    let mut first = start("slow.a", &marks);
+    assert!(wait(&mut first).success());
+    let old = std::fs::read(&results).unwrap();
+    assert_eq!(read_results(&results).trials.len(), pythons.len());
+
+    let (mut kept, mut replaced, mut caught) = (0, 0, 0);
+    // a delay in ms, or None: when the temporary results file appears (during the write)
+    let rounds = [
+        Some(0u64),
+        Some(2),
+        Some(5),
+        Some(10),
+        Some(20),
+        None,
+        None,
+        None,
+    ];
+    for (n, delay) in rounds.into_iter().enumerate() {
+        let delay_ms = delay.unwrap_or(u64::MAX);
+        let marks = root.join(format!("marks-{}", n + 1));
+        std::fs::create_dir_all(&marks).unwrap();
+        let mut child = start("slow.", &marks);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::read_dir(&marks).unwrap().count() < 3 * pythons.len() {
+            assert!(Instant::now() < deadline, "the run did not get to slow.d");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(unsafe { kill(child.id() as i32, SIGINT) }, 0);
+        match delay {
+            Some(ms) => std::thread::sleep(Duration::from_millis(ms)),
+            None => {
+                let dir = results.parent().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+                    let writing = std::fs::read_dir(dir)
+                        .unwrap()
+                        .flatten()
+                        .any(|e| e.file_name() != "results.json");
+                    if writing {
+                        caught += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = unsafe { kill(child.id() as i32, SIGINT) };
+        let st = wait(&mut child);
+        assert_eq!(st.code(), Some(130), "second SIGINT after {delay_ms} ms");
+        let now = std::fs::read(&results).unwrap();
+        if now == old {
+            kept += 1;
+        } else {
+            let r: Results = serde_json::from_slice(&now).unwrap_or_else(|e| {
+                panic!("second SIGINT after {delay_ms} ms: the results are not whole: {e}")
+            });
+            assert!(r.interrupted);
+            let mut got: Vec<&str> = r.trials.iter().map(|t| t.case.as_str()).collect();
+            got.sort();
+            let mut want: Vec<&str> = ["slow.a", "slow.b", "slow.c"]
+                .repeat(pythons.len())
+                .into_iter()
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "second SIGINT after {delay_ms} ms");
+            replaced += 1;
+            // the next round's previous results are these
+            return_to(&results, &old);
+        }
+        let left: Vec<_> = std::fs::read_dir(results.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "results.json")
+            .collect();
+        assert!(left.is_empty(), "left beside the results: {left:?}");
+    }
+    eprintln!(
+        "the old results kept {kept} times, replaced whole {replaced} times; \
+         {caught} second SIGINTs sent while the temporary file existed"
+    );
+    assert!(caught >= 1, "no second SIGINT landed during the write");
+}
+
+/// Put `bytes` back at `path`.
+fn return_to(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
