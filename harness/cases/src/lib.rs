@@ -3,6 +3,7 @@
 //! a worker request and a check plan.
 
 pub mod compile;
+pub mod files;
 pub mod load;
 pub mod model;
 

@@ -1,15 +1,16 @@
 //! Reading `cases/**/*.toml` and `cases/deviations/*.toml`, validated against the spec.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use introspec_spec::diag::{key_offset, line_col, value_offset};
+use introspec_spec::diag::{key_offset, value_offset, LineIndex};
 use introspec_spec::{
     did_you_mean, unknown, Diagnostic, Domain, Pattern, Severity, Spec, Specifier,
 };
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::files::{collect_toml, read_case_file};
 use crate::model::*;
 
 /// Implementations and compilers a selector may name.
@@ -35,7 +36,8 @@ impl Corpus {
     pub fn load(dir: &Path, spec: &Spec) -> Corpus {
         let mut corpus = Corpus::default();
         let mut files = Vec::new();
-        collect_toml(dir, &mut files);
+        let mut visited = BTreeSet::new();
+        collect_toml(dir, &mut files, &mut visited);
         files.sort();
         let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
         for file in files {
@@ -44,15 +46,14 @@ impl Corpus {
                 .parent()
                 .and_then(|p| p.file_name())
                 .is_some_and(|n| n == "deviations");
-            let text = match std::fs::read_to_string(&file) {
+            let text = match read_case_file(&file) {
                 Ok(t) => t,
-                Err(e) => {
-                    corpus
-                        .diagnostics
-                        .push(Diagnostic::file(&file, format!("cannot read: {e}")));
+                Err(d) => {
+                    corpus.diagnostics.push(d);
                     continue;
                 }
             };
+            let lines = LineIndex::new(&text);
             if is_deviation_file {
                 match toml::from_str::<RawDeviationFile>(&text) {
                     Err(e) => corpus
@@ -61,11 +62,11 @@ impl Corpus {
                     Ok(raw) => {
                         for d in raw.deviation {
                             let span = d.span().start;
-                            match deviation(d.into_inner(), None, spec, &file, &text, span) {
+                            match deviation(d.into_inner(), None, spec, &file, &lines, span) {
                                 Ok(d) => {
                                     corpus
                                         .warnings
-                                        .extend(deviation_lints(&d, &file, &text, span));
+                                        .extend(deviation_lints(&d, &file, &lines, span));
                                     corpus.deviations.push(d);
                                 }
                                 Err(e) => corpus.diagnostics.push(e),
@@ -92,21 +93,21 @@ impl Corpus {
             }
             for rc in raw.case {
                 let start = rc.span().start;
-                let line = line_col(&text, start).0;
+                let line = lines.line_col(start).0;
                 let rc = rc.into_inner();
                 let id = rc.id.get_ref().clone();
                 if let Some((f, l)) = seen.get(&id) {
                     corpus.diagnostics.push(
-                        Diagnostic::at(
-                            &file,
-                            &text,
-                            Some(rc.id.span().start),
-                            format!("duplicate case id `{id}`"),
-                        )
-                        .with_help(format!(
-                            "it is already used at {}:{l}; give this case another id",
-                            f.display()
-                        )),
+                        lines
+                            .at(
+                                &file,
+                                Some(rc.id.span().start),
+                                format!("duplicate case id `{id}`"),
+                            )
+                            .with_help(format!(
+                                "it is already used at {}:{l}; give this case another id",
+                                f.display()
+                            )),
                     );
                     continue;
                 }
@@ -117,7 +118,7 @@ impl Corpus {
                     raw.prelude.as_deref(),
                     spec,
                     &file,
-                    &text,
+                    &lines,
                     line,
                     &mut errs,
                 );
@@ -145,11 +146,17 @@ impl Corpus {
 
 /// The lints of a version condition written at byte `offset` of `text`, as located
 /// warnings that give the condition to write instead.
-fn condition_lints(p: &Specifier, file: &Path, text: &str, offset: usize) -> Vec<Diagnostic> {
+fn condition_lints(
+    p: &Specifier,
+    file: &Path,
+    lines: &LineIndex,
+    offset: usize,
+) -> Vec<Diagnostic> {
     p.lints()
         .into_iter()
         .map(|l| {
-            Diagnostic::at(file, text, Some(offset), l.message)
+            lines
+                .at(file, Some(offset), l.message)
                 .with_help(format!("write `python = \"{}\"`", l.fix))
                 .warning()
         })
@@ -157,29 +164,15 @@ fn condition_lints(p: &Specifier, file: &Path, text: &str, offset: usize) -> Vec
 }
 
 /// The lints of a deviation's `when.python`, the deviation's table starting at `span`.
-fn deviation_lints(d: &Deviation, file: &Path, text: &str, span: usize) -> Vec<Diagnostic> {
+fn deviation_lints(d: &Deviation, file: &Path, lines: &LineIndex, span: usize) -> Vec<Diagnostic> {
     match &d.when.python {
         Some(p) => condition_lints(
             p,
             file,
-            text,
-            value_offset(text, span, "python").unwrap_or(span),
+            lines,
+            value_offset(lines.text(), span, "python").unwrap_or(span),
         ),
         None => Vec::new(),
-    }
-}
-
-fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_toml(&p, out);
-        } else if p.extension().is_some_and(|x| x == "toml") {
-            out.push(p);
-        }
     }
 }
 
@@ -268,19 +261,14 @@ fn deviation(
     own_case: Option<&str>,
     spec: &Spec,
     file: &Path,
-    text: &str,
+    lines: &LineIndex,
     span: usize,
 ) -> Result<Deviation, Diagnostic> {
-    let at = |msg: String| Diagnostic::at(file, text, Some(span), msg);
+    let text = lines.text();
+    let at = |msg: String| lines.at(file, Some(span), msg);
     // at the value of `key` in this deviation's table, where it can be found
-    let at_value = |key: &str, msg: String| {
-        Diagnostic::at(
-            file,
-            text,
-            value_offset(text, span, key).or(Some(span)),
-            msg,
-        )
-    };
+    let at_value =
+        |key: &str, msg: String| lines.at(file, value_offset(text, span, key).or(Some(span)), msg);
     if raw.reason.trim().is_empty() {
         return Err(
             at_value("reason", "a known deviation needs a `reason`".into())
@@ -372,7 +360,7 @@ fn deviation(
         reason: raw.reason,
         link: raw.link,
         file: file.to_path_buf(),
-        line: line_col(text, span).0,
+        line: lines.line_col(span).0,
     })
 }
 
@@ -385,14 +373,14 @@ fn build_case(
     prelude: Option<&str>,
     spec: &Spec,
     file: &Path,
-    text: &str,
+    lines: &LineIndex,
     line: usize,
     errs: &mut Vec<Diagnostic>,
 ) -> Case {
+    let text = lines.text();
     let case_id = rc.id.get_ref().clone();
-    let here = |span: usize, msg: String| {
-        Diagnostic::at(file, text, Some(span), format!("case `{case_id}`: {msg}"))
-    };
+    let here =
+        |span: usize, msg: String| lines.at(file, Some(span), format!("case `{case_id}`: {msg}"));
 
     if !spec.kinds.contains_key(rc.kind.get_ref()) {
         errs.push(unknown(
@@ -421,7 +409,7 @@ fn build_case(
             .as_ref()
             .and_then(|p| match Specifier::parse(p.get_ref()) {
                 Ok(s) => {
-                    errs.extend(condition_lints(&s, file, text, p.span().start));
+                    errs.extend(condition_lints(&s, file, lines, p.span().start));
                     Some(s)
                 }
                 Err(e) => {
@@ -452,7 +440,7 @@ fn build_case(
     let mut steps = Vec::new();
     for (i, rs) in rc.step.into_iter().enumerate() {
         let span = rs.span().start;
-        let sline = line_col(text, span).0;
+        let sline = lines.line_col(span).0;
         let rs = rs.into_inner();
         let op_name = rs.op.get_ref().as_str();
         if i == 0 && op_name != "create" {
@@ -635,9 +623,8 @@ fn build_case(
         });
     }
     if steps.is_empty() && !errs.iter().any(|d| d.severity == Severity::Error) {
-        errs.push(Diagnostic::at(
+        errs.push(lines.at(
             file,
-            text,
             Some(rc.id.span().start),
             format!("case `{case_id}` has no [[case.step]]"),
         ));
@@ -647,9 +634,8 @@ fn build_case(
         // the bounds of INTROSPEC_TIMEOUT (harness/runner/src/settings.rs)
         if !t.is_finite() || !(0.001..=86_400.0).contains(&t) {
             errs.push(
-                Diagnostic::at(
+                lines.at(
                     file,
-                    text,
                     Some(rc.id.span().start),
                     format!("case `{case_id}`: timeout = {t} is not a number of seconds from 0.001 to 86400"),
                 )
@@ -661,9 +647,9 @@ fn build_case(
     let mut deviations = Vec::new();
     for d in rc.deviation {
         let span = d.span().start;
-        match deviation(d.into_inner(), Some(&case_id), spec, file, text, span) {
+        match deviation(d.into_inner(), Some(&case_id), spec, file, lines, span) {
             Ok(d) => {
-                errs.extend(deviation_lints(&d, file, text, span));
+                errs.extend(deviation_lints(&d, file, lines, span));
                 deviations.push(d);
             }
             Err(e) => errs.push(e),

@@ -177,6 +177,9 @@ enum BenchWhat {
     },
 }
 
+/// Held while the results file is written: a second Ctrl-C, which quits at once, waits for it.
+static RESULTS_WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = project_root(cli.root.as_deref());
@@ -466,6 +469,11 @@ fn run(
     let stop = session.stop.clone();
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
+            // quitting at once drops no worker: kill each, and what its cases started
+            introspec_worker::procs::kill_all();
+            // never in the middle of writing the results (which is atomic, and short): a
+            // temporary file would be left beside them
+            let _writing = RESULTS_WRITE.lock();
             std::process::exit(130);
         }
         eprintln!("\ninterrupted: stopping the workers and writing the results so far (Ctrl-C again to quit at once)");
@@ -508,11 +516,16 @@ fn run(
     let results = session.results(&discovery, &commit, interrupted);
     print_summary(&results, &|name| provenance(&session, name), true);
     let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
-    // atomic: an interrupt while writing leaves the previous results whole
-    match introspec_cache::write_atomic(
-        &out,
-        serde_json::to_string_pretty(&results).unwrap().as_bytes(),
-    ) {
+    // atomic: an interrupt while writing leaves the previous results whole; a second Ctrl-C
+    // waits for the write to end (RESULTS_WRITE) before it quits
+    let written = {
+        let _writing = RESULTS_WRITE.lock();
+        introspec_cache::write_atomic(
+            &out,
+            serde_json::to_string_pretty(&results).unwrap().as_bytes(),
+        )
+    };
+    match written {
         Ok(()) => eprintln!(
             "results: {} ({:.1} s)",
             out.display(),

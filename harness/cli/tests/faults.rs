@@ -1200,3 +1200,6 @@ fn dropped_input_and_bad_settings_fail_the_run() {
         );
     }
 }
+
+#[path = "faults/hostile.rs"]
+mod hostile;

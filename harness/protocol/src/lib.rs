@@ -207,9 +207,36 @@ pub struct ObjRef {
     pub refs: Vec<u32>,
 }
 
+/// The most bytes of one rendered value (or exception message) that results and snapshots
+/// hold; longer ones are cut by [`clip`] (reports/SCHEMA.md).
+pub const CLIP_BYTES: usize = 4096;
+
+/// How much longer than [`CLIP_BYTES`] a text may be before [`clip`] cuts it: a clipped value
+/// inside a short frame (`returns …`) is not clipped a second time.
+pub const CLIP_SLACK: usize = 512;
+
+/// `text` if it is at most [`CLIP_BYTES`] + [`CLIP_SLACK`] long, else its first [`CLIP_BYTES`]
+/// bytes (cut at a character boundary) and `…(clipped, N bytes)`, N the full length: a case
+/// that observes a 50 MB value gives a results file and a snapshot of bounded size, and still
+/// says how long the value was.
+pub fn clip(text: String) -> String {
+    if text.len() <= CLIP_BYTES + CLIP_SLACK {
+        return text;
+    }
+    let mut cut = CLIP_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…(clipped, {} bytes)", &text[..cut], text.len())
+}
+
 impl Value {
-    /// A short human rendering, used in diffs and snapshots.
+    /// A short human rendering, used in diffs and snapshots, [`clip`]ped.
     pub fn render(&self, refs: &[String]) -> String {
+        clip(self.render_full(refs))
+    }
+
+    fn render_full(&self, refs: &[String]) -> String {
         match self {
             Value::None => "None".into(),
             Value::Bool(b) => if *b { "True" } else { "False" }.into(),
@@ -218,13 +245,13 @@ impl Value {
             Value::Float(f) => format!("{f:?}"),
             Value::Str(s) => format!("{s:?}"),
             Value::Seq(items) => {
-                let inner: Vec<String> = items.iter().map(|v| v.render(refs)).collect();
+                let inner: Vec<String> = items.iter().map(|v| v.render_full(refs)).collect();
                 format!("[{}]", inner.join(", "))
             }
             Value::Dict(items) => {
                 let inner: Vec<String> = items
                     .iter()
-                    .map(|(k, v)| format!("{}: {}", k.render(refs), v.render(refs)))
+                    .map(|(k, v)| format!("{}: {}", k.render_full(refs), v.render_full(refs)))
                     .collect();
                 format!("{{{}}}", inner.join(", "))
             }
@@ -288,5 +315,16 @@ mod tests {
         assert_eq!(seg, Segment::Call("inspect.getgeneratorstate".into()));
         let d: Value = decode(r#"{"Dict": [[{"Str": "x"}, {"Int": 1}]]}"#).unwrap();
         assert_eq!(d.render(&[]), r#"{"x": 1}"#);
+        let big = Value::Seq(vec![Value::Str("é".repeat(5000)); 3]);
+        let r = big.render(&[]);
+        let full = 3 * (2 * 5000 + 2) + 2 * 2 + 2;
+        assert!(r.len() <= CLIP_BYTES + 40, "{}", r.len());
+        assert_eq!(clip(format!("returns {r}")), format!("returns {r}"));
+        assert!(
+            r.ends_with(&format!("…(clipped, {full} bytes)")),
+            "{}",
+            &r[r.len() - 40..]
+        );
+        assert_eq!(clip("short".into()), "short");
     }
 }

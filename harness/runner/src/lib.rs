@@ -598,10 +598,16 @@ impl<'p> Session<'p> {
             ),
             RunOutcome::Interrupted => (verdict(Status::Error, INTERRUPTED.into()), None),
         };
+        // what results hold of a value or a message is clipped (a 50 MB repr stays 4 KiB)
+        let mut v = v;
+        v.reason = v.reason.map(proto::clip);
+        for c in &mut v.checks {
+            c.expected = proto::clip(std::mem::take(&mut c.expected));
+            c.observed = proto::clip(std::mem::take(&mut c.observed));
+        }
         // Code that kills or hangs the interpreter (compiled code on a compiled column, or an
         // interpreter bug such as CPython 3.6-3.9's segfault in cases/regressions/) is a
         // deviation like any other: a known one (`observable = "error"`) makes the trial XFAIL.
-        let mut v = v;
         if matches!(v.status, Status::Crash | Status::Timeout) {
             let facts = col.facts();
             if let Some(d) = self

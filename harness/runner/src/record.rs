@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use introspec_cases::{Case, Plan};
-use introspec_protocol::{CaseResult, Outcome, Step, Value};
+use introspec_protocol::{clip, CaseResult, Outcome, Step, Value};
 
 /// Render one case's observations, compactly: for each step its outcome, then the snapshots
 /// taken inside it (`observe()` calls) and after it, in the order they were taken. A
@@ -18,7 +18,11 @@ pub fn render(case: &Case, plan: &Plan, result: &CaseResult, redact: &[(&str, &s
     let mut s = String::new();
     let _ = writeln!(s, "== {}", case.id);
     if let Some(e) = &result.error {
-        let _ = writeln!(s, "error in {}: {}: {}", e.phase, e.type_name, e.msg);
+        let _ = writeln!(
+            s,
+            "{}",
+            clip(format!("error in {}: {}: {}", e.phase, e.type_name, e.msg))
+        );
     }
     let mut last: Vec<Vec<Option<String>>> = plan
         .targets
@@ -26,7 +30,7 @@ pub fn render(case: &Case, plan: &Plan, result: &CaseResult, redact: &[(&str, &s
         .map(|t| vec![None; t.reads.len()])
         .collect();
     for (i, (step, rec)) in case.steps.iter().zip(&result.steps).enumerate() {
-        let outcome = match &rec.outcome {
+        let outcome = clip(match &rec.outcome {
             Outcome::Returned(v) => format!("returns {}", v.render(&plan.refs)),
             Outcome::Raised(e) => match &e.value {
                 Some(v) => format!(
@@ -37,7 +41,7 @@ pub fn render(case: &Case, plan: &Plan, result: &CaseResult, redact: &[(&str, &s
                 ),
                 None => format!("raises {}({:?})", e.type_name, e.msg),
             },
-        };
+        });
         let _ = writeln!(s, "step {} {} -> {}", i + 1, describe(&step.op), outcome);
         for (k, snap) in rec.inside.iter().enumerate() {
             snapshot(&mut s, &format!("inside #{}", k + 1), plan, snap, &mut last);

@@ -2,15 +2,17 @@
 //! one answer line (harness/PROTOCOL.md). A worker that dies is reported as a crash with its
 //! signal or exit code; one that does not answer in time is killed; both are restarted by
 //! the caller with [`Worker::start`]. Workers die with the harness (`PR_SET_PDEATHSIG`), so
-//! no interrupted run leaves one behind.
+//! no interrupted run leaves one behind; whatever a case starts is killed with its worker
+//! (see [`procs`]).
 
 pub mod normalize;
 pub mod observers;
+pub mod procs;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -73,12 +75,21 @@ enum Line {
 /// A running worker.
 pub struct Worker {
     child: Child,
-    stdin: std::io::BufWriter<ChildStdin>,
+    /// Request bytes for the writer thread (see [`writer`]): a write never blocks the
+    /// harness, so a worker that stops reading (a case in an endless loop while the window of
+    /// pipelined requests fills its pipe) cannot stop the clock of its own timeout.
+    stdin: Option<mpsc::Sender<Vec<u8>>>,
+    /// Why the writer thread stopped writing, once it has.
+    write_error: Arc<Mutex<Option<String>>>,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     pub hello: Hello,
     pub spec: WorkerSpec,
     alive: bool,
+    /// The worker's process group, descendants and token, killed as a whole.
+    tree: procs::Tree,
+    /// The worker was waited for: its pid no longer names it.
+    reaped: bool,
     /// When set, waiting for an answer stops and the worker is killed (see [`Worker::watch`]).
     interrupt: Option<Arc<AtomicBool>>,
 }
@@ -121,6 +132,8 @@ impl Worker {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
+        let token = procs::new_token();
+        cmd.env(procs::TOKEN_VAR, &token);
         let memory_limit = spec.memory_limit;
         #[cfg(target_os = "linux")]
         unsafe {
@@ -131,6 +144,9 @@ impl Worker {
                 // a process group of its own: a Ctrl-C at the terminal interrupts the harness,
                 // which stops its workers itself, and never raises KeyboardInterrupt in a case
                 libc::setpgid(0, 0);
+                // a child subreaper: a case's grandchild whose parent exits (a daemon that
+                // double-forks) is re-parented to the worker, so it stays in its tree
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
                 // a case that crashes the interpreter leaves no core file behind
                 let mut core = libc::rlimit {
                     rlim_cur: 0,
@@ -157,7 +173,16 @@ impl Worker {
         }
         let mut child = spawn(cmd)
             .map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
-        let stdin = std::io::BufWriter::new(child.stdin.take().expect("piped stdin"));
+        let tree = procs::Tree {
+            pid: child.id() as i32,
+            token,
+        };
+        procs::register(&tree);
+        let write_error = Arc::new(Mutex::new(None));
+        let stdin = writer(
+            child.stdin.take().expect("piped stdin"),
+            write_error.clone(),
+        );
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
@@ -187,7 +212,8 @@ impl Worker {
         std::thread::spawn(move || drain_stderr(stderr_pipe, tail2));
         let mut w = Worker {
             child,
-            stdin,
+            stdin: Some(stdin),
+            write_error,
             lines: rx,
             stderr: tail,
             hello: Hello {
@@ -204,6 +230,8 @@ impl Worker {
             },
             spec: spec.clone(),
             alive: true,
+            tree,
+            reaped: false,
             interrupt: None,
         };
         let line = w.recv(timeout).map_err(|e| {
@@ -254,12 +282,29 @@ impl Worker {
     }
 
     fn send(&mut self, req: &Request) -> Result<(), String> {
-        let line = proto::encode(req);
-        self.stdin
-            .write_all(line.as_bytes())
-            .and_then(|_| self.stdin.write_all(b"\n"))
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| format!("cannot write to the worker: {e}"))
+        self.enqueue(&proto::encode(req))
+    }
+
+    /// Hand one request line to the writer thread; never blocks. `Err` once the writer
+    /// could not write (the worker closed its stdin or died).
+    fn enqueue(&mut self, line: &str) -> Result<(), String> {
+        let failed = |w: &Worker| {
+            let why = w.write_error.lock().unwrap().clone();
+            format!(
+                "cannot write to the worker: {}",
+                why.unwrap_or_else(|| "its input is closed".into())
+            )
+        };
+        if self.write_error.lock().unwrap().is_some() {
+            return Err(failed(self));
+        }
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match &self.stdin {
+            Some(tx) if tx.send(bytes).is_ok() => Ok(()),
+            _ => Err(failed(self)),
+        }
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<String, String> {
@@ -326,8 +371,9 @@ impl Worker {
         self.receive(case_id, timeout)
     }
 
-    /// Write one request line without waiting for its answer (pipelining: the answers come
-    /// back in order through [`Worker::receive`]; a reader thread drains them meanwhile).
+    /// Queue one request line without waiting for its answer (pipelining: the answers come
+    /// back in order through [`Worker::receive`]; a reader thread drains them meanwhile, a
+    /// writer thread writes the requests). It never blocks, however full the worker's pipe.
     pub fn send_line(&mut self, request_line: &str) -> Result<(), Box<RunOutcome>> {
         if !self.alive {
             return Err(Box::new(RunOutcome::Crashed {
@@ -335,13 +381,7 @@ impl Worker {
                 stderr: self.stderr_text(),
             }));
         }
-        let written = self
-            .stdin
-            .write_all(request_line.as_bytes())
-            .and_then(|_| self.stdin.write_all(b"\n"))
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| format!("cannot write to the worker: {e}"));
-        if let Err(e) = written {
+        if let Err(e) = self.enqueue(request_line) {
             self.alive = false;
             return Err(Box::new(RunOutcome::Crashed {
                 how: format!("{} ({e})", self.exit_status()),
@@ -352,7 +392,10 @@ impl Worker {
     }
 
     /// Read the answer to the oldest request not yet answered, which must be `case_id`'s;
-    /// `timeout` counts from now. After a crash or a timeout the worker is dead.
+    /// `timeout` counts from now: the caller asks for the answers in order, so for a
+    /// pipelined case now is when the worker answered the one before it, which is when it
+    /// reached this case (its request was queued earlier, and queueing never waits). After a
+    /// crash or a timeout the worker is dead.
     pub fn receive(&mut self, case_id: &str, timeout: Duration) -> RunOutcome {
         let start = Instant::now();
         let Some(got) = self.wait_line(timeout) else {
@@ -438,32 +481,36 @@ impl Worker {
         self.child.id()
     }
 
-    /// Kill the worker now.
+    /// Kill the worker now, and everything it started.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !self.reaped {
+            procs::kill_tree(&self.tree);
+            let _ = self.child.kill();
+            let _ = self.reap();
+        }
         self.alive = false;
     }
 
+    /// Wait for the worker (dead or killed) and forget its pid, which may now name another
+    /// process.
+    fn reap(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let st = self.child.wait();
+        self.reaped = true;
+        procs::unregister(&self.tree);
+        st
+    }
+
     fn exit_status(&mut self) -> String {
-        // the pipe closed: the process is gone or going; wait for it briefly
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => return describe_status(st),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(2))
-                }
-                _ => {
-                    let _ = self.child.kill();
-                    return self
-                        .child
-                        .wait()
-                        .map(describe_status)
-                        .unwrap_or_else(|e| format!("unknown ({e})"));
-                }
-            }
+        // the pipe closed: the process is gone or going; wait for it briefly without
+        // reaping it (its pid still names its group), kill what it left, then reap it
+        exited(self.child.id(), Duration::from_secs(2));
+        if self.reaped {
+            return "unknown (already waited for)".into();
         }
+        procs::kill_tree(&self.tree);
+        self.reap()
+            .map(describe_status)
+            .unwrap_or_else(|e| format!("unknown ({e})"))
     }
 
     /// `status`, named "memory limit" when the worker died of its memory limit (its last
@@ -516,17 +563,59 @@ impl Drop for Worker {
     fn drop(&mut self) {
         if self.alive {
             let _ = self.send(&Request::Shutdown {});
-            let deadline = Instant::now() + Duration::from_millis(200);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(2));
+            // the writer ends once it has written the shutdown, closing the worker's stdin
+            self.stdin = None;
+            exited(self.child.id(), Duration::from_millis(200));
+        }
+        // what the cases started goes with the worker, whether it exited or not
+        self.kill();
+    }
+}
+
+/// Whether the child `pid` has exited, waiting at most `within`; it is not reaped (`WNOWAIT`),
+/// so its pid keeps naming it and its process group.
+fn exited(pid: u32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        // SAFETY: waitid(2) writes into the zeroed siginfo_t it is given, nothing else
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r != 0 || unsafe { info.si_pid() } != 0 {
+            return true; // exited (or not our child to wait for any more)
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The writer thread of one worker: it writes each chunk it is given to the worker's stdin,
+/// in order, and ends (closing that stdin) when the worker stops reading for good (the write
+/// fails: the error is kept in `error`) or when the [`Worker`] drops its sender. A write that
+/// blocks on a full pipe blocks this thread only.
+fn writer(
+    stdin: std::process::ChildStdin,
+    error: Arc<Mutex<Option<String>>>,
+) -> mpsc::Sender<Vec<u8>> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut stdin = stdin;
+        for chunk in rx {
+            if let Err(e) = stdin.write_all(&chunk).and_then(|_| stdin.flush()) {
+                *error.lock().unwrap() = Some(e.to_string());
+                return;
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    });
+    tx
 }
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
