@@ -463,6 +463,7 @@ fn run(
         cols.retain(|c| only_columns.iter().any(|f| c.name.contains(f.as_str())));
     }
     let mut session = Session::new(&project, cols);
+    session.keep_observations = false; // the results and reports need the verdicts only
     let builds = std::sync::Arc::new(progress::BuildProgress::default());
     let sink = builds.clone();
     session.on_build = Box::new(move |p| sink.report(p));

@@ -134,6 +134,10 @@ pub struct Session<'p> {
     pub stop: Arc<AtomicBool>,
     /// Extra environment for every worker.
     pub worker_env: Vec<(String, String)>,
+    /// Keep every trial's observations (`TrialOutput::result`) after it is judged: the tests
+    /// and snapshots read them; `introspec run` only needs the verdicts (set false there, so
+    /// that the harness's memory does not grow with the observations of 10,000 trials).
+    pub keep_observations: bool,
     /// Where the steps of the compiled columns' builds are reported as they go.
     pub on_build: Box<dyn Fn(&introspec_compilers::Progress) + Send + Sync>,
 }
@@ -187,6 +191,7 @@ impl<'p> Session<'p> {
             rerun_failures: true,
             stop: Arc::new(AtomicBool::new(false)),
             worker_env: vec![],
+            keep_observations: true,
             on_build: Box::new(|_| {}),
         }
     }
@@ -333,6 +338,22 @@ impl<'p> Session<'p> {
         )
     }
 
+    /// Keep a trial's output for [`Session::results`]; without its observations (the values
+    /// every step saw, the bulk of a trial's memory) unless [`Session::keep_observations`].
+    fn remember(&self, case: usize, column: usize, out: Arc<TrialOutput>) {
+        let out = if self.keep_observations || out.result.is_none() {
+            out
+        } else {
+            Arc::new(TrialOutput {
+                verdict: out.verdict.clone(),
+                result: None,
+                duration: out.duration,
+                diverged_at: out.diverged_at,
+            })
+        };
+        self.memo.lock().unwrap().insert((case, column), out);
+    }
+
     /// Run (or recall) one trial.
     pub fn trial(&self, case: usize, column: usize) -> Arc<TrialOutput> {
         if let Some(t) = self.memo.lock().unwrap().get(&(case, column)) {
@@ -340,10 +361,7 @@ impl<'p> Session<'p> {
         }
         let out = Arc::new(self.run_trial(case, column));
         if !interrupted(&out) {
-            self.memo
-                .lock()
-                .unwrap()
-                .insert((case, column), out.clone());
+            self.remember(case, column, out.clone());
         }
         out
     }
@@ -641,10 +659,7 @@ impl<'p> Session<'p> {
             duration: Duration::ZERO,
             diverged_at: None,
         };
-        self.memo
-            .lock()
-            .unwrap()
-            .insert((case, column), Arc::new(out));
+        self.remember(case, column, Arc::new(out));
     }
 
     /// Run the column's whole batch the first time any caller asks, in corpus order, as
@@ -694,10 +709,7 @@ impl<'p> Session<'p> {
                         Ok(_) => compiled.push_back(case),
                         Err(why) => {
                             let out = self.not_compiled(case, column, why, Instant::now());
-                            self.memo
-                                .lock()
-                                .unwrap()
-                                .insert((case, column), Arc::new(out));
+                            self.remember(case, column, Arc::new(out));
                             count += 1;
                         }
                     }
@@ -738,10 +750,7 @@ impl<'p> Session<'p> {
                     alive = false;
                     break; // the run stops here: this case and those after it are not recorded
                 }
-                self.memo
-                    .lock()
-                    .unwrap()
-                    .insert((case, column), Arc::new(out));
+                self.remember(case, column, Arc::new(out));
                 pending.pop_front();
                 count += 1;
                 if !alive {
