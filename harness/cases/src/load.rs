@@ -244,6 +244,9 @@ struct RawDeviation {
     layer: Option<String>,
     reason: String,
     link: String,
+    /// Seconds: the case is known to hang on these columns, and this long without an answer
+    /// confirms it (instead of the case's whole timeout).
+    hangs_after: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -345,6 +348,21 @@ fn deviation(
             ));
         }
     }
+    if let Some(t) = raw.hangs_after {
+        if raw.observable.as_deref() != Some("error") {
+            return Err(at_value(
+                "hangs_after",
+                "`hangs_after` is for a case that hangs, so that it cannot be observed: it needs `observable = \"error\"`".into(),
+            ));
+        }
+        if !t.is_finite() || !(0.001..=86_400.0).contains(&t) {
+            return Err(at_value(
+                "hangs_after",
+                format!("hangs_after = {t} is not a number of seconds from 0.001 to 86400"),
+            )
+            .with_help("a case that answers in milliseconds elsewhere is confirmed hanging by a second without an answer: `hangs_after = 1.0`"));
+        }
+    }
     Ok(Deviation {
         cases,
         when: Selector {
@@ -359,6 +377,7 @@ fn deviation(
         layer: raw.layer,
         reason: raw.reason,
         link: raw.link,
+        hang_confirmed_ms: raw.hangs_after.map(|s| (s * 1000.0) as u64),
         file: file.to_path_buf(),
         line: lines.line_col(span).0,
     })

@@ -92,6 +92,9 @@ pub struct Deviation {
     pub layer: Option<String>,
     pub reason: String,
     pub link: String,
+    /// For a case known to hang on these columns (`observable = "error"`): milliseconds
+    /// without an answer that confirm the hang there, instead of the case's whole timeout.
+    pub hang_confirmed_ms: Option<u64>,
     pub file: PathBuf,
     pub line: usize,
 }

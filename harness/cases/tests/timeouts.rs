@@ -51,3 +51,50 @@ fn timeouts_no_clock_can_honour_are_located_errors() {
     );
     assert_eq!(ok.cases[0].timeout_ms, Some(2500));
 }
+
+fn load_deviation(body: &str) -> Corpus {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let spec = Spec::load(&root.join("spec")).expect("the spec loads");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "hangs-{}-{}",
+        std::process::id(),
+        body.len()
+    ));
+    let _ = std::fs::remove_dir_all(dir.join("deviations"));
+    std::fs::create_dir_all(dir.join("deviations")).unwrap();
+    std::fs::write(
+        dir.join("deviations/d.toml"),
+        format!(
+            "[[deviation]]\ncases = \"t.*\"\nwhen = {{ compiler = \"mypyc\" }}\n{body}\n\
+             reason = \"hangs\"\nlink = \"https://example.org/hang\"\n"
+        ),
+    )
+    .unwrap();
+    let corpus = Corpus::load(&dir, &spec);
+    let _ = std::fs::remove_dir_all(&dir);
+    corpus
+}
+
+/// `hangs_after` is the time that confirms a known hang: only for a deviation that says the
+/// case cannot be observed (`observable = "error"`), and a number of seconds a clock honours.
+#[test]
+fn hangs_after_is_validated_where_it_is_written() {
+    let ok = load_deviation("observable = \"error\"\nhangs_after = 1.0");
+    assert!(ok.diagnostics.is_empty(), "{:?}", ok.diagnostics);
+    assert_eq!(ok.deviations[0].hang_confirmed_ms, Some(1000));
+    for bad in [
+        "observable = \"state\"\nhangs_after = 1.0",
+        "hangs_after = 1.0",
+        "observable = \"error\"\nhangs_after = -1.0",
+        "observable = \"error\"\nhangs_after = nan",
+    ] {
+        let c = load_deviation(bad);
+        let text: Vec<String> = c.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|d| d.contains("d.toml:") && d.contains("hangs_after")),
+            "{bad}: {text:?}"
+        );
+        assert!(c.deviations.is_empty(), "{bad}: the deviation was kept");
+    }
+}

@@ -441,7 +441,7 @@ impl<'p> Session<'p> {
         let start = Instant::now();
         let col = &self.columns[column];
         let compiled = &self.compiled[case];
-        let timeout = self.timeout_of(case);
+        let timeout = self.timeout_of(case, column);
         if fresh {
             let build = self.build_of(column);
             let line = match self.line_for(case, build.as_deref()) {
@@ -501,11 +501,21 @@ impl<'p> Session<'p> {
         self.judge_outcome(case, column, outcome, start.elapsed())
     }
 
-    fn timeout_of(&self, case: usize) -> Duration {
-        self.case(case)
+    /// The time a case may take on a column: its own timeout (or the default), shortened to
+    /// a known deviation's `hangs_after` where the case is known to hang on the column.
+    fn timeout_of(&self, case: usize, column: usize) -> Duration {
+        let c = self.case(case);
+        let own = c
             .timeout_ms
             .map(Duration::from_millis)
-            .unwrap_or(self.default_timeout)
+            .unwrap_or(self.default_timeout);
+        let facts = self.columns[column].facts();
+        self.project
+            .corpus
+            .deviations_for(c)
+            .filter(|d| d.when.matches(&facts))
+            .filter_map(|d| d.hang_confirmed_ms.map(Duration::from_millis))
+            .fold(own, Duration::min)
     }
 
     /// Start the column's worker if it has none (or a dead one); a compiled column's cases
@@ -599,12 +609,14 @@ impl<'p> Session<'p> {
                 ),
                 None,
             ),
-            RunOutcome::TimedOut { after, stderr } => (
+            // the timeout it was given, not the time it took: a reason is recorded, and the
+            // same run twice must record the same thing
+            RunOutcome::TimedOut { stderr, .. } => (
                 verdict(
                     Status::Timeout,
                     format!(
-                        "no answer after {:.1} s; the worker was killed and will be restarted{}",
-                        after.as_secs_f64(),
+                        "no answer within {} s; the worker was killed and will be restarted{}",
+                        self.timeout_of(case, column).as_secs_f64(),
                         tail(&stderr)
                     ),
                 ),
@@ -741,7 +753,10 @@ impl<'p> Session<'p> {
                         stderr: String::new(),
                     }
                 } else {
-                    worker.receive(&self.compiled[case].request.id, self.timeout_of(case))
+                    worker.receive(
+                        &self.compiled[case].request.id,
+                        self.timeout_of(case, column),
+                    )
                 };
                 alive = matches!(outcome, RunOutcome::Done(_));
                 let first = self.judge_outcome(case, column, outcome, t.elapsed());
