@@ -57,7 +57,7 @@ enum Command {
     Runtimes,
     /// Validate spec/ and cases/ without running anything.
     Check,
-    /// Write the reports (matrix.md, matrix.html, matrix.json, pep-evidence.rst) from a results file; reruns nothing.
+    /// Write the reports (matrix.md with matrix/*.md, matrix.html, matrix.json, pep-evidence.rst) from a results file; reruns nothing.
     ///
     /// With --junit, --annotations or --summary (CI output, from any results file, merged
     /// ones too) only those are written, and the reports too when --out is given.

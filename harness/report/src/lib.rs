@@ -29,39 +29,61 @@ use introspec_spec::Spec;
 pub use error::ReportError;
 pub use matrix::Matrix;
 
-/// The files [`write_reports`] writes, by name, in the order written.
+/// The files [`write_reports`] always writes at the top of the reports directory, in the
+/// order written; the Markdown's per-section files go into [`markdown::DIR`] besides.
 pub const REPORT_FILES: [&str; 4] = [
-    "matrix.md",
+    markdown::INDEX,
     "matrix.html",
     "matrix.json",
     "pep-evidence.rst",
 ];
 
-/// Every report of one results file, rendered in memory: `(file name, contents)`.
-pub fn render_reports(results: &Results, spec: &Spec) -> Vec<(&'static str, String)> {
+/// Every report of one results file, rendered in memory: `(path relative to the reports
+/// directory, contents)`: the Markdown files (index, sections, deviations), then the HTML
+/// page, the JSON and the PEP evidence.
+pub fn render_reports(results: &Results, spec: &Spec) -> Vec<(String, String)> {
     let m = Matrix::build(results, spec);
-    vec![
-        ("matrix.md", markdown::render(&m)),
-        ("matrix.html", html::render(&m)),
-        ("matrix.json", m.to_json()),
-        ("pep-evidence.rst", pep::render(&m, results, spec)),
-    ]
+    let mut out = markdown::render(&m);
+    out.push(("matrix.html".into(), html::render(&m)));
+    out.push(("matrix.json".into(), m.to_json()));
+    out.push(("pep-evidence.rst".into(), pep::render(&m, results, spec)));
+    out
 }
 
-/// Write every report of `results` into `dir` (created if needed); returns the paths written.
+/// Write every report of `results` into `dir` (created if needed), removing Markdown files
+/// of [`markdown::DIR`] that this rendering does not have (a section gone from the spec);
+/// returns the paths written.
 pub fn write_reports(
     results: &Results,
     spec: &Spec,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ReportError::io(dir, "cannot create the reports directory", &e))?;
+    let reports = render_reports(results, spec);
     let mut written = Vec::new();
-    for (name, body) in render_reports(results, spec) {
+    for (name, body) in &reports {
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| ReportError::io(parent, "cannot create the reports directory", &e))?;
+        }
         std::fs::write(&path, body)
             .map_err(|e| ReportError::io(&path, "cannot write the report", &e))?;
         written.push(path);
     }
+    remove_stale(&dir.join(markdown::DIR), &written)?;
     Ok(written)
+}
+
+/// Remove the `*.md` files of `sub` that are not among `written`.
+fn remove_stale(sub: &Path, written: &[PathBuf]) -> Result<(), ReportError> {
+    let entries = std::fs::read_dir(sub)
+        .map_err(|e| ReportError::io(sub, "cannot list the Markdown reports directory", &e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "md") && !written.contains(&path) {
+            std::fs::remove_file(&path)
+                .map_err(|e| ReportError::io(&path, "cannot remove a stale report", &e))?;
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,15 @@ fn the_same_results_give_the_same_bytes_twice() {
     write_reports(&results, &spec, &a).unwrap();
     // a second load of the file, not the same value, as a second `introspec report` would
     write_reports(&common::fixture(), &common::spec(), &b).unwrap();
-    for name in REPORT_FILES {
+    let names: Vec<String> = render_reports(&results, &spec)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for top in REPORT_FILES {
+        assert!(names.iter().any(|n| n == top), "{top} is not rendered");
+    }
+    assert!(names.iter().any(|n| n.starts_with("matrix/")));
+    for name in &names {
         let x = std::fs::read(a.join(name)).unwrap();
         let y = std::fs::read(b.join(name)).unwrap();
         assert!(!x.is_empty(), "{name} is empty");
@@ -83,33 +91,52 @@ fn cells_say_pass_partial_fail_absent_and_na() {
 #[test]
 fn the_markdown_has_sections_columns_totals_and_runtimes_not_run() {
     let reports = render_reports(&common::fixture(), &common::spec());
-    let md = &reports.iter().find(|(n, _)| *n == "matrix.md").unwrap().1;
+    let file = |name: &str| {
+        &reports
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} rendered"))
+            .1
+    };
+    let index = file("matrix.md");
     for want in [
-        "## Section `frame`",
-        "## Section `running`",
-        "cpython-3.12.1+ref<br><sub>pyo3 · ref</sub>",
+        "## Sections",
+        "| [`frame`](matrix/frame.md) |",
+        "| [`running`](matrix/running.md) |",
+        "## Families of columns",
+        "| cpython+ref | 3.12, 3.13 | cpython-3.12.1+ref, cpython-3.13.0+ref |",
         "## Totals per column",
-        "| rows pass |",
-        "## Known deviations",
+        "| column | rows pass |",
+        "[Known deviations](matrix/known-deviations.md)",
         "install it with `apt-get install -y graalpy",
         "**broken** `cpython-3.14.0`",
         "**unusable** `/opt/python-2.6/bin/python`",
+    ] {
+        assert!(index.contains(want), "matrix.md lacks {want:?}");
+    }
+    let frame = file("matrix/frame.md");
+    for want in [
+        "# Section `frame`",
+        "cpython+ref<br><sub>3.12–3.13</sub>",
         "[`.gi_frame`](",
     ] {
-        assert!(md.contains(want), "matrix.md lacks {want:?}");
+        assert!(frame.contains(want), "matrix/frame.md lacks {want:?}");
     }
+    assert!(file("matrix/known-deviations.md").contains("# Known deviations"));
     // every table row has as many cells as its header
-    for block in md.split("\n\n").filter(|b| b.starts_with("| observable |")) {
-        let pipes = |l: &str| {
-            l.char_indices()
-                .filter(|(i, c)| *c == '|' && !l[..*i].ends_with('\\'))
-                .count()
-        };
-        let widths: Vec<usize> = block.lines().map(pipes).collect();
-        assert!(
-            widths.iter().all(|w| *w == widths[0]),
-            "ragged table:\n{block}"
-        );
+    for (name, md) in reports.iter().filter(|(n, _)| n.ends_with(".md")) {
+        for block in md.split("\n\n").filter(|b| b.starts_with("| ")) {
+            let pipes = |l: &str| {
+                l.char_indices()
+                    .filter(|(i, c)| *c == '|' && !l[..*i].ends_with('\\'))
+                    .count()
+            };
+            let widths: Vec<usize> = block.lines().map(pipes).collect();
+            assert!(
+                widths.iter().all(|w| *w == widths[0]),
+                "ragged table in {name}:\n{block}"
+            );
+        }
     }
 }
 
@@ -118,7 +145,7 @@ fn the_pep_evidence_is_restructuredtext_with_provenance() {
     let reports = render_reports(&common::fixture(), &common::spec());
     let rst = &reports
         .iter()
-        .find(|(n, _)| *n == "pep-evidence.rst")
+        .find(|(n, _)| n == "pep-evidence.rst")
         .unwrap()
         .1;
     let results = common::fixture();
@@ -159,7 +186,7 @@ fn the_pep_evidence_is_restructuredtext_with_provenance() {
 #[test]
 fn the_html_page_is_self_contained() {
     let reports = render_reports(&common::fixture(), &common::spec());
-    let html = &reports.iter().find(|(n, _)| *n == "matrix.html").unwrap().1;
+    let html = &reports.iter().find(|(n, _)| n == "matrix.html").unwrap().1;
     assert!(html.starts_with("<!DOCTYPE html>"));
     for bad in ["<link", "src=\"http", "@import", "url(http"] {
         assert!(
