@@ -716,6 +716,7 @@ def _reset_event_loop():
 # leftovers: what a case left behind in the worker, found and undone after every case
 # (issue 14). The same text is in harness/observer-portable/introspec_portable.py (a test in
 # harness/observer-pyo3 checks it): Python 2.7 and 3.6+.
+import os as _lo_os
 import signal as _lo_signal
 import sys
 import threading as _lo_threading
@@ -741,20 +742,63 @@ def _lo_tools():
     return [i for i in range(6) if mon.get_tool(i) is not None]
 
 
+def _lo_children():
+    """The pids of this process's children (Linux: /proc/PID/task/TID/children), or None."""
+    pid = _lo_os.getpid()
+    kids = set()
+    try:
+        for tid in _lo_os.listdir("/proc/%d/task" % pid):
+            f = open("/proc/%d/task/%s/children" % (pid, tid))
+            try:
+                kids.update(int(k) for k in f.read().split())
+            finally:
+                f.close()
+    except (IOError, OSError, ValueError):
+        return None
+    return kids
+
+
+def _lo_kill_children(before):
+    """Kill and reap the children not in `before`, and the orphans that then come back to this
+    process (the worker is a child subreaper); how many there were."""
+    killed = set()
+    for _ in range(20):
+        kids = (_lo_children() or set()) - before - killed
+        if not kids:
+            break
+        for k in kids:
+            try:
+                _lo_os.kill(k, _lo_signal.SIGKILL)
+            except OSError:
+                pass
+        for k in kids:
+            try:
+                _lo_os.waitpid(k, 0)
+            except OSError:
+                pass
+        killed |= kids
+    return len(killed)
+
+
 def leftovers_save():
     """What a case may change and the observer gives back, before the case."""
     return (set(_lo_threading.enumerate()), sys.gettrace(), sys.getprofile(),
             getattr(_lo_threading, "_trace_hook", None),
             getattr(_lo_threading, "_profile_hook", None),
             [(n, _lo_signal.getsignal(getattr(_lo_signal, n))) for n in _LO_SIGNALS],
-            sys.path, list(sys.path), dict(_lo_builtins.__dict__), _lo_tools())
+            sys.path, list(sys.path), dict(_lo_builtins.__dict__), _lo_tools(),
+            _lo_children())
 
 
 def leftovers_check(saved):
     """Undo what the case left behind; [(what, undone)], undone False where it cannot be."""
     (threads, trace, profile, thook, phook, handlers, path, path_items, builtins_copy,
-     tools) = saved
+     tools, children) = saved
     left = []
+    if children is not None:
+        n = _lo_kill_children(children)
+        if n:
+            left.append(("%d child process(es) left behind, killed" % n, True))
     new = [t for t in _lo_threading.enumerate() if t not in threads]
     deadline = _lo_time.time() + _LO_THREAD_GRACE
     for t in new:
