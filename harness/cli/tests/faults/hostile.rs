@@ -838,8 +838,9 @@ returns = {returns}
 
 /// Cases that replace a builtin, leave a daemon thread re-patching `asyncio.sleep` (which
 /// the observers restore after every case), a SIGALRM handler with a repeating interval timer
-/// that patches a module, a tracer, a profiler, children (one a daemon orphaned to the
-/// worker, a subreaper), and an emptied `sys.path`, each followed by a probe of it. Every leak is found after its case, undone (or, for the thread, the worker
+/// that patches it too, a tracer, a profiler, children (one a daemon orphaned to the
+/// worker, a subreaper), an emptied `sys.path`, and a cycle whose finalizer exits the
+/// process, each followed by a probe of it. Every leak is found after its case, undone (or, for the thread, the worker
 /// replaced), and noted on the culprit alone; every probe gives, pipelined and one at a time,
 /// exactly what it gives in a run without the leaks; both observers say the same.
 #[test]
@@ -861,9 +862,9 @@ fn what_a_case_leaves_behind_is_undone_and_noted_on_the_culprit() {
         ),
         (
             "itimer",
-            "def handler(signum, frame):\n    colorsys.ONE_THIRD = 0\nsignal.signal(signal.SIGALRM, handler)\nsignal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)",
-            "colorsys.ONE_THIRD == 1.0 / 3.0",
-            "true",
+            "def handler(signum, frame):\n    asyncio.sleep = len\nsignal.signal(signal.SIGALRM, handler)\nsignal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)",
+            "asyncio.sleep.__name__",
+            "\"sleep\"",
             vec![
                 "an interval timer (ITIMER_REAL) (undone)",
                 "a handler for SIGALRM (undone)",
@@ -902,6 +903,14 @@ fn what_a_case_leaves_behind_is_undone_and_noted_on_the_culprit() {
     for (name, setup, probe, returns, _) in &leaks {
         toml.push_str(&leak_and_probe(name, setup, probe, returns));
     }
+    // a cycle whose finalizer exits the process: collected after its own case, which is the
+    // CRASH, and never during a later one
+    toml.push_str(&leak_and_probe(
+        "finalizer",
+        "import os\nclass Bomb(object):\n    def __del__(self):\n        os._exit(7)\nbomb = Bomb()\nbomb.cycle = bomb\ndel bomb",
+        "1",
+        "1",
+    ));
     let root = project_with("leftovers", &toml);
     let notes: BTreeMap<String, Vec<String>> = leaks
         .iter()
@@ -946,7 +955,16 @@ fn what_a_case_leaves_behind_is_undone_and_noted_on_the_culprit() {
                     .unwrap_or_default();
                 let want = notes.get(id).cloned().unwrap_or_default();
                 assert_eq!(left, want, "{}::{id} ({how}): {}", col.name, describe(t));
-                if id.starts_with("leak.") {
+                if id == "leak.finalizer" {
+                    let reason = t.verdict.reason.clone().unwrap_or_default();
+                    assert!(
+                        t.verdict.status == Status::Crash
+                            && reason.starts_with("the worker died: exit code 7"),
+                        "{}::{id}: {}",
+                        col.name,
+                        describe(t)
+                    );
+                } else if id.starts_with("leak.") {
                     assert_eq!(
                         t.verdict.status,
                         Status::Pass,
