@@ -713,6 +713,163 @@ def _reset_event_loop():
 
 
 # --------------------------------------------------------------------------------------
+# leftovers: what a case left behind in the worker, found and undone after every case
+# (issue 14). The same text is in harness/observer-portable/introspec_portable.py (a test in
+# harness/observer-pyo3 checks it): Python 2.7 and 3.6+.
+import gc as _lo_gc
+import os as _lo_os
+import signal as _lo_signal
+import sys
+import threading as _lo_threading
+import time as _lo_time
+try:
+    import builtins as _lo_builtins
+except ImportError:
+    import __builtin__ as _lo_builtins
+
+_LO_SIGNALS = [n for n in ("SIGALRM", "SIGVTALRM", "SIGPROF", "SIGUSR1", "SIGUSR2", "SIGHUP",
+                           "SIGTERM", "SIGINT", "SIGCHLD", "SIGPIPE") if hasattr(_lo_signal, n)]
+_LO_TIMERS = [n for n in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF")
+              if hasattr(_lo_signal, n)]
+_LO_MISSING = object()
+# how long threads a case started may take to end on their own
+_LO_THREAD_GRACE = 0.2
+
+
+def _lo_tools():
+    mon = getattr(sys, "monitoring", None)
+    if mon is None:
+        return []
+    return [i for i in range(6) if mon.get_tool(i) is not None]
+
+
+def _lo_children():
+    """The pids of this process's children (Linux: /proc/PID/task/TID/children), or None."""
+    pid = _lo_os.getpid()
+    kids = set()
+    try:
+        for tid in _lo_os.listdir("/proc/%d/task" % pid):
+            f = open("/proc/%d/task/%s/children" % (pid, tid))
+            try:
+                kids.update(int(k) for k in f.read().split())
+            finally:
+                f.close()
+    except (IOError, OSError, ValueError):
+        return None
+    return kids
+
+
+def _lo_kill_children(before):
+    """Kill and reap the children not in `before`, and the orphans that then come back to this
+    process (the worker is a child subreaper); how many there were."""
+    killed = set()
+    for _ in range(20):
+        kids = (_lo_children() or set()) - before - killed
+        if not kids:
+            break
+        for k in kids:
+            try:
+                _lo_os.kill(k, _lo_signal.SIGKILL)
+            except OSError:
+                pass
+        for k in kids:
+            try:
+                _lo_os.waitpid(k, 0)
+            except OSError:
+                pass
+        killed |= kids
+    return len(killed)
+
+
+def leftovers_save():
+    """What a case may change and the observer gives back, before the case."""
+    return (set(_lo_threading.enumerate()), sys.gettrace(), sys.getprofile(),
+            getattr(_lo_threading, "_trace_hook", None),
+            getattr(_lo_threading, "_profile_hook", None),
+            [(n, _lo_signal.getsignal(getattr(_lo_signal, n))) for n in _LO_SIGNALS],
+            sys.path, list(sys.path), dict(_lo_builtins.__dict__), _lo_tools(),
+            _lo_children())
+
+
+def leftovers_check(saved):
+    """Undo what the case left behind; [(what, undone)], undone False where it cannot be."""
+    (threads, trace, profile, thook, phook, handlers, path, path_items, builtins_copy,
+     tools, children) = saved
+    left = []
+    if children is not None:
+        n = _lo_kill_children(children)
+        if n:
+            left.append(("%d child process(es) left behind, killed" % n, True))
+    new = [t for t in _lo_threading.enumerate() if t not in threads]
+    deadline = _lo_time.time() + _LO_THREAD_GRACE
+    for t in new:
+        t.join(max(0.0, deadline - _lo_time.time()))
+    alive = len([t for t in new if t.is_alive()])
+    if alive:
+        left.append(("%d thread(s) left running" % alive, False))
+    for n in _LO_TIMERS:
+        try:
+            if _lo_signal.getitimer(getattr(_lo_signal, n)) != (0.0, 0.0):
+                _lo_signal.setitimer(getattr(_lo_signal, n), 0)
+                left.append(("an interval timer (%s)" % n, True))
+        except Exception:
+            left.append(("an interval timer (%s)" % n, False))
+    for n, h in handlers:
+        s = getattr(_lo_signal, n)
+        try:
+            if _lo_signal.getsignal(s) != h:
+                _lo_signal.signal(s, _lo_signal.SIG_DFL if h is None else h)
+                left.append(("a handler for %s" % n, True))
+        except Exception:
+            left.append(("a handler for %s" % n, False))
+    # what the case made unreachable is finalized now, in its own time (after its timers are
+    # stopped): a finalizer that exits the process or hangs is the culprit's crash or timeout,
+    # not a later case's. The young generations only: a full collection per case tripled the
+    # time of a run (3-6 ms a case), and what a case made is young unless it made a lot
+    _lo_gc.collect(1)
+    if sys.gettrace() is not trace:
+        sys.settrace(trace)
+        left.append(("a tracer (sys.settrace)", True))
+    if sys.getprofile() is not profile:
+        sys.setprofile(profile)
+        left.append(("a profiler (sys.setprofile)", True))
+    if getattr(_lo_threading, "_trace_hook", None) is not thook:
+        _lo_threading._trace_hook = thook
+        left.append(("a tracer for new threads (threading.settrace)", True))
+    if getattr(_lo_threading, "_profile_hook", None) is not phook:
+        _lo_threading._profile_hook = phook
+        left.append(("a profiler for new threads (threading.setprofile)", True))
+    mon = getattr(sys, "monitoring", None)
+    if mon is not None:
+        for i in range(6):
+            if i not in tools and mon.get_tool(i) is not None:
+                try:
+                    if hasattr(mon, "clear_tool_id"):
+                        mon.clear_tool_id(i)
+                    mon.set_events(i, 0)
+                    mon.free_tool_id(i)
+                    left.append(("a sys.monitoring tool (id %d)" % i, True))
+                except Exception:
+                    left.append(("a sys.monitoring tool (id %d)" % i, False))
+    if sys.path is not path or sys.path != path_items:
+        path[:] = path_items
+        sys.path = path
+        left.append(("a changed sys.path", True))
+    d = _lo_builtins.__dict__
+    changed = sorted(k for k in set(d) | set(builtins_copy)
+                     if d.get(k, _LO_MISSING) is not builtins_copy.get(k, _LO_MISSING))
+    if changed:
+        for k in changed:
+            if k in builtins_copy:
+                d[k] = builtins_copy[k]
+            else:
+                del d[k]
+        left.append(("changed builtins (%s)" % ", ".join(changed), True))
+    return left
+# end of leftovers
+
+
+# --------------------------------------------------------------------------------------
 # Requests.
 
 def _handle_load(req):
@@ -737,13 +894,23 @@ def _handle_run(req):
     case = _Case(req)
     run = _Run(case)
     saved = _save_state()
+    world = leftovers_save()
+    left = []
     try:
         result = run.run()
     finally:
         run.ns = None
+        # timers and handlers first: they may patch what _restore_state gives back
+        try:
+            left = leftovers_check(world)
+        except BaseException as e:
+            left = [("the check of what the case left behind failed: %s" % type(e).__name__,
+                     False)]
         _restore_state(saved)
         if PY2:
             sys.exc_clear()
+    if left:
+        result["left"] = [{"what": w, "undone": u} for w, u in left]
     _send({"result": result})
 
 

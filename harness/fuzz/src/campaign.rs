@@ -83,7 +83,7 @@ pub enum Judged {
     /// The case does not apply to the column (version, features).
     Skip(String),
     /// Run and judged: PASS, FAIL, XFAIL, XPASS, ERROR, CRASH, TIMEOUT.
-    Done(Verdict, Option<proto::CaseResult>),
+    Done(Verdict, Option<Box<proto::CaseResult>>),
 }
 
 impl Lane {
@@ -268,7 +268,7 @@ impl Lane {
                 deviations: self.deviations_for(corpus, case),
             };
             let judged = match outcome {
-                RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(r)),
+                RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(Box::new(r))),
                 RunOutcome::Crashed { how, stderr } => Judged::Done(
                     verdict(
                         Status::Crash,

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use introspec_protocol::{
-    decode, encode, Case, CaseError, CaseResult, Exc, Hello, LoadRequest, Loaded, ObjRef, Outcome,
-    Request, Response, Segment, Snapshot, Step, StepRecord, Value, PROTOCOL_VERSION,
+    decode, encode, Case, CaseError, CaseResult, Exc, Hello, Leftover, LoadRequest, Loaded, ObjRef,
+    Outcome, Request, Response, Segment, Snapshot, Step, StepRecord, Value, PROTOCOL_VERSION,
 };
 use pyo3::exceptions::{PyAttributeError, PyImportError, PyStopIteration, PySyntaxError};
 use pyo3::intern;
@@ -925,11 +925,18 @@ fn same_dict(live: &Bound<'_, PyDict>, saved: &Bound<'_, PyDict>) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The worker.
 
+/// What a case left behind, found and undone after each case (kept identical to the copy in
+/// harness/observer-portable/introspec_portable.py: see the test below).
+const LEFTOVERS: &str = include_str!("leftovers.py");
+
 struct Worker {
     shared: Arc<Shared>,
     compile: Py<PyAny>,
     exec: Py<PyAny>,
     baseline: Baseline,
+    /// The namespace of `leftovers.py`: `leftovers_save()` before a case, and
+    /// `leftovers_check(saved)` after it.
+    leftovers: Py<PyDict>,
     /// `origin` → (`source`, code object): a case run again is not parsed again.
     sources: HashMap<String, (String, Py<PyAny>)>,
     /// Reference expression → its code object (`None`: it does not compile).
@@ -962,11 +969,18 @@ enum StepOut<'py> {
 impl Worker {
     fn new(py: Python<'_>) -> PyResult<Self> {
         let builtins = py.import("builtins")?;
+        let leftovers = PyDict::new(py);
+        let code =
+            builtins
+                .getattr("compile")?
+                .call1((LEFTOVERS, "<introspec leftovers.py>", "exec"))?;
+        builtins.getattr("exec")?.call1((code, &leftovers))?;
         Ok(Worker {
             shared: Arc::new(Shared::new(py)?),
             compile: builtins.getattr("compile")?.unbind(),
             exec: builtins.getattr("exec")?.unbind(),
             baseline: Baseline::capture(py)?,
+            leftovers: leftovers.unbind(),
             sources: HashMap::new(),
             ref_codes: HashMap::new(),
             names: HashMap::new(),
@@ -1049,6 +1063,7 @@ impl Worker {
         let observe = Observe {
             ctx: Mutex::new(None),
         };
+        let world = self.leftovers_call(py, "leftovers_save", ());
         let (error, steps) = match Py::new(py, observe) {
             Ok(observe) => {
                 let _detach = DetachObserve(&observe);
@@ -1056,12 +1071,42 @@ impl Worker {
             }
             Err(e) => (Some(case_error(py, "exec", &e, None)), Vec::new()),
         };
+        // timers and handlers first: they may patch what the baseline gives back
+        let left = world
+            .and_then(|w| self.leftovers_call(py, "leftovers_check", (w,)))
+            .and_then(|l| l.extract::<Vec<(String, bool)>>())
+            .map(|l| {
+                l.into_iter()
+                    .map(|(what, undone)| Leftover { what, undone })
+                    .collect()
+            })
+            .unwrap_or_else(|e| {
+                vec![Leftover {
+                    what: format!("the check of what the case left behind failed: {e}"),
+                    undone: false,
+                }]
+            });
         self.baseline.restore(py);
         CaseResult {
             id: case.id,
             error,
             steps,
+            left,
         }
+    }
+
+    fn leftovers_call<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        args: impl pyo3::call::PyCallArgs<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let f = self
+            .leftovers
+            .bind(py)
+            .get_item(name)?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(name.to_string()))?;
+        f.call1(args)
     }
 
     fn run_with(

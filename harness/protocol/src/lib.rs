@@ -138,6 +138,25 @@ pub struct CaseResult {
     pub id: String,
     pub error: Option<CaseError>,
     pub steps: Vec<StepRecord>,
+    /// What the case left behind in the worker (threads, timers, signal handlers, tracers,
+    /// `sys.monitoring` tools, `sys.path`, builtins), found after it ran; absent when nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<Leftover>,
+}
+
+impl CaseResult {
+    /// Whether the case left something behind that the observer could not undo: the worker
+    /// must not run another case.
+    pub fn left_unrecoverable(&self) -> bool {
+        self.left.iter().any(|l| !l.undone)
+    }
+}
+
+/// One thing a case left behind, and whether the observer undid it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftover {
+    pub what: String,
+    pub undone: bool,
 }
 
 /// Why a case stopped before its end.

@@ -325,6 +325,7 @@ impl<'p> Session<'p> {
                 line: None,
             }),
             steps: vec![],
+            left: vec![],
         };
         self.judge_outcome(case, column, RunOutcome::Done(result), start.elapsed())
     }
@@ -494,7 +495,7 @@ impl<'p> Session<'p> {
         }
         let worker = slot.worker.as_mut().unwrap();
         let outcome = worker.run_encoded(&compiled.request.id, line, timeout);
-        if !matches!(outcome, RunOutcome::Done(_)) {
+        if !reusable(&outcome) {
             slot.worker = None;
         }
         drop(slot);
@@ -758,7 +759,9 @@ impl<'p> Session<'p> {
                         self.timeout_of(case, column),
                     )
                 };
-                alive = matches!(outcome, RunOutcome::Done(_));
+                // a worker that crashed, timed out, or holds what a case left behind and could
+                // not be undone (a thread still running) runs no other case
+                alive = reusable(&outcome);
                 let first = self.judge_outcome(case, column, outcome, t.elapsed());
                 let out = self.finish(case, column, first);
                 if interrupted(&out) {
@@ -928,6 +931,19 @@ impl<'p> Session<'p> {
                     t.duration.as_micros() as u64,
                 );
                 r.diverged_at = t.diverged_at;
+                r.left_behind = t.result.as_ref().map_or(vec![], |res| {
+                    res.left
+                        .iter()
+                        .map(|l| {
+                            let done = if l.undone {
+                                "undone"
+                            } else {
+                                "could not be undone: the worker was replaced"
+                            };
+                            format!("{} ({done})", l.what)
+                        })
+                        .collect()
+                });
                 // files named relative to the project root: two checkouts give one result
                 let root = format!("{}/", self.project.root.display());
                 for d in &mut r.deviations {
@@ -961,6 +977,11 @@ impl<'p> Session<'p> {
             interrupted,
         }
     }
+}
+
+/// Whether the worker may run another case after this outcome.
+fn reusable(outcome: &RunOutcome) -> bool {
+    matches!(outcome, RunOutcome::Done(r) if !r.left_unrecoverable())
 }
 
 /// The identity of the failing checks of a verdict (not their observed text, which may hold

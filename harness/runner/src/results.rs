@@ -53,6 +53,11 @@ pub struct TrialRecord {
     /// For FLAKY: the step where two runs diverged.
     #[serde(default)]
     pub diverged_at: Option<usize>,
+    /// What the case left behind in its worker (a thread, a timer, a signal handler, a
+    /// tracer, `sys.path`, builtins), each undone or the worker replaced: the culprit carries
+    /// the note, never the case after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +124,7 @@ impl TrialRecord {
             problems: v.checks.iter().filter(|c| !c.ok).cloned().collect(),
             deviations: v.deviations.clone(),
             diverged_at: None,
+            left_behind: vec![],
         }
     }
 }

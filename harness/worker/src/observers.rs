@@ -163,3 +163,18 @@ pub fn reference_dir(cache: &Path) -> std::io::Result<PathBuf> {
     let file = provide(cache, "reference", "async_introspection.abi3.so", REFERENCE)?;
     Ok(file.parent().expect("a file in a directory").to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The two observers check what a case left behind with the same Python text.
+    #[test]
+    fn both_observers_carry_the_same_leftovers_check() {
+        let portable = std::str::from_utf8(super::PORTABLE_OBSERVER).unwrap();
+        let snippet = include_str!("../../observer-pyo3/src/leftovers.py");
+        assert!(
+            portable.contains(snippet),
+            "harness/observer-portable/introspec_portable.py must hold \
+             harness/observer-pyo3/src/leftovers.py verbatim"
+        );
+    }
+}
