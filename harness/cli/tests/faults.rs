@@ -1203,3 +1203,9 @@ fn dropped_input_and_bad_settings_fail_the_run() {
 
 #[path = "faults/hostile.rs"]
 mod hostile;
+#[path = "faults/hostile_inputs.rs"]
+mod hostile_inputs;
+#[path = "faults/hostile_leftovers.rs"]
+mod hostile_leftovers;
+#[path = "faults/hostile_processes.rs"]
+mod hostile_processes;
