@@ -67,10 +67,11 @@ pub fn trials(session: &'static Session<'static>, root: &Path) -> Vec<Trial> {
                 settings.set_prepend_module_to_snapshot(false);
                 settings.set_omit_expression(true);
                 settings.set_description(format!(
-                    "{} {} (Python {}), read by the {} observer{}",
+                    "{} {} (Python {}{}), read by the {} observer{}",
                     c.runtime.identity.implementation,
                     c.runtime.identity.implementation_version,
                     c.runtime.identity.version,
+                    if c.runtime.identity.free_threaded { ", free-threaded" } else { "" },
                     c.observer,
                     if c.reference { ", reference implementation loaded" } else { "" }
                 ));
