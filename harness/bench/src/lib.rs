@@ -235,15 +235,23 @@ pub fn peak_rss_of(pid: u32) -> u64 {
 }
 
 /// Peak resident memory of the largest child process this process waited for (and of their
-/// children that they waited for), in KiB.
+/// children that they waited for), in KiB. An upper bound: a child's figure includes the
+/// parent's resident set at the fork (see [`own_peak_rss`]).
 pub fn children_peak_rss() -> u64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
     ru.ru_maxrss as u64
 }
 
-/// Peak resident memory of this process, in KiB.
+/// Peak resident memory of this process since it started its program, in KiB: the kernel's
+/// VmHWM. (`getrusage(RUSAGE_SELF)` is not that: Linux carries the resident peak of the
+/// process image before `exec` into `ru_maxrss`, so a harness started by a large parent
+/// reports the parent's peak.)
 pub fn own_peak_rss() -> u64 {
+    let hwm = peak_rss_of(std::process::id());
+    if hwm > 0 {
+        return hwm;
+    }
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     ru.ru_maxrss as u64
