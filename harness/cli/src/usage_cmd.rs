@@ -91,8 +91,9 @@ pub fn usage(root: &Path, pins: Option<PathBuf>, out: Option<PathBuf>) -> ExitCo
     match done {
         Ok(report) => {
             for (p, total, tests, users) in render::totals(&report).into_iter().take(5) {
+                let s = if users == 1 { "" } else { "s" };
                 println!(
-                    "{:<32} {total:>6} places ({tests} in tests) in {users} packages",
+                    "{:<32} {total:>6} places ({tests} in tests) in {users} package{s}",
                     p.name()
                 );
             }

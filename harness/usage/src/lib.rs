@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub mod fetch;
 pub mod pins;
@@ -41,7 +41,7 @@ pub struct Inputs {
 }
 
 /// One place, as the report records it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Place {
     pub file: String,
     pub line: u32,
@@ -53,7 +53,7 @@ pub struct Place {
 }
 
 /// One scanned package or standard library.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scanned {
     pub name: String,
     pub version: String,
@@ -68,7 +68,7 @@ pub struct Scanned {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: String,
     pub pins: String,
