@@ -215,3 +215,32 @@ fn check_tree(pins: &Pins, s: &Stdlib, scanned: &scan::Scanned) -> Result<(), St
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standard_library_other_than_the_pinned_one_is_refused() {
+        let text = format!(
+            "[stdlib]\nname = \"cpython-stdlib\"\npython = \"3.13.0\"\ntree_sha256 = \"{}\"\n",
+            "a".repeat(64)
+        );
+        let pins = Pins::parse(Path::new("reports/usage/packages.toml"), &text).unwrap();
+        let s = pins.stdlib.clone().unwrap();
+        let scanned = |tree: &str| scan::Scanned {
+            name: s.name.clone(),
+            files: 0,
+            unparsed: vec![],
+            findings: vec![],
+            tree_sha256: tree.into(),
+        };
+        assert!(check_tree(&pins, &s, &scanned(&"a".repeat(64))).is_ok());
+        let e = check_tree(&pins, &s, &scanned(&"b".repeat(64))).unwrap_err();
+        assert!(
+            e.starts_with("reports/usage/packages.toml:1: [stdlib] CPython 3.13.0's Lib here has tree_sha256 bbbb"),
+            "{e}"
+        );
+        assert!(e.contains("scan the pinned build"), "{e}");
+    }
+}
