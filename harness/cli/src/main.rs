@@ -12,6 +12,7 @@ use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session}
 
 mod progress;
 mod report_cmd;
+mod usage_cmd;
 
 /// mimalloc: the harness allocates and frees many small strings per case (cases, checks,
 /// decoded results) across threads, where glibc's allocator spent a third of the fuzzer's
@@ -161,6 +162,18 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// Usage in the wild: download the packages pinned in reports/usage/packages.toml from
+    /// PyPI (into the cache, sha256-checked), scan them and the pinned standard library with
+    /// Python's ast for reads of the introspection attributes; writes
+    /// reports/usage-in-the-wild.md and .json.
+    Usage {
+        /// The pin file (default: reports/usage/packages.toml).
+        #[arg(long)]
+        pins: Option<PathBuf>,
+        /// Where to write the two reports (default: reports/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +215,7 @@ fn main() -> ExitCode {
         }
         Command::Compare { old, new, fail_on } => report_cmd::compare(&old, &new, &fail_on),
         Command::Merge { files, out } => report_cmd::merge(&files, &out),
+        Command::Usage { pins, out } => usage_cmd::usage(&root, pins, out),
         Command::Run {
             jobs,
             column,
