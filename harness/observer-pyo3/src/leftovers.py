@@ -1,6 +1,7 @@
 # leftovers: what a case left behind in the worker, found and undone after every case
-# (issue 14). The same text is in harness/observer-portable/introspec_portable.py (a test in
-# harness/observer-pyo3 checks it): Python 2.7 and 3.6+.
+# (issue 14). One text for both observers: the PyO3 observer embeds it, and the harness puts
+# it in place of the `# @leftovers` line of introspec_portable.py when it writes that file
+# (harness/worker/src/observers.rs): Python 2.7 and 3.6+.
 import gc as _lo_gc
 import os as _lo_os
 import signal as _lo_signal

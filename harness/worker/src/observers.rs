@@ -5,7 +5,26 @@ use std::path::{Path, PathBuf};
 use introspec_runtimes::{Discovery, Identity, Unusable};
 
 const PYO3_OBSERVER: &[u8] = include_bytes!(env!("INTROSPEC_PYO3_OBSERVER_SO"));
-const PORTABLE_OBSERVER: &[u8] = include_bytes!("../../observer-portable/introspec_portable.py");
+const PORTABLE_SOURCE: &str = include_str!("../../observer-portable/introspec_portable.py");
+/// The check after every case that both observers run (issue 14), one text.
+const LEFTOVERS: &str = include_str!("../../observer-pyo3/src/leftovers.py");
+/// The line of [`PORTABLE_SOURCE`] that [`LEFTOVERS`] replaces.
+const LEFTOVERS_MARKER: &str =
+    "# @leftovers: harness/observer-pyo3/src/leftovers.py is put here when the harness writes this file\n";
+
+/// The portable observer as it is written out: its source with the leftovers check in place.
+fn portable_observer() -> &'static [u8] {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        assert_eq!(
+            PORTABLE_SOURCE.matches(LEFTOVERS_MARKER).count(),
+            1,
+            "introspec_portable.py holds the leftovers marker line once"
+        );
+        PORTABLE_SOURCE.replacen(LEFTOVERS_MARKER, LEFTOVERS, 1)
+    })
+    .as_bytes()
+}
 const REFERENCE: &[u8] = include_bytes!(env!("INTROSPEC_REFERENCE_SO"));
 
 /// Which observer a worker runs.
@@ -154,7 +173,7 @@ pub fn portable_file(cache: &Path) -> std::io::Result<PathBuf> {
         cache,
         "observers",
         "introspec_portable.py",
-        PORTABLE_OBSERVER,
+        portable_observer(),
     )
 }
 
@@ -166,15 +185,13 @@ pub fn reference_dir(cache: &Path) -> std::io::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    /// The two observers check what a case left behind with the same Python text.
+    /// The two observers check what a case left behind with the same Python text: the portable
+    /// observer written out holds it whole, once, where its marker was.
     #[test]
     fn both_observers_carry_the_same_leftovers_check() {
-        let portable = std::str::from_utf8(super::PORTABLE_OBSERVER).unwrap();
-        let snippet = include_str!("../../observer-pyo3/src/leftovers.py");
-        assert!(
-            portable.contains(snippet),
-            "harness/observer-portable/introspec_portable.py must hold \
-             harness/observer-pyo3/src/leftovers.py verbatim"
-        );
+        let portable = std::str::from_utf8(super::portable_observer()).unwrap();
+        assert_eq!(portable.matches(super::LEFTOVERS).count(), 1);
+        assert!(!portable.contains(super::LEFTOVERS_MARKER));
+        assert!(portable.contains("\n# end of leftovers\n"));
     }
 }
