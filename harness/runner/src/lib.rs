@@ -341,16 +341,21 @@ impl<'p> Session<'p> {
 
     /// Keep a trial's output for [`Session::results`]; without its observations (the values
     /// every step saw, the bulk of a trial's memory) unless [`Session::keep_observations`].
+    /// What the results still read of the result (its error, what the case left behind) is kept.
     fn remember(&self, case: usize, column: usize, out: Arc<TrialOutput>) {
-        let out = if self.keep_observations || out.result.is_none() {
-            out
-        } else {
-            Arc::new(TrialOutput {
+        let out = match &out.result {
+            Some(r) if !self.keep_observations && !r.steps.is_empty() => Arc::new(TrialOutput {
                 verdict: out.verdict.clone(),
-                result: None,
+                result: Some(CaseResult {
+                    id: r.id.clone(),
+                    error: r.error.clone(),
+                    steps: vec![],
+                    left: r.left.clone(),
+                }),
                 duration: out.duration,
                 diverged_at: out.diverged_at,
-            })
+            }),
+            _ => out,
         };
         self.memo.lock().unwrap().insert((case, column), out);
     }

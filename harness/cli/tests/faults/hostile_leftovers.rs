@@ -199,3 +199,44 @@ fn what_a_case_leaves_behind_is_undone_and_noted_on_the_culprit() {
     });
     assert_eq!(outcomes[0], outcomes[1], "the two observers disagree");
 }
+
+/// `introspec run` keeps verdicts, not observations, once a trial is judged (its memory); what
+/// a case left behind must still reach the results file, on both observers.
+#[test]
+fn introspec_run_records_what_a_case_left_behind() {
+    let toml = leak_and_probe(
+        "tracer",
+        "def tracer(frame, event, arg):\n    return tracer\nsys.settrace(tracer)",
+        "sys.gettrace() is None",
+        "true",
+    );
+    let root = project_with("left-behind-run", &toml);
+    let results = root.join("results.json");
+    let mut pythons: Vec<&Path> = columns().iter().map(|c| c.runtime.path.as_path()).collect();
+    pythons.dedup();
+    let mut cmd = introspec();
+    only(&mut cmd, &pythons);
+    let out = cmd
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "--no-reference", "--out"])
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let r = read_results(&results);
+    let culprits: Vec<_> = r
+        .trials
+        .iter()
+        .filter(|t| t.case == "leak.tracer")
+        .collect();
+    assert_eq!(culprits.len(), pythons.len(), "{}", show(&out));
+    for t in culprits {
+        assert_eq!(
+            t.left_behind,
+            vec!["a tracer (sys.settrace) (undone)".to_string()],
+            "{}",
+            t.column
+        );
+    }
+}
