@@ -159,6 +159,19 @@ pub struct Leftover {
     pub undone: bool,
 }
 
+impl Leftover {
+    /// How results name it: `a tracer (sys.settrace) (undone)`, or with `could not be undone:
+    /// the worker was replaced`.
+    pub fn describe(&self) -> String {
+        let done = if self.undone {
+            "undone"
+        } else {
+            "could not be undone: the worker was replaced"
+        };
+        format!("{} ({done})", self.what)
+    }
+}
+
 /// Why a case stopped before its end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseError {

@@ -937,17 +937,7 @@ impl<'p> Session<'p> {
                 );
                 r.diverged_at = t.diverged_at;
                 r.left_behind = t.result.as_ref().map_or(vec![], |res| {
-                    res.left
-                        .iter()
-                        .map(|l| {
-                            let done = if l.undone {
-                                "undone"
-                            } else {
-                                "could not be undone: the worker was replaced"
-                            };
-                            format!("{} ({done})", l.what)
-                        })
-                        .collect()
+                    res.left.iter().map(proto::Leftover::describe).collect()
                 });
                 // files named relative to the project root: two checkouts give one result
                 let root = format!("{}/", self.project.root.display());

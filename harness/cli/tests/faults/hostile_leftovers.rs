@@ -158,19 +158,7 @@ fn what_a_case_leaves_behind_is_undone_and_noted_on_the_culprit() {
                 let left: Vec<String> = t
                     .result
                     .as_ref()
-                    .map(|r| {
-                        r.left
-                            .iter()
-                            .map(|l| {
-                                let done = if l.undone {
-                                    "undone"
-                                } else {
-                                    "could not be undone: the worker was replaced"
-                                };
-                                format!("{} ({done})", l.what)
-                            })
-                            .collect()
-                    })
+                    .map(|r| r.left.iter().map(|l| l.describe()).collect())
                     .unwrap_or_default();
                 let want = notes.get(id).cloned().unwrap_or_default();
                 assert_eq!(left, want, "{}::{id} ({how}): {}", col.name, describe(t));
