@@ -528,6 +528,7 @@ fn run(
         introspec_bench::own_peak_rss() / 1024,
         introspec_bench::children_peak_rss() / 1024
     );
+    print_cpu();
     let results = session.results(&discovery, &commit, interrupted);
     print_summary(&results, &|name| provenance(&session, name), true);
     let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
@@ -639,4 +640,47 @@ fn print_summary(r: &Results, source: &dyn Fn(&str) -> String, problems: bool) {
             println!("  … and {} more (see the results file)", bad.len() - 40);
         }
     }
+}
+
+/// Where the run's CPU time went: the harness itself, every process it reaped (workers and
+/// build steps), and of those the build steps by compiler and step, from the builds' own
+/// accounting (`wait4` per command). Printed as a line a person reads and, for `introspec
+/// bench --cold`, as one line of JSON.
+fn print_cpu() {
+    let own = introspec_bench::own_cpu().as_secs_f64();
+    let children = introspec_bench::children_cpu().as_secs_f64();
+    let profile = introspec_compilers::util::cpu_profile();
+    let builds: f64 = profile.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
+    let mut line = format!(
+        "CPU: harness {own:.1} s, workers {:.1} s, builds {builds:.1} s",
+        (children - builds).max(0.0)
+    );
+    for (a, d, n) in &profile {
+        line.push_str(&format!(
+            "; {} {} {:.1} s ({n})",
+            a.compiler.name(),
+            a.step.describe(),
+            d.as_secs_f64()
+        ));
+    }
+    eprintln!("{line}");
+    let steps: Vec<serde_json::Value> = profile
+        .iter()
+        .map(|(a, d, n)| {
+            serde_json::json!({
+                "compiler": a.compiler.name(),
+                "step": a.step.describe(),
+                "cpu_s": d.as_secs_f64(),
+                "commands": n,
+            })
+        })
+        .collect();
+    eprintln!(
+        "cpu profile: {}",
+        serde_json::json!({
+            "harness_s": own,
+            "children_s": children,
+            "builds": steps,
+        })
+    );
 }
