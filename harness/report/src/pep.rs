@@ -220,7 +220,8 @@ pub fn source_label(url: &str) -> String {
         ["github.com", "python", "cpython", "pull", n, ..] => format!("GH-{}", num(n)),
         ["github.com", "python", "cpython", "issues", n, ..] => format!("gh-{}", num(n)),
         ["github.com", _, repo, "issues" | "pull", n, ..] => format!("{repo}#{}", num(n)),
-        ["github.com", _, _, "blob", r, .., file] => {
+        ["github.com", _, _, "blob", "branches", r, .., file]
+        | ["github.com", _, _, "blob", r, .., file] => {
             let r = if r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()) {
                 &r[..12]
             } else {
@@ -337,6 +338,10 @@ mod tests {
                 "frameobject.c@3.10",
             ),
             ("https://bugs.python.org/issue31230#msg300475", "msg300475"),
+            (
+                "https://github.com/pypy/pypy/blob/branches/py3.9/pypy/interpreter/generator.py",
+                "generator.py@py3.9",
+            ),
             ("https://bugs.python.org/issue30773", "bpo-30773"),
             ("https://peps.python.org/pep-0492/", "PEP 492"),
             (

@@ -102,7 +102,9 @@ impl<'a> Ctx<'a> {
                 }
                 for ci in &f.columns {
                     if let Some(t) = self.trials.get(&(case, self.m.columns[*ci].name.as_str())) {
-                        if t.status == status {
+                        // the deviations of a trial are those that matched it; only one
+                        // that failed as they say (XFAIL) is explained by them
+                        if t.status == status && status == Status::Xfail {
                             for d in &t.deviations {
                                 if let Some(l) = self.label(&d.reason, &d.link) {
                                     labels.insert(l.to_string());
@@ -737,31 +739,42 @@ fn reference_section(s: &mut String, ctx: &Ctx, prose: &Prose, reference: &[Defi
          and whether loading it changed the checks of today's layers (*attributes*, *inspect*).\n"
     );
     layer_table(s, m, ctx.results, "proposal");
-    let refs: Vec<usize> = (0..m.columns.len())
-        .filter(|i| m.columns[*i].reference)
-        .collect();
+    let ref_fams = ctx.families_of(|c| c.reference);
     let mut lines = Vec::new();
     for r in m
         .rows()
         .filter(|r| r.layer == "proposal" && r.spelling.is_some())
     {
-        let mut other = Vec::new();
         let mut labels = BTreeSet::new();
-        for i in &refs {
-            let c = &r.cells[*i];
-            if c.state == CellState::Pass || c.pass + c.fail + c.xfail == 0 {
-                continue;
+        let mut other = Vec::new();
+        for f in &ref_fams {
+            let texts: Vec<String> = f
+                .columns
+                .iter()
+                .map(|ci| {
+                    let c = &r.cells[*ci];
+                    let n = c.pass + c.fail + c.xfail;
+                    if c.state == CellState::Pass || n == 0 {
+                        return String::new();
+                    }
+                    for id in &c.deviations {
+                        labels.insert(ctx.notes.name(id).to_string());
+                    }
+                    let mut t = format!("{}/{n}", c.pass);
+                    if c.xfail > 0 {
+                        let _ = write!(t, " ({} known)", c.xfail);
+                    }
+                    if c.fail > 0 {
+                        let _ = write!(t, " ({} FAIL)", c.fail);
+                    }
+                    t
+                })
+                .collect();
+            for (a, b) in runs(&texts) {
+                if !texts[a].is_empty() {
+                    other.push(format!("{} {}: {}", f.name, f.range(a, b), texts[a]));
+                }
             }
-            for id in &c.deviations {
-                labels.insert(ctx.notes.name(id).to_string());
-            }
-            other.push(format!(
-                "{} {}/{} ({} known)",
-                m.columns[*i].name,
-                c.pass,
-                c.pass + c.fail + c.xfail,
-                c.xfail
-            ));
         }
         if other.is_empty() {
             continue;
@@ -772,7 +785,7 @@ fn reference_section(s: &mut String, ctx: &Ctx, prose: &Prose, reference: &[Defi
             r.observable,
             r.kind,
             rst_code(r.spelling.as_deref().unwrap_or_default()),
-            rst(&other.join(", ")),
+            rst(&other.join("; ")),
             if cite.is_empty() {
                 String::new()
             } else {
@@ -780,6 +793,9 @@ fn reference_section(s: &mut String, ctx: &Ctx, prose: &Prose, reference: &[Defi
             }
         ));
     }
+    let refs: Vec<usize> = (0..m.columns.len())
+        .filter(|i| m.columns[*i].reference)
+        .collect();
     let checked = m
         .rows()
         .filter(|r| r.layer == "proposal" && r.spelling.is_some())
