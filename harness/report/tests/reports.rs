@@ -296,3 +296,52 @@ fn the_html_page_is_self_contained() {
             && html.contains("id=\"filters\"")
     );
 }
+
+/// The fixture with its cpython-3.12.1 column copied as if its cases had been compiled with
+/// Cython: the PEP material then shows the compiled family apart, from its cells.
+#[test]
+fn the_pep_material_shows_compiled_columns_apart_from_the_runtimes() {
+    let mut results = common::fixture();
+    let base = results
+        .columns
+        .iter()
+        .find(|c| c.name == "cpython-3.12.1")
+        .unwrap()
+        .clone();
+    let mut compiled = base.clone();
+    compiled.name = "cpython-3.12.1+cython".into();
+    compiled.compiler = "cython".into();
+    compiled.compiler_version = Some("cython 3.3.1".into());
+    let trials: Vec<_> = results
+        .trials
+        .iter()
+        .filter(|t| t.column == base.name)
+        .cloned()
+        .map(|mut t| {
+            t.column = compiled.name.clone();
+            t
+        })
+        .collect();
+    results.columns.push(compiled);
+    results.trials.extend(trials);
+    let reports = render_reports(&results, &common::spec());
+    let rst = &reports
+        .iter()
+        .find(|(n, _)| n == "pep-evidence.rst")
+        .unwrap()
+        .1;
+    assert!(!rst.contains("No compiled column was run."));
+    // the compiled family is a column of the compiled rows, not a runtime of the case lines
+    let table = rst
+        .split("3. It assumes compiled generators")
+        .nth(1)
+        .expect("the compiled pitfall");
+    assert!(table.contains("cpython+cython"), "{table}");
+    let decisions = rst
+        .split("Semantic decisions the PEP must make")
+        .nth(1)
+        .unwrap();
+    for line in decisions.lines().filter(|l| l.starts_with("* ``")) {
+        assert!(!line.contains("cpython+cython"), "a compiled column in a case line: {line}");
+    }
+}
