@@ -54,7 +54,10 @@ pub fn render_reports_with(
     spec: &Spec,
     sources: &pep::sources::Sources,
 ) -> Vec<(String, String)> {
-    let m = Matrix::build(results, spec);
+    let mut m = Matrix::build(results, spec);
+    if !sources.results_file.is_empty() {
+        m.results_file = Some(sources.results_file.clone());
+    }
     let mut out = markdown::render(&m);
     out.push(("matrix.html".into(), html::render(&m)));
     out.push(("matrix.json".into(), m.to_json()));

@@ -342,6 +342,36 @@ fn the_pep_material_shows_compiled_columns_apart_from_the_runtimes() {
         .nth(1)
         .unwrap();
     for line in decisions.lines().filter(|l| l.starts_with("* ``")) {
-        assert!(!line.contains("cpython+cython"), "a compiled column in a case line: {line}");
+        assert!(
+            !line.contains("cpython+cython"),
+            "a compiled column in a case line: {line}"
+        );
     }
+}
+
+#[test]
+fn every_report_names_the_results_file_it_was_made_from_when_told() {
+    let sources = introspec_report::pep::sources::Sources {
+        results_file: "reports/results/latest.json".into(),
+        ..Default::default()
+    };
+    let reports =
+        introspec_report::render_reports_with(&common::fixture(), &common::spec(), &sources);
+    for name in [
+        "matrix.md",
+        "matrix.html",
+        "matrix.json",
+        "pep-evidence.rst",
+        "pep-evidence-appendix.rst",
+    ] {
+        let body = &reports.iter().find(|(n, _)| n == name).unwrap().1;
+        assert!(
+            body.contains("reports/results/latest.json"),
+            "{name} does not name its results file"
+        );
+    }
+    // and without it, the matrix says nothing it does not know
+    let plain = render_reports(&common::fixture(), &common::spec());
+    let json = &plain.iter().find(|(n, _)| n == "matrix.json").unwrap().1;
+    assert!(!json.contains("results_file"));
 }
