@@ -58,7 +58,7 @@ enum Command {
     Runtimes,
     /// Validate spec/ and cases/ without running anything.
     Check,
-    /// Write the reports (matrix.md with matrix/*.md, matrix.html, matrix.json, pep-evidence.rst) from a results file; reruns nothing.
+    /// Write the reports (matrix.md with matrix/*.md, matrix.html, matrix.json, pep-evidence.rst and its appendix) from a results file and the committed ones in reports/results/; reruns nothing.
     ///
     /// With --junit, --annotations or --summary (CI output, from any results file, merged
     /// ones too) only those are written, and the reports too when --out is given.
@@ -559,7 +559,7 @@ fn run(
         && !interrupted
         && out == root.join("reports/results/latest.json");
     if whole {
-        if let Err(code) = report_cmd::write(root, &results, &root.join("reports")) {
+        if let Err(code) = report_cmd::write(root, &results, &out, &root.join("reports")) {
             return code;
         }
     } else {
