@@ -95,7 +95,7 @@ except BaseException:  # 2.7, or a build without it
 
 OBSERVER = "portable"
 OBSERVER_VERSION = "0.1.0"
-PROTOCOL = 1
+PROTOCOL = 2
 DRIVE_LIMIT = 10000
 
 PY2 = sys.version_info[0] == 2
@@ -305,6 +305,7 @@ class _Summ(object):
 _SEG_ATTR = 0
 _SEG_CALL = 1
 _SEG_FLAG = 2
+_SEG_EVENTS = 3
 
 _call_mods = {}
 
@@ -331,6 +332,8 @@ def _read(obj, segs, s):
             if cur is None and not first:
                 return "None"
             first = False
+            if kind == _SEG_EVENTS:
+                return _read_events(a, b)
             if kind == _SEG_ATTR:
                 try:
                     cur = getattr(cur, a)
@@ -388,6 +391,8 @@ def _parse_segment(seg):
         if isinstance(v, bool) or not isinstance(v, _int_types) or not (_I64_MIN <= v <= _I64_MAX):
             raise _Bad("flag segment must be an i64")
         return (_SEG_FLAG, v, None)
+    if k == "events":
+        return _parse_events_segment(v)
     raise _Bad("unknown read segment `%s`" % k)
 
 
@@ -504,6 +509,7 @@ class _Case(object):
                 reads.append(tuple(_parse_segment(s) for s in path))
             self.targets.append((_native(name), reads))
         self.steps = [_parse_step(s) for s in _field(c, "steps", list)]
+        self.events = _events_wanted(self.targets)
 
 
 def _check_strs(xs, what):
@@ -634,13 +640,69 @@ class _Run(object):
                     result["error"] = {"phase": "step", "type": "NameError",
                                        "msg": u"name '%s' is not defined" % st[2], "line": None}
                     break
-            ok, v, inside = self.do_step(st, t)
+            if case.events is None:
+                ok, v, inside = self.do_step(st, t)
+            else:
+                try:
+                    ok, v, inside = _do_step_with_events(self, st, t, origin, case.events)
+                except BaseException as e:  # the recording could not start or stop
+                    result["error"] = _case_error("step", e, None, origin)
+                    break
             outcome = self.outcome(ok, v)
             v = None
             records.append({"outcome": outcome, "after": self.snapshot(), "inside": inside})
         return result
 
 
+
+
+# --------------------------------------------------------------------------------------
+# Events (issue 15): the reads of `events:settrace` / `events:monitoring`, and the steps of a
+# case that has one, run between events_start() and events_stop() (the `# @events` text below).
+
+_EVENT_SOURCES = {u"settrace": "sys.settrace", u"monitoring": "sys.monitoring"}
+
+
+def _parse_events_segment(v):
+    missing = _EVENT_SOURCES.get(v) if isinstance(v, _text) else None
+    if missing is None:
+        raise _Bad("events segment must name `settrace` or `monitoring`")
+    return (_SEG_EVENTS, _native(v), missing)
+
+
+def _read_events(source, missing):
+    log = events_read(source)
+    if log is None:
+        return {"Missing": missing}
+    return {"Seq": [{"Str": t} for t in log]}
+
+
+def _events_wanted(targets):
+    """(settrace, monitoring) if some read of the case is an events read, else None: a case
+    without one runs its steps with no tracing at all."""
+    trace = monitoring = False
+    for _name, reads in targets:
+        for segs in reads:
+            for kind, a, _b in segs:
+                if kind == _SEG_EVENTS:
+                    if a == "settrace":
+                        trace = True
+                    else:
+                        monitoring = True
+    if trace or monitoring:
+        return (trace, monitoring)
+    return None
+
+
+def _do_step_with_events(run, st, t, origin, wanted):
+    events_start(origin, wanted[0], wanted[1])
+    try:
+        return run.do_step(st, t)
+    finally:
+        events_stop()
+
+
+# @events: harness/observer-pyo3/src/events.py is put here when the harness writes this file
 
 
 # --------------------------------------------------------------------------------------

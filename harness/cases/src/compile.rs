@@ -32,16 +32,20 @@ pub struct PlannedRead {
 }
 
 /// Compile a case. Reads cover every observable that has a spelling for each target's kind,
-/// in every layer: the snapshot is the runtime's full record, expectations or not.
+/// in every layer: the snapshot is the runtime's full record, expectations or not. The events
+/// observables (`trace_events`, `monitoring_events`) are the exception: reading them makes the
+/// observer trace every step, so they are read only in a case that expects one of them
+/// somewhere ([`asks_for_events`]), and then all of them.
 pub fn compile(case: &Case, spec: &Spec) -> (proto::Case, Plan) {
     let mut targets = Vec::new();
     let mut plan_targets = Vec::new();
+    let events = asks_for_events(case, spec);
     let all = std::iter::once(("subject".to_string(), case.kind.clone()))
         .chain(case.objects.iter().cloned());
     for (name, kind) in all {
         let mut reads = Vec::new();
         let mut planned = Vec::new();
-        for obs in &spec.observables {
+        for obs in spec.observables.iter().filter(|o| events || !o.is_events()) {
             for layer in &spec.layers {
                 if let Some(sp) = spec.spelling(obs, &layer.name, &kind) {
                     reads.push(sp.read.clone());
@@ -101,6 +105,17 @@ pub fn compile(case: &Case, spec: &Spec) -> (proto::Case, Plan) {
             refs,
         },
     )
+}
+
+/// Whether some expectation of the case (after a step or inside it) names an events observable.
+pub fn asks_for_events(case: &Case, spec: &Spec) -> bool {
+    case.steps
+        .iter()
+        .flat_map(|s| s.after.iter().chain(s.inside.iter().flatten()))
+        .any(|e| {
+            spec.observable(&e.observable)
+                .is_some_and(|o| o.is_events())
+        })
 }
 
 /// Why a case does not apply to a column, or `None` when it does.

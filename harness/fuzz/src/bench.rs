@@ -94,6 +94,7 @@ pub fn machine_spec(spec: &Spec, column: &Column, shape: &Shape) -> Value {
                             introspec_protocol::Segment::Attr(a) => json!(["attr", a]),
                             introspec_protocol::Segment::Call(c) => json!(["call", c]),
                             introspec_protocol::Segment::Flag(f) => json!(["flag", f]),
+                            introspec_protocol::Segment::Events(e) => json!(["events", e.name()]),
                         })
                         .collect();
                     list.push(json!({"read": sp.read_text, "path": path, "values": sp.values, "present": spec.has_feature(&sp.feature, &avail)}));

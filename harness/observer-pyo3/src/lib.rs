@@ -15,13 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use introspec_protocol::{
-    decode, encode, Case, CaseError, CaseResult, Exc, Hello, Leftover, LoadRequest, Loaded, ObjRef,
-    Outcome, Request, Response, Segment, Snapshot, Step, StepRecord, Value, PROTOCOL_VERSION,
+    decode, encode, Case, CaseError, CaseResult, EventSource, Exc, Hello, Leftover, LoadRequest,
+    Loaded, ObjRef, Outcome, Request, Response, Segment, Snapshot, Step, StepRecord, Value,
+    PROTOCOL_VERSION,
 };
 use pyo3::exceptions::{PyAttributeError, PyImportError, PyStopIteration, PySyntaxError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+mod events;
 
 /// The observer's version, reported in `hello` and as `__version__`.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -310,6 +313,8 @@ struct Shared {
     modules: Mutex<HashMap<String, Py<PyAny>>>,
     /// `__name__` of static (non-heap) types, which can neither change nor be freed.
     static_type_names: Mutex<AddrMap<usize, String>>,
+    /// The recording of trace and monitoring events (issue 15).
+    events: events::Events,
 }
 
 impl Shared {
@@ -323,6 +328,7 @@ impl Shared {
             builtins: builtins.unbind(),
             modules: Mutex::new(HashMap::new()),
             static_type_names: Mutex::new(AddrMap::default()),
+            events: events::Events::load(py)?,
         })
     }
 
@@ -392,6 +398,7 @@ enum Seg {
     Attr { name: Py<PyString>, text: String },
     Call(CallSeg),
     Flag(Py<PyAny>),
+    Events(EventSource),
 }
 
 struct TargetCtx {
@@ -411,6 +418,8 @@ struct CaseCtx {
     /// A snapshot is being taken: `observe()` calls made by it are ignored.
     busy: AtomicBool,
     inside: Mutex<Vec<Snapshot>>,
+    /// The events sources the case reads: its steps run with them recorded.
+    events: Option<events::Wanted>,
 }
 
 struct BusyGuard<'a>(&'a AtomicBool, bool);
@@ -497,6 +506,12 @@ impl CaseCtx {
                     Ok(b) => PyBool::new(py, b).to_owned().into_any(),
                     Err(e) => return Value::Raised(ids.exc(&e)),
                 },
+                Seg::Events(source) => {
+                    return match self.shared.events.read(py, *source) {
+                        Ok(v) => v,
+                        Err(e) => Value::Raised(ids.exc(&e)),
+                    }
+                }
             };
             cur = next;
         }
@@ -1128,7 +1143,18 @@ impl Worker {
         for step in &case.steps {
             lock(&ctx.inside).clear();
             ctx.active.store(true, Ordering::SeqCst);
-            let out = self.step(py, &ns, step);
+            let out = match ctx.events {
+                None => self.step(py, &ns, step),
+                Some(wanted) => match self.shared.events.around(py, &case.origin, wanted, || {
+                    self.step(py, &ns, step)
+                }) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        ctx.active.store(false, Ordering::SeqCst);
+                        return (Some(case_error(py, "step", &e, None)), steps);
+                    }
+                },
+            };
             ctx.active.store(false, Ordering::SeqCst);
             let inside = std::mem::take(&mut *lock(&ctx.inside));
             let out = match out {
@@ -1251,6 +1277,7 @@ impl Worker {
                                 m
                             }
                         }),
+                        Segment::Events(source) => Seg::Events(*source),
                     });
                 }
                 reads.push(segs);
@@ -1293,6 +1320,16 @@ impl Worker {
             active: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             inside: Mutex::new(Vec::new()),
+            events: events::Wanted::of(
+                case.targets
+                    .iter()
+                    .flat_map(|t| &t.reads)
+                    .flatten()
+                    .filter_map(|seg| match seg {
+                        Segment::Events(source) => Some(*source),
+                        _ => None,
+                    }),
+            ),
         })
     }
 

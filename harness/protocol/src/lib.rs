@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The version of the wire protocol; a worker whose `hello` names another one is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What a worker says first: who it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +96,42 @@ pub enum Segment {
     Call(String),
     /// `bool(cur & mask)`.
     Flag(i64),
+    /// The events `source` delivered so far in the running step (a list of normalised texts,
+    /// see PROTOCOL.md, "Events"), whatever the target: the observer records them only for
+    /// the steps of a case that has a read of this segment. Always the only segment of its
+    /// read.
+    Events(EventSource),
+}
+
+/// Where the events of an [`Segment::Events`] read come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// `sys.settrace`: `call`, `line`, `return`, `exception` (every version).
+    Settrace,
+    /// `sys.monitoring` (PEP 669, 3.12+): `PY_START`, `PY_RESUME`, `PY_YIELD`, `PY_RETURN`,
+    /// `PY_THROW`, `PY_UNWIND`, `RAISE`, `RERAISE`, `EXCEPTION_HANDLED`, `STOP_ITERATION`.
+    Monitoring,
+}
+
+impl EventSource {
+    pub const ALL: [EventSource; 2] = [EventSource::Settrace, EventSource::Monitoring];
+
+    /// The name on the wire and in the spec's read paths (`events:settrace`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventSource::Settrace => "settrace",
+            EventSource::Monitoring => "monitoring",
+        }
+    }
+
+    /// What a read of this source is `Missing` as where the interpreter lacks it.
+    pub fn missing_name(self) -> &'static str {
+        match self {
+            EventSource::Settrace => "sys.settrace",
+            EventSource::Monitoring => "sys.monitoring",
+        }
+    }
 }
 
 /// One operation of a case.
@@ -345,6 +381,12 @@ mod tests {
         assert_eq!(encode(&Request::Shutdown {}), r#"{"shutdown":{}}"#);
         let seg: Segment = decode(r#"{"call": "inspect.getgeneratorstate"}"#).unwrap();
         assert_eq!(seg, Segment::Call("inspect.getgeneratorstate".into()));
+        let seg: Segment = decode(r#"{"events": "monitoring"}"#).unwrap();
+        assert_eq!(seg, Segment::Events(EventSource::Monitoring));
+        assert_eq!(
+            encode(&Segment::Events(EventSource::Settrace)),
+            r#"{"events":"settrace"}"#
+        );
         let d: Value = decode(r#"{"Dict": [[{"Str": "x"}, {"Int": 1}]]}"#).unwrap();
         assert_eq!(d.render(&[]), r#"{"x": 1}"#);
         let big = Value::Seq(vec![Value::Str("é".repeat(5000)); 3]);

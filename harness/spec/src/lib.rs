@@ -72,6 +72,17 @@ pub struct Observable {
     pub spellings: BTreeMap<String, BTreeMap<String, Spelling>>,
 }
 
+impl Observable {
+    /// Whether some spelling of it reads the events of a step (`events:settrace`): reading it
+    /// makes the observer trace the case's steps, so only cases that expect it read it.
+    pub fn is_events(&self) -> bool {
+        self.spellings
+            .values()
+            .flat_map(|per_kind| per_kind.values())
+            .any(Spelling::is_events)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Spelling {
     pub read_text: String,
@@ -80,6 +91,16 @@ pub struct Spelling {
     /// Abstract value (a state name) → the string this spelling returns for it.
     pub values: BTreeMap<String, String>,
     pub source: Option<String>,
+}
+
+impl Spelling {
+    /// Whether this spelling reads the events of a step (`events:settrace`, `events:monitoring`).
+    pub fn is_events(&self) -> bool {
+        matches!(
+            self.read.as_slice(),
+            [introspec_protocol::Segment::Events(_)]
+        )
+    }
 }
 
 #[derive(Debug, Clone)]

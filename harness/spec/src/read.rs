@@ -1,17 +1,24 @@
 //! The `read` paths of spellings: `.gi_frame.f_lasti`, `inspect.getgeneratorstate()`,
-//! `.gi_code.co_flags&0x20`.
+//! `.gi_code.co_flags&0x20`, and the events of a step: `events:settrace`, `events:monitoring`.
 
-use introspec_protocol::{Path, Segment};
+use introspec_protocol::{EventSource, Path, Segment};
 
 /// Parse a read path into protocol segments.
 pub fn parse_read(text: &str) -> Result<Path, String> {
     let bad = |why: &str| {
-        format!("`{text}` is not a read path ({why}); write `.attr`, `module.func()` or `&0x20`, chained")
+        format!("`{text}` is not a read path ({why}); write `.attr`, `module.func()` or `&0x20`, chained, or `events:settrace` / `events:monitoring` alone")
     };
     let mut segs = Vec::new();
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(bad("it is empty"));
+    }
+    if let Some(source) = rest.strip_prefix("events:") {
+        let source = EventSource::ALL
+            .into_iter()
+            .find(|s| s.name() == source)
+            .ok_or_else(|| bad("the events sources are `settrace` and `monitoring`"))?;
+        return Ok(vec![Segment::Events(source)]);
     }
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('&') {
@@ -75,5 +82,11 @@ mod tests {
         assert!(parse_read("gi_frame").is_err());
         assert!(parse_read(".gi frame").is_err());
         assert!(parse_read("&x").is_err());
+        assert_eq!(
+            parse_read("events:monitoring").unwrap(),
+            vec![Segment::Events(EventSource::Monitoring)]
+        );
+        assert!(parse_read("events:profile").is_err());
+        assert!(parse_read("events:settrace.x").is_err());
     }
 }

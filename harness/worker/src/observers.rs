@@ -12,16 +12,27 @@ const LEFTOVERS: &str = include_str!("../../observer-pyo3/src/leftovers.py");
 const LEFTOVERS_MARKER: &str =
     "# @leftovers: harness/observer-pyo3/src/leftovers.py is put here when the harness writes this file\n";
 
-/// The portable observer as it is written out: its source with the leftovers check in place.
+/// The recording of trace and monitoring events that both observers run (issue 15), one text.
+const EVENTS: &str = include_str!("../../observer-pyo3/src/events.py");
+/// The line of [`PORTABLE_SOURCE`] that [`EVENTS`] replaces.
+const EVENTS_MARKER: &str =
+    "# @events: harness/observer-pyo3/src/events.py is put here when the harness writes this file\n";
+
+/// The portable observer as it is written out: its source with the leftovers check and the
+/// events recording in place.
 fn portable_observer() -> &'static [u8] {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
-        assert_eq!(
-            PORTABLE_SOURCE.matches(LEFTOVERS_MARKER).count(),
-            1,
-            "introspec_portable.py holds the leftovers marker line once"
-        );
-        PORTABLE_SOURCE.replacen(LEFTOVERS_MARKER, LEFTOVERS, 1)
+        for (marker, what) in [(LEFTOVERS_MARKER, "leftovers"), (EVENTS_MARKER, "events")] {
+            assert_eq!(
+                PORTABLE_SOURCE.matches(marker).count(),
+                1,
+                "introspec_portable.py holds the {what} marker line once"
+            );
+        }
+        PORTABLE_SOURCE
+            .replacen(LEFTOVERS_MARKER, LEFTOVERS, 1)
+            .replacen(EVENTS_MARKER, EVENTS, 1)
     })
     .as_bytes()
 }
@@ -193,5 +204,14 @@ mod tests {
         assert_eq!(portable.matches(super::LEFTOVERS).count(), 1);
         assert!(!portable.contains(super::LEFTOVERS_MARKER));
         assert!(portable.contains("\n# end of leftovers\n"));
+    }
+
+    /// Likewise the recording of trace and monitoring events.
+    #[test]
+    fn both_observers_carry_the_same_events_recording() {
+        let portable = std::str::from_utf8(super::portable_observer()).unwrap();
+        assert_eq!(portable.matches(super::EVENTS).count(), 1);
+        assert!(!portable.contains(super::EVENTS_MARKER));
+        assert!(portable.contains("\n# end of events\n"));
     }
 }

@@ -149,11 +149,7 @@ fn observed_values_are_clipped_with_their_full_length() {
         "",
         "raise ValueError('y' * 5000000)\n    yield",
     ));
-    toml.push_str(&observing_case(
-        "big.list",
-        "",
-        "yield ['z' * 125000] * 40",
-    ));
+    toml.push_str(&observing_case("big.list", "", "yield ['z' * 125000] * 40"));
     toml.push_str(&observing_case(
         "big.setup",
         "raise RuntimeError('w' * 5000000)",

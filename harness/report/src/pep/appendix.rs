@@ -23,6 +23,8 @@ const MAX_PLACES: usize = 6;
 
 /// The sections whose observables describe the state of an operation.
 const STATE_SECTIONS: [&str; 4] = ["frame", "running", "state", "delegation"];
+/// The section of the events observables (spec/observables.toml), shown apart.
+const EVENTS_SECTION: &str = "events";
 
 /// Render the appendix of the combined results (`results`, `origins`).
 pub fn render(m: &Matrix, results: &Results, origins: &[Origin], spec: &Spec) -> String {
@@ -69,6 +71,7 @@ pub fn render(m: &Matrix, results: &Results, origins: &[Origin], spec: &Spec) ->
         "The delegation layer (optional, contested)",
         true,
     );
+    events(&mut s, m, results, &notes);
     cases(&mut s, m, results);
     deviation_list(&mut s, &notes);
     s
@@ -314,10 +317,30 @@ fn semantics(s: &mut String, m: &Matrix, results: &Results, notes: &Notes) {
          as the cases expect, and, where a column differs, what it showed instead (expected against observed, with \
          the case and step). Cases are grouped by prefix; ``matrix.json`` lists every one per cell.\n"
     );
+    section_semantics(s, m, results, notes, &STATE_SECTIONS);
+}
+
+/// The events layer apart (issue 15): what debuggers and profilers receive.
+fn events(s: &mut String, m: &Matrix, results: &Results, notes: &Notes) {
+    if !m.sections.iter().any(|x| x.name == EVENTS_SECTION) {
+        return;
+    }
+    heading(s, "What tools receive: the events layer", '=');
+    let _ = writeln!(
+        s,
+        "The events ``sys.settrace`` (every version) and ``sys.monitoring`` (PEP 669, 3.12+) deliver during each \
+         step, normalised as ``harness/PROTOCOL.md`` (\"Events\") says, against what the documentation and PEPs say \
+         (``cases/events/``). Counted and shown as the state semantics above.\n"
+    );
+    section_semantics(s, m, results, notes, &[EVENTS_SECTION]);
+}
+
+/// For each row of these sections: where it held, and what differed.
+fn section_semantics(s: &mut String, m: &Matrix, results: &Results, notes: &Notes, names: &[&str]) {
     let sections = m
         .sections
         .iter()
-        .filter(|x| STATE_SECTIONS.contains(&x.name.as_str()));
+        .filter(|x| names.contains(&x.name.as_str()));
     for sec in sections {
         for r in sec.rows.iter().filter(|r| r.layer != BEHAVIOUR_LAYER) {
             let checked: Vec<usize> = (0..m.columns.len())
