@@ -159,7 +159,7 @@ pub fn rate(project: &Project, col: &Column, seconds: f64) -> Option<Rate> {
     let session = Session::new(project, vec![col.clone()]);
     let spec = WorkerSpec {
         python: col.runtime.path.clone(),
-        observer: col.observer(),
+        observer: col.observer,
         loads: col.loads.clone(),
         cache: project.cache.clone(),
         env: vec![],
@@ -211,7 +211,7 @@ pub fn rate(project: &Project, col: &Column, seconds: f64) -> Option<Rate> {
     let rss = peak_rss_of(worker.pid());
     Some(Rate {
         column: col.name.clone(),
-        observer: col.observer.clone(),
+        observer: col.observer.name().into(),
         cases,
         steps,
         reads_per_snapshot: reads,
@@ -332,7 +332,7 @@ pub fn run(root: &Path, opts: &Options, log: &dyn Fn(&str)) -> Result<Report, St
     let (discovery, all_cols) = interpreter_columns(&project);
     let interp_cols: Vec<Column> = all_cols
         .iter()
-        .filter(|c| c.compiler == "cpython")
+        .filter(|c| c.compiler.is_none())
         .cloned()
         .collect();
     log("warming up: one pass so that caches (observers on disk, page cache) are as a warm run has them");

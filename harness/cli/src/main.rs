@@ -375,7 +375,7 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         "column", "observer", "ref", "build", "found by"
     );
     for rt in &d.runtimes {
-        let obs = introspec_worker::Observer::preferred(&rt.identity);
+        let obs = introspec_worker::observers::preferred(&rt.identity);
         let reference = if introspec_worker::reference_supports(&rt.identity).is_ok() {
             "yes"
         } else {
@@ -590,7 +590,7 @@ fn provenance(session: &Session, column: &str) -> String {
     match session.build_of(i) {
         Some(b) if b.build.cached => "cache".into(),
         Some(b) => format!("built {:.0} s", b.build.seconds),
-        None if session.columns[i].compiled_with().is_some() => "not built".into(),
+        None if session.columns[i].compiler.is_some() => "not built".into(),
         None => String::new(),
     }
 }

@@ -65,23 +65,23 @@ fn columns() -> &'static [Column] {
             .collect();
         let pyo3 = cpython
             .iter()
-            .rfind(|rt| Observer::preferred(&rt.identity) == Observer::Pyo3)
+            .rfind(|rt| introspec_worker::observers::preferred(&rt.identity) == Observer::Pyo3)
             .expect("the fault tests need a CPython 3.9 or newer, for the PyO3 observer's column");
         let portable = match cpython.iter().rfind(|rt| {
-            Observer::preferred(&rt.identity) == Observer::Portable
+            introspec_worker::observers::preferred(&rt.identity) == Observer::Portable
                 && rt.language() >= Version::new(3, 6, 0)
         }) {
             Some(rt) => columns::base(rt),
             None => {
                 let mut c = columns::base(pyo3);
-                c.observer = Observer::Portable.name().into();
+                c.observer = Observer::Portable;
                 c.name = format!("{}~portable", c.name);
                 c
             }
         };
         let pyo3 = columns::base(pyo3);
-        assert_eq!(pyo3.observer(), Observer::Pyo3);
-        assert_eq!(portable.observer(), Observer::Portable);
+        assert_eq!(pyo3.observer, Observer::Pyo3);
+        assert_eq!(portable.observer, Observer::Portable);
         vec![pyo3, portable]
     })
 }
@@ -1114,7 +1114,7 @@ fn many_workers_start_at_once_on_an_empty_cache() {
                 s.spawn(move || {
                     let spec = introspec_worker::WorkerSpec {
                         python: col.runtime.path.clone(),
-                        observer: col.observer(),
+                        observer: col.observer,
                         loads: vec![],
                         cache,
                         env: vec![],

@@ -109,7 +109,7 @@ impl Lane {
         if self.worker.as_ref().is_none_or(|w| !w.is_alive()) {
             let spec = WorkerSpec {
                 python: self.column.runtime.path.clone(),
-                observer: self.column.observer(),
+                observer: self.column.observer,
                 loads: self.column.loads.clone(),
                 cache: self.cache.clone(),
                 env: vec![],

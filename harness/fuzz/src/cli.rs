@@ -36,7 +36,7 @@ pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool
     let mut cols = columns::all(&discovery.runtimes, &project.cache);
     // generated cases run from source: a compiled column (Cython, mypyc) would compile
     // nothing of theirs
-    cols.retain(|c| c.compiler == "cpython");
+    cols.retain(|c| c.compiler.is_none());
     if no_reference {
         cols.retain(|c| !c.reference);
     }

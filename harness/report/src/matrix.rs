@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use introspec_judge::Status;
-use introspec_runner::{Column, Results, TrialRecord};
+use introspec_results::identity::compiled_with;
+use introspec_results::{Column, Compiler, Observer, Results, TrialRecord};
 use introspec_spec::{Availability, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -51,12 +52,12 @@ impl MatrixColumn {
     /// What a header says under the name: the observer, the compiler of compiled columns,
     /// and `ref` when the reference implementation is loaded (`pyo3 · cython · ref`).
     pub fn subtitle(&self) -> String {
-        let mut parts = vec![self.observer.clone()];
-        if self.compiler != "cpython" {
+        let mut parts = vec![self.observer.name().to_string()];
+        if let Some(compiler) = self.compiler {
             parts.push(
                 self.compiler_version
                     .clone()
-                    .unwrap_or_else(|| self.compiler.clone()),
+                    .unwrap_or_else(|| compiler.name().into()),
             );
         }
         if self.reference {
@@ -88,9 +89,10 @@ pub struct MatrixColumn {
     pub free_threaded: bool,
     pub debug: bool,
     /// `pyo3` or `portable`.
-    pub observer: String,
-    /// `cpython` (the runtime's own objects), `cython`, `mypyc`.
-    pub compiler: String,
+    pub observer: Observer,
+    /// `cython`, `mypyc`; `None` for the runtime's own objects, spelt `cpython`.
+    #[serde(with = "compiled_with")]
+    pub compiler: Option<Compiler>,
     /// The compiler's release for compiled columns (`cython 3.3.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiler_version: Option<String>,
@@ -540,8 +542,8 @@ pub fn column_identity(c: &Column) -> MatrixColumn {
         build: id.build.split_whitespace().collect::<Vec<_>>().join(" "),
         free_threaded: id.free_threaded,
         debug: id.debug,
-        observer: c.observer.clone(),
-        compiler: c.compiler.clone(),
+        observer: c.observer,
+        compiler: c.compiler,
         compiler_version: c.compiler_version.clone(),
         reference: c.reference,
     }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use introspec_runner::Results;
+use introspec_results::Results;
 use introspec_spec::Spec;
 
 use crate::matrix::{counts_for, CellState, Matrix, Row, BEHAVIOUR_LAYER};
@@ -149,7 +149,7 @@ fn builds(s: &mut String, m: &Matrix) {
                 )),
                 rst(&c.version),
                 rst(&build),
-                rst(&c.observer),
+                rst(c.observer.name()),
                 rst(&crate::markdown::compiled_with(c)),
                 (if c.reference { "loaded" } else { "no" }).to_string(),
             ],
@@ -452,7 +452,7 @@ fn version_specific(m: &Matrix, r: &Row, checked: &[usize]) -> Vec<String> {
     let base: Vec<usize> = checked
         .iter()
         .copied()
-        .filter(|i| m.columns[*i].compiler == "cpython" && !m.columns[*i].reference)
+        .filter(|i| m.columns[*i].compiler.is_none() && !m.columns[*i].reference)
         .collect();
     let mut ids: BTreeSet<u32> = BTreeSet::new();
     for i in &base {

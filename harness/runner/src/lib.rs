@@ -4,7 +4,6 @@
 
 pub mod columns;
 pub mod record;
-pub mod results;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +20,9 @@ use introspec_worker::{RunOutcome, Worker, WorkerSpec};
 
 pub mod settings;
 
-pub use columns::Column;
-pub use results::{BrokenColumn, HarnessInfo, Results, TrialRecord};
+pub use introspec_results::{
+    results, BrokenColumn, Column, Compiler, HarnessInfo, Observer, Results, TrialRecord,
+};
 
 pub use settings::{Settings, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT};
 /// The time an interpreter may take to start and say hello.
@@ -203,7 +203,7 @@ impl<'p> Session<'p> {
     fn worker_spec(&self, col: &Column, build: Option<&ColumnBuild>) -> WorkerSpec {
         WorkerSpec {
             python: col.runtime.path.clone(),
-            observer: col.observer(),
+            observer: col.observer,
             loads: col
                 .loads
                 .iter()
@@ -220,7 +220,7 @@ impl<'p> Session<'p> {
     /// that applies to the column. A column that cannot be built is broken, with the reason.
     fn prepare(&self, slot: &mut Slot, column: usize) -> Result<Option<Arc<ColumnBuild>>, Verdict> {
         let col = &self.columns[column];
-        let Some(compiler) = col.compiled_with() else {
+        let Some(compiler) = col.compiler else {
             return Ok(None);
         };
         if let Some(why) = &slot.broken {
@@ -298,15 +298,18 @@ impl<'p> Session<'p> {
         &'a self,
         case: usize,
         build: Option<&'a ColumnBuild>,
-    ) -> Result<&'a str, String> {
+    ) -> Result<&'a str, (Compiler, String)> {
         match build {
             None => Ok(&self.compiled[case].line),
             Some(b) => match b.lines.get(&case) {
                 Some(Ok(line)) => Ok(line),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(format!(
-                    "case `{}` was not part of the column's build",
-                    self.compiled[case].request.id
+                Some(Err(e)) => Err((b.build.compiler, e.clone())),
+                None => Err((
+                    b.build.compiler,
+                    format!(
+                        "case `{}` was not part of the column's build",
+                        self.compiled[case].request.id
+                    ),
                 )),
             },
         }
@@ -314,13 +317,18 @@ impl<'p> Session<'p> {
 
     /// The trial of a case its column's compiler rejected: judged as a case that stopped in
     /// its compile phase, so a known deviation (`observable = "error"`) makes it XFAIL.
-    fn not_compiled(&self, case: usize, column: usize, why: String, start: Instant) -> TrialOutput {
-        let col = &self.columns[column];
+    fn not_compiled(
+        &self,
+        case: usize,
+        column: usize,
+        (compiler, why): (Compiler, String),
+        start: Instant,
+    ) -> TrialOutput {
         let result = CaseResult {
             id: self.compiled[case].request.id.clone(),
             error: Some(proto::CaseError {
                 phase: "compile".into(),
-                type_name: format!("{}Error", col.compiler),
+                type_name: compiler.rejection_type().into(),
                 msg: why,
                 line: None,
             }),
@@ -832,7 +840,7 @@ impl<'p> Session<'p> {
         }
         let (compiled, interpreted): (Vec<Vec<usize>>, Vec<Vec<usize>>) = groups
             .into_iter()
-            .partition(|g| self.columns[g[0]].compiled_with().is_some());
+            .partition(|g| self.columns[g[0]].compiler.is_some());
         let done = Mutex::new((0usize, 0usize));
         let order = Mutex::new(Vec::new());
         let phase = |groups: &[Vec<usize>]| {

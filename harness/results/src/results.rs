@@ -5,7 +5,7 @@ use introspec_judge::{Check, Status, Verdict};
 use introspec_runtimes::{Absent, Unusable};
 use serde::{Deserialize, Serialize};
 
-use crate::columns::Column;
+use crate::column::Column;
 
 pub const SCHEMA: &str = "introspec-results/1";
 
