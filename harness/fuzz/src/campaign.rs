@@ -414,7 +414,7 @@ pub fn signature(column: &str, pred: &Prediction, v: &Verdict) -> String {
                 .join(" ");
             format!(
                 "{column}: {op} {} {}{layer}: expected {}",
-                c.at, c.observable, expected
+                c.at, c.kind, expected
             )
         }
         None => format!(

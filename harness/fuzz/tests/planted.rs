@@ -123,14 +123,14 @@ fn a_planted_bug_is_found_shrunk_written_and_reproduced() {
     assert_eq!(
         (
             again.step,
-            &again.observable,
+            &again.kind,
             &again.layer,
             &again.expected,
             &again.observed
         ),
         (
             first.step,
-            &first.observable,
+            &first.kind,
             &first.layer,
             &first.expected,
             &first.observed

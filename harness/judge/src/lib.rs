@@ -10,6 +10,9 @@ use introspec_protocol::{CaseResult, Outcome, Value};
 use introspec_spec::{Availability, Pattern, Spec};
 use serde::{Deserialize, Serialize};
 
+mod kind;
+pub use kind::CheckKind;
+
 /// The result states of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,8 +98,10 @@ pub struct Check {
     pub step: usize,
     pub at: At,
     pub target: String,
-    /// An observable, `outcome`, `observe-calls`, or `agreement:OBS`.
-    pub observable: String,
+    /// What the check compares (`outcome`, `observe-calls`, an observable, `agreement:OBS`
+    /// in the results file).
+    #[serde(rename = "observable")]
+    pub kind: CheckKind,
     /// The layer, or empty for outcome checks.
     pub layer: String,
     /// The spelling read (`.gi_frame`), or the operation.
@@ -217,7 +222,7 @@ impl Trial<'_> {
                     step: n,
                     at: At::Outcome,
                     target: "subject".into(),
-                    observable: "observe-calls".into(),
+                    kind: CheckKind::ObserveCalls,
                     layer: String::new(),
                     read: "observe()".into(),
                     expected: format!("{} call(s) with expectations", step.inside.len()),
@@ -337,7 +342,7 @@ impl Trial<'_> {
             step: n,
             at: At::Outcome,
             target: "subject".into(),
-            observable: "outcome".into(),
+            kind: CheckKind::Outcome,
             layer: String::new(),
             read: step.op.name().into(),
             expected,
@@ -386,7 +391,7 @@ impl Trial<'_> {
                     step: n,
                     at: at.clone(),
                     target: e.target.clone(),
-                    observable: e.observable.clone(),
+                    kind: CheckKind::Observable(e.observable.clone()),
                     layer: r.layer.clone(),
                     read: r.read_text.clone(),
                     expected: render_pattern(&pattern, &r.values),
@@ -438,7 +443,7 @@ impl Trial<'_> {
                             step: n,
                             at: at.clone(),
                             target: target.name.clone(),
-                            observable: format!("agreement:{obs}"),
+                            kind: CheckKind::Agreement(obs.to_string()),
                             layer: pr.layer.clone(),
                             read: format!("{} vs {}", pr.read_text, tr.read_text),
                             expected: format!(
@@ -483,9 +488,7 @@ fn same(
 
 fn deviation_covers(d: &Deviation, c: &Check) -> bool {
     d.step.is_none_or(|s| s == c.step)
-        && d.observable.as_ref().is_none_or(|o| {
-            *o == c.observable || c.observable.strip_prefix("agreement:") == Some(o.as_str())
-        })
+        && d.observable.as_ref().is_none_or(|o| *o == c.kind.name())
         && d.layer.as_ref().is_none_or(|l| *l == c.layer)
 }
 
@@ -589,7 +592,7 @@ pub fn explain(case: &Case, v: &Verdict) -> String {
         } else {
             format!("{}.", c.target)
         };
-        let _ = writeln!(s, "  {target}{} {place}", c.observable);
+        let _ = writeln!(s, "  {target}{} {place}", c.kind);
         let _ = writeln!(s, "    expected: {}   ({})", c.expected, c.why);
         let _ = writeln!(s, "    observed: {}", c.observed);
     }

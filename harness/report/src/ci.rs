@@ -81,7 +81,7 @@ fn check_line(c: &introspec_judge::Check) -> String {
     };
     format!(
         "step {} {}: {}.{}{layer} {}: expected {}, observed {} ({})",
-        c.step, c.at, c.target, c.observable, c.read, c.expected, c.observed, c.why
+        c.step, c.at, c.target, c.kind, c.read, c.expected, c.observed, c.why
     )
 }
 

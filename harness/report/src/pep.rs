@@ -506,7 +506,7 @@ fn differences(m: &Matrix, r: &Row, results: &Results) -> Vec<(String, Vec<Strin
             if !t.tally.iter().any(|ta| {
                 ta.target_kind == r.kind
                     && ta.layer == tally_layer
-                    && counts_for(&r.observable, &ta.observable)
+                    && counts_for(&r.observable, &ta.kind)
                     && ta.fail + ta.xfail > 0
             }) {
                 continue;
@@ -514,7 +514,7 @@ fn differences(m: &Matrix, r: &Row, results: &Results) -> Vec<(String, Vec<Strin
             for p in t
                 .problems
                 .iter()
-                .filter(|p| p.layer == tally_layer && counts_for(&r.observable, &p.observable))
+                .filter(|p| p.layer == tally_layer && counts_for(&r.observable, &p.kind))
             {
                 let known = p
                     .deviation
@@ -586,7 +586,7 @@ fn layer_sum(results: &Results, column: &str, layers: &[&str]) -> LayerSum {
             sum.pass += ta.pass;
             sum.fail += ta.fail;
             sum.xfail += ta.xfail;
-            if ta.observable.starts_with("agreement:") {
+            if ta.kind.is_agreement() {
                 sum.agreement_pass += ta.pass;
                 sum.agreement_total += ta.pass + ta.fail + ta.xfail;
             }

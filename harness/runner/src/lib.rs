@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{Status, Trial, Verdict};
+use introspec_judge::{CheckKind, Status, Trial, Verdict};
 use introspec_protocol::{self as proto, CaseResult, LoadRequest};
 use introspec_runtimes::Discovery;
 use introspec_spec::{Diagnostics, Spec};
@@ -989,7 +989,7 @@ fn reusable(outcome: &RunOutcome) -> bool {
 
 /// The identity of the failing checks of a verdict (not their observed text, which may hold
 /// addresses that differ between processes): (step, where, target, observable, layer).
-fn failing(v: &Verdict) -> Vec<(usize, String, String, String, String)> {
+fn failing(v: &Verdict) -> Vec<(usize, String, String, CheckKind, String)> {
     v.checks
         .iter()
         .filter(|c| !c.ok)
@@ -998,7 +998,7 @@ fn failing(v: &Verdict) -> Vec<(usize, String, String, String, String)> {
                 c.step,
                 c.at.to_string(),
                 c.target.clone(),
-                c.observable.clone(),
+                c.kind.clone(),
                 c.layer.clone(),
             )
         })
