@@ -86,9 +86,7 @@ fn main() {
                 let v = &out.verdict;
                 match v.status {
                     Status::Pass | Status::Xfail => Ok(Completion::Completed),
-                    Status::Skip => Ok(Completion::ignored_with(
-                        v.reason.clone().unwrap_or_default(),
-                    )),
+                    Status::Skip => Ok(Completion::ignored_with(v.reason_text())),
                     _ => Err(Failed::from(format!(
                         "{}\n{}",
                         v.status.name(),

@@ -137,11 +137,7 @@ fn without(name: &str, prefixes: &[&str]) -> Project {
 }
 
 fn describe(t: &TrialOutput) -> String {
-    format!(
-        "{} {}",
-        t.verdict.status.name(),
-        t.verdict.reason.clone().unwrap_or_default()
-    )
+    format!("{} {}", t.verdict.status.name(), t.verdict.reason_text())
 }
 
 /// Same status, reason, checks and observations.
@@ -333,7 +329,7 @@ fn crashes_are_crash_with_the_signal_and_spare_every_other_case() {
                     col.name,
                     describe(t)
                 );
-                let reason = t.verdict.reason.clone().unwrap_or_default();
+                let reason = t.verdict.reason_text();
                 assert!(
                     reason.starts_with(&format!("the worker died: {why}")),
                     "{}::{id} ({how}): {reason}",
@@ -382,7 +378,7 @@ fn hangs_time_out_their_worker_is_killed_and_nothing_else_waits() {
                 col.name,
                 describe(t)
             );
-            let reason = t.verdict.reason.clone().unwrap_or_default();
+            let reason = t.verdict.reason_text();
             assert!(
                 reason.starts_with("no answer within 1 s")
                     && reason.contains("the worker was killed"),
@@ -634,7 +630,7 @@ fn a_case_that_passes_only_the_second_time_is_flaky_at_its_step() {
             let what = format!("{}::flaky.counter ({how})", col.name);
             assert_eq!(t.verdict.status, Status::Flaky, "{what}: {}", describe(t));
             assert_eq!(t.diverged_at, Some(3), "{what}: {}", describe(t));
-            let reason = t.verdict.reason.clone().unwrap_or_default();
+            let reason = t.verdict.reason_text();
             assert!(
                 reason.starts_with("first run FAIL")
                     && reason.contains("rerun in a fresh worker PASS")
@@ -755,7 +751,7 @@ fn bad_input_gives_one_located_error_each_and_the_valid_cases_run() {
                     col.name,
                     describe(t)
                 );
-                let reason = t.verdict.reason.clone().unwrap_or_default();
+                let reason = t.verdict.reason_text();
                 assert!(
                     reason.starts_with("the case stopped in its compile phase: SyntaxError"),
                     "{reason}"
@@ -1080,7 +1076,7 @@ fn a_case_past_the_memory_limit_is_crash_memory_limit_alone() {
                 col.name,
                 describe(hog)
             );
-            let reason = hog.verdict.reason.clone().unwrap_or_default();
+            let reason = hog.verdict.reason_text();
             assert!(
                 reason.contains("memory limit (2 GiB)"),
                 "{} {how}: {reason}",

@@ -11,7 +11,9 @@ use introspec_spec::{Availability, Pattern, Spec};
 use serde::{Deserialize, Serialize};
 
 mod kind;
+mod reason;
 pub use kind::CheckKind;
+pub use reason::Reason;
 
 /// The result states of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -116,11 +118,11 @@ pub struct Check {
 }
 
 /// The verdict on one trial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub status: Status,
     /// For SKIP, ERROR, CRASH, TIMEOUT, XPASS: why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub checks: Vec<Check>,
     /// The deviations that applied to this trial (the checks refer to them by index).
     pub deviations: Vec<AppliedDeviation>,
@@ -135,13 +137,21 @@ pub struct AppliedDeviation {
 
 impl Verdict {
     /// A verdict reached without checks (SKIP, CRASH, TIMEOUT, ERROR): a status and why.
-    pub fn without_checks(status: Status, reason: String) -> Verdict {
+    pub fn without_checks(status: Status, reason: impl Into<Reason>) -> Verdict {
         Verdict {
             status,
-            reason: Some(reason),
+            reason: Some(reason.into()),
             checks: vec![],
             deviations: vec![],
         }
+    }
+
+    /// The reason in words, empty when there is none.
+    pub fn reason_text(&self) -> String {
+        self.reason
+            .as_ref()
+            .map(Reason::to_string)
+            .unwrap_or_default()
     }
 }
 
@@ -186,14 +196,14 @@ impl Trial<'_> {
             {
                 return Verdict {
                     status: Status::Xfail,
-                    reason: Some(msg),
+                    reason: Some(Reason::Text(msg)),
                     checks: vec![],
                     deviations: vec![applied[i].clone()],
                 };
             }
             return Verdict {
                 status: Status::Error,
-                reason: Some(msg),
+                reason: Some(Reason::Text(msg)),
                 checks: vec![],
                 deviations: applied,
             };
@@ -203,11 +213,11 @@ impl Trial<'_> {
             let Some(rec) = result.steps.get(i) else {
                 return Verdict {
                     status: Status::Error,
-                    reason: Some(format!(
+                    reason: Some(Reason::Text(format!(
                         "the worker returned {} steps for a case of {}",
                         result.steps.len(),
                         self.case.steps.len()
-                    )),
+                    ))),
                     checks,
                     deviations: applied,
                 };
@@ -281,7 +291,7 @@ impl Trial<'_> {
         };
         Verdict {
             status,
-            reason,
+            reason: reason.map(Reason::Text),
             checks,
             deviations: applied,
         }

@@ -116,7 +116,7 @@ impl TrialRecord {
             case: case.into(),
             column: column.into(),
             status: v.status,
-            reason: v.reason.clone(),
+            reason: v.reason.as_ref().map(ToString::to_string),
             duration_us,
             tally,
             problems: v.checks.iter().filter(|c| !c.ok).cloned().collect(),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{CheckKind, Status, Trial, Verdict};
+use introspec_judge::{CheckKind, Reason, Status, Trial, Verdict};
 use introspec_protocol::{self as proto, CaseResult, LoadRequest};
 use introspec_runtimes::Discovery;
 use introspec_spec::{Diagnostics, Spec};
@@ -142,11 +142,9 @@ pub struct Session<'p> {
     pub on_build: Box<dyn Fn(&introspec_compilers::Progress) + Send + Sync>,
 }
 
-/// The reason of a trial cut short by an interruption: it is not a result and is never recorded.
-const INTERRUPTED: &str = "interrupted before the case finished";
-
+/// Whether a trial was cut short by an interruption: it is not a result and is never recorded.
 fn interrupted(out: &TrialOutput) -> bool {
-    out.result.is_none() && out.verdict.reason.as_deref() == Some(INTERRUPTED)
+    out.result.is_none() && matches!(out.verdict.reason, Some(Reason::Interrupted))
 }
 
 impl<'p> Session<'p> {
@@ -439,7 +437,7 @@ impl<'p> Session<'p> {
             );
             let mut v = first.verdict.clone();
             v.status = Status::Flaky;
-            v.reason = Some(why);
+            v.reason = Some(Reason::Text(why));
             return TrialOutput {
                 verdict: v,
                 result: first.result,
@@ -567,7 +565,7 @@ impl<'p> Session<'p> {
     /// outcome carries one the case's own code caught and returned. It is CRASH "memory
     /// limit" for that case alone, with no result: what it observed past the limit depends
     /// on where the allocation failed, which is not a fact about the runtime.
-    fn out_of_memory(&self, r: &proto::CaseResult) -> Option<String> {
+    fn out_of_memory(&self, r: &proto::CaseResult) -> Option<Reason> {
         let limit = self.project.settings.memory_limit?;
         let at = if r
             .error
@@ -587,10 +585,10 @@ impl<'p> Session<'p> {
                 })
                 .map(|i| format!("at step {}", i + 1))
         }?;
-        Some(format!(
-            "memory limit ({}): the case raised MemoryError {at} (INTROSPEC_MEMORY sets the limit)",
-            introspec_worker::describe_size(limit)
-        ))
+        Some(Reason::MemoryLimit {
+            limit: introspec_worker::describe_size(limit),
+            at,
+        })
     }
 
     fn judge_outcome(
@@ -628,11 +626,10 @@ impl<'p> Session<'p> {
             RunOutcome::TimedOut { stderr, .. } => (
                 verdict(
                     Status::Timeout,
-                    format!(
-                        "no answer within {} s; the worker was killed and will be restarted{}",
-                        self.timeout_of(case, column).as_secs_f64(),
-                        tail(&stderr)
-                    ),
+                    Reason::Timeout {
+                        seconds: self.timeout_of(case, column).as_secs_f64(),
+                        stderr_tail: tail(&stderr),
+                    },
                 ),
                 None,
             ),
@@ -640,11 +637,11 @@ impl<'p> Session<'p> {
                 verdict(Status::Error, format!("protocol error: {msg}")),
                 None,
             ),
-            RunOutcome::Interrupted => (verdict(Status::Error, INTERRUPTED.into()), None),
+            RunOutcome::Interrupted => (verdict(Status::Error, Reason::Interrupted), None),
         };
         // what results hold of a value or a message is clipped (a 50 MB repr stays 4 KiB)
         let mut v = v;
-        v.reason = v.reason.map(proto::clip);
+        v.reason = v.reason.map(Reason::clipped);
         for c in &mut v.checks {
             c.expected = proto::clip(std::mem::take(&mut c.expected));
             c.observed = proto::clip(std::mem::take(&mut c.observed));
@@ -1005,7 +1002,7 @@ fn failing(v: &Verdict) -> Vec<(usize, String, String, CheckKind, String)> {
         .collect()
 }
 
-fn verdict(status: Status, reason: String) -> Verdict {
+fn verdict(status: Status, reason: impl Into<Reason>) -> Verdict {
     Verdict::without_checks(status, reason)
 }
 
