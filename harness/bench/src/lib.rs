@@ -98,7 +98,7 @@ pub struct Options {
 
 fn interpreter_columns(project: &Project) -> (introspec_runtimes::Discovery, Vec<Column>) {
     let d = project.discover();
-    let cols = columns::all(&d.runtimes, &project.cache);
+    let cols = columns::all(&d.runtimes, &project.cache, &project.settings.compilers);
     (d, cols)
 }
 

@@ -403,9 +403,8 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
     }
     // the compiled columns: the cases compiled with Cython and mypyc (harness/compilers),
     // built on first use into the cache directory (see introspec_worker::default_cache), compiled/
-    let compilers = columns::compilers_enabled();
     for rt in &d.runtimes {
-        for compiler in &compilers {
+        for compiler in &project.settings.compilers {
             match columns::compiled(rt, *compiler) {
                 Ok(c) => println!(
                     "compiled: {} ({}, {} observer)",
@@ -469,7 +468,11 @@ fn run(
     for a in &discovery.absent {
         eprintln!("absent runtime {}: install it with `{}`", a.name, a.install);
     }
-    let mut cols = columns::all(&discovery.runtimes, &project.cache);
+    let mut cols = columns::all(
+        &discovery.runtimes,
+        &project.cache,
+        &project.settings.compilers,
+    );
     if no_reference {
         cols.retain(|c| !c.reference);
     }

@@ -64,7 +64,11 @@ fn main() {
         ));
     }
 
-    let cols = columns::all(&discovery.runtimes, &project.cache);
+    let cols = columns::all(
+        &discovery.runtimes,
+        &project.cache,
+        &project.settings.compilers,
+    );
     let session: &'static Session<'static> = Box::leak(Box::new(Session::new(project, cols)));
     let session = Arc::new(session);
     // cargo nextest runs every trial in a process of its own: there, running the whole column

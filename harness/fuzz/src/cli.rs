@@ -33,7 +33,11 @@ pub struct FuzzOptions {
 /// The columns of the runtimes asked for (not the compiled ones).
 pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool) -> Vec<Column> {
     let discovery = project.discover();
-    let mut cols = columns::all(&discovery.runtimes, &project.cache);
+    let mut cols = columns::all(
+        &discovery.runtimes,
+        &project.cache,
+        &project.settings.compilers,
+    );
     // generated cases run from source: a compiled column (Cython, mypyc) would compile
     // nothing of theirs
     cols.retain(|c| c.compiler.is_none());

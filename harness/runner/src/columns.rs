@@ -58,29 +58,17 @@ pub fn compiled(rt: &Runtime, compiler: Compiler) -> Result<Column, String> {
     })
 }
 
-/// The compilers whose columns are made: `INTROSPEC_COMPILERS` (`cython,mypyc`, or `none`),
-/// else both.
-pub fn compilers_enabled() -> Vec<Compiler> {
-    match std::env::var("INTROSPEC_COMPILERS") {
-        Ok(s) => s
-            .split([',', ' '])
-            .filter_map(|x| Compiler::parse(x.trim()))
-            .collect(),
-        Err(_) => Compiler::ALL.to_vec(),
-    }
-}
-
 /// Every column for the runtimes found: each base column, then each with the reference, then
-/// each compiled one the runtime supports (see [`compilers_enabled`]).
-pub fn all(runtimes: &[Runtime], cache: &Path) -> Vec<Column> {
-    let compilers = compilers_enabled();
+/// each compiled one of `compilers` the runtime supports (`Settings::compilers`, from
+/// `INTROSPEC_COMPILERS`).
+pub fn all(runtimes: &[Runtime], cache: &Path, compilers: &[Compiler]) -> Vec<Column> {
     let mut out = Vec::new();
     for rt in runtimes {
         out.push(base(rt));
         if let Some(c) = with_reference(rt, cache) {
             out.push(c);
         }
-        for compiler in &compilers {
+        for compiler in compilers {
             if let Ok(c) = compiled(rt, *compiler) {
                 out.push(c);
             }

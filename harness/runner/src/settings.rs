@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use introspec_results::Compiler;
+
 /// The default per-case timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default memory limit of a worker: 2 GiB of address space.
@@ -16,6 +18,9 @@ pub struct Settings {
     pub timeout: Duration,
     /// `INTROSPEC_MEMORY`: the memory limit of every worker (`None`: unlimited).
     pub memory_limit: Option<u64>,
+    /// `INTROSPEC_COMPILERS`: the compilers whose columns are made (`cython,mypyc`, or
+    /// `none`); both by default.
+    pub compilers: Vec<Compiler>,
 }
 
 impl Default for Settings {
@@ -23,12 +28,13 @@ impl Default for Settings {
         Settings {
             timeout: DEFAULT_TIMEOUT,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+            compilers: Compiler::ALL.to_vec(),
         }
     }
 }
 
 impl Settings {
-    /// Read `INTROSPEC_TIMEOUT` and `INTROSPEC_MEMORY`.
+    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY` and `INTROSPEC_COMPILERS`.
     pub fn from_env() -> Result<Settings, String> {
         Settings::from_vars(|k| std::env::var(k).ok())
     }
@@ -46,8 +52,32 @@ impl Settings {
                 format!("INTROSPEC_MEMORY={v:?}: {why}; give a size such as 2GiB, 512MiB or 1073741824, or `none`")
             })?;
         }
+        if let Some(v) = get("INTROSPEC_COMPILERS") {
+            s.compilers = parse_compilers(&v).map_err(|why| {
+                format!("INTROSPEC_COMPILERS={v:?}: {why}; give `none`, `cython`, `mypyc` or `cython,mypyc`")
+            })?;
+        }
         Ok(s)
     }
+}
+
+/// Compiler names separated by commas or spaces; `none` (or nothing) for none.
+pub fn parse_compilers(text: &str) -> Result<Vec<Compiler>, String> {
+    let mut out = Vec::new();
+    for name in text
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if name == "none" {
+            continue;
+        }
+        let c = Compiler::parse(name).ok_or_else(|| format!("unknown compiler `{name}`"))?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// A timeout in seconds: finite, at least a millisecond, at most a day.
@@ -130,5 +160,27 @@ mod tests {
             .unwrap_err()
             .contains("INTROSPEC_MEMORY"));
         assert_eq!(Settings::from_vars(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn compilers() {
+        assert_eq!(Settings::default().compilers, Compiler::ALL);
+        assert_eq!(with("INTROSPEC_COMPILERS", "none").unwrap().compilers, []);
+        assert_eq!(with("INTROSPEC_COMPILERS", "").unwrap().compilers, []);
+        assert_eq!(
+            with("INTROSPEC_COMPILERS", "mypyc").unwrap().compilers,
+            [Compiler::Mypyc]
+        );
+        assert_eq!(
+            with("INTROSPEC_COMPILERS", "cython, mypyc")
+                .unwrap()
+                .compilers,
+            [Compiler::Cython, Compiler::Mypyc]
+        );
+        let e = with("INTROSPEC_COMPILERS", "cyton").unwrap_err();
+        assert!(
+            e.starts_with("INTROSPEC_COMPILERS=") && e.contains("`cyton`"),
+            "{e}"
+        );
     }
 }
