@@ -246,6 +246,15 @@ fn main() -> ExitCode {
             no_reference,
             ..
         } => {
+            let plant = match introspec_fuzz::model::Plant::from_setting(
+                std::env::var("INTROSPEC_FUZZ_PLANT").ok().as_deref(),
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("INTROSPEC_FUZZ_PLANT: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = introspec_fuzz::cli::FuzzOptions {
                 runtimes: runtime,
                 seconds,
@@ -254,6 +263,7 @@ fn main() -> ExitCode {
                 kinds: kind,
                 regressions: regressions.unwrap_or_else(|| root.join("cases/regressions")),
                 no_reference,
+                plant,
             };
             match introspec_fuzz::cli::fuzz(&root, &opts) {
                 Ok(false) => ExitCode::SUCCESS,
@@ -267,7 +277,12 @@ fn main() -> ExitCode {
         Command::Bench {
             what: Some(BenchWhat::Fuzz { runtime, seconds }),
             ..
-        } => match introspec_fuzz::bench::bench(&root, &runtime, seconds) {
+        } => match introspec_fuzz::bench::bench(
+            &root,
+            &runtime,
+            seconds,
+            std::env::var_os("INTROSPEC_FUZZ_TIMING").is_some(),
+        ) {
             Ok(ok) => {
                 if ok {
                     ExitCode::SUCCESS

@@ -28,6 +28,8 @@ pub struct FuzzOptions {
     pub regressions: PathBuf,
     /// Leave out the `+ref` columns.
     pub no_reference: bool,
+    /// A bug planted in the model (`INTROSPEC_FUZZ_PLANT`), to see the fuzzer find it.
+    pub plant: Option<Plant>,
 }
 
 /// The columns of the runtimes asked for (not the compiled ones).
@@ -57,7 +59,7 @@ pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool
 /// Run `introspec fuzz`; the exit code is 1 when there are findings.
 pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
     let project = Project::load(root).map_err(|d| d.to_string())?;
-    let plant = Plant::from_env()?;
+    let plant = opts.plant.clone();
     let model = Model::new(&project.spec, plant.clone())?;
     let cols = select_columns(&project, &opts.runtimes, opts.no_reference);
     if cols.is_empty() {

@@ -35,9 +35,8 @@ fn a_planted_bug_is_found_shrunk_written_and_reproduced() {
         eprintln!("no runtime on this machine: nothing to plant a bug against");
         return;
     };
-    std::env::set_var("INTROSPEC_FUZZ_PLANT", PLANT);
-    let plant = Plant::from_env().unwrap();
-    std::env::remove_var("INTROSPEC_FUZZ_PLANT");
+    let plant = Plant::from_setting(Some(PLANT)).unwrap();
+    assert_eq!(Plant::from_setting(Some("  ")).unwrap(), None);
     assert_eq!(plant, Some(Plant::parse(PLANT).unwrap()));
     let model = Model::new(&project.spec, plant).unwrap();
     let settings = Settings {
