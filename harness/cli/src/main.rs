@@ -417,7 +417,7 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         );
     }
     // the compiled columns: the cases compiled with Cython and mypyc (harness/compilers),
-    // built on first use into the cache directory (see introspec_worker::default_cache), compiled/
+    // built on first use into the cache directory (see introspec_runner::Settings::cache), compiled/
     for rt in &d.runtimes {
         for compiler in &project.settings.compilers {
             match columns::compiled(rt, *compiler) {

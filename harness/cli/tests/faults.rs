@@ -40,7 +40,9 @@ fn fixture(name: &str) -> PathBuf {
 /// A fixture project, its observers cached with the checkout's.
 fn load(name: &str) -> Project {
     let mut p = Project::load(&fixture(name)).unwrap_or_else(|d| panic!("{name}: {d}"));
-    p.cache = introspec_worker::default_cache(&checkout());
+    p.cache = introspec_runner::Settings::from_env()
+        .expect("the settings are valid")
+        .cache(&checkout());
     p
 }
 

@@ -54,7 +54,7 @@ impl Project {
             root: root.to_path_buf(),
             spec,
             corpus,
-            cache: introspec_worker::default_cache(root),
+            cache: settings.cache(root),
             settings,
         })
     }

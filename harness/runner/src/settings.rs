@@ -2,6 +2,7 @@
 //! validated there: a bad value is an error that names the variable and the fix, never a
 //! panic or a silent default.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use introspec_results::Compiler;
@@ -21,6 +22,9 @@ pub struct Settings {
     /// `INTROSPEC_COMPILERS`: the compilers whose columns are made (`cython,mypyc`, or
     /// `none`); both by default.
     pub compilers: Vec<Compiler>,
+    /// The per-user cache directory: `INTROSPEC_CACHE`, else `$XDG_CACHE_HOME/introspec`,
+    /// else `$HOME/.cache/introspec`; `None` when none is set (see [`Settings::cache`]).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -29,12 +33,14 @@ impl Default for Settings {
             timeout: DEFAULT_TIMEOUT,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
             compilers: Compiler::ALL.to_vec(),
+            cache_dir: None,
         }
     }
 }
 
 impl Settings {
-    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY` and `INTROSPEC_COMPILERS`.
+    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY`, `INTROSPEC_COMPILERS` and the cache
+    /// directory's variables (`INTROSPEC_CACHE`, `XDG_CACHE_HOME`, `HOME`).
     pub fn from_env() -> Result<Settings, String> {
         Settings::from_vars(|k| std::env::var(k).ok())
     }
@@ -57,7 +63,22 @@ impl Settings {
                 format!("INTROSPEC_COMPILERS={v:?}: {why}; give `none`, `cython`, `mypyc` or `cython,mypyc`")
             })?;
         }
+        let set = |k: &str| get(k).filter(|d| !d.is_empty()).map(PathBuf::from);
+        s.cache_dir = set("INTROSPEC_CACHE")
+            .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("introspec")))
+            .or_else(|| set("HOME").map(|h| h.join(".cache/introspec")));
         Ok(s)
+    }
+
+    /// The cache directory: [`Settings::cache_dir`], else the checkout's
+    /// `target/introspec-cache`. It is per user, not per checkout, so a fresh clone (a CI run)
+    /// reuses the observers, the virtual environments and the compiled cases that an earlier
+    /// run on the machine built; every entry is keyed by the content it was made from, so
+    /// nothing stale is ever used.
+    pub fn cache(&self, project_root: &Path) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| project_root.join("target/introspec-cache"))
     }
 }
 
@@ -181,6 +202,38 @@ mod tests {
         assert!(
             e.starts_with("INTROSPEC_COMPILERS=") && e.contains("`cyton`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn cache_directory() {
+        let root = Path::new("/checkout");
+        let vars = |set: &'static [(&'static str, &'static str)]| {
+            Settings::from_vars(|k| {
+                set.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap()
+            .cache(root)
+        };
+        assert_eq!(vars(&[]), root.join("target/introspec-cache"));
+        assert_eq!(vars(&[("HOME", "/h")]), Path::new("/h/.cache/introspec"));
+        assert_eq!(
+            vars(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
+            Path::new("/x/introspec")
+        );
+        assert_eq!(
+            vars(&[
+                ("HOME", "/h"),
+                ("XDG_CACHE_HOME", "/x"),
+                ("INTROSPEC_CACHE", "/c")
+            ]),
+            Path::new("/c")
+        );
+        assert_eq!(
+            vars(&[("HOME", "/h"), ("INTROSPEC_CACHE", "")]),
+            Path::new("/h/.cache/introspec")
         );
     }
 }
