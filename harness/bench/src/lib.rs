@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use introspec_cases::{Case, Corpus};
 use introspec_judge::Trial;
-use introspec_runner::{columns, Column, Project, Session};
+use introspec_runner::{columns, Column, Project, Session, Settings};
 use introspec_worker::{RunOutcome, Worker, WorkerSpec};
 use serde::Serialize;
 
@@ -327,8 +327,13 @@ fn machine() -> Machine {
 }
 
 /// Run every measurement.
-pub fn run(root: &Path, opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
-    let mut project = Project::load(root).map_err(|d| d.to_string())?;
+pub fn run(
+    root: &Path,
+    settings: &Settings,
+    opts: &Options,
+    log: &dyn Fn(&str),
+) -> Result<Report, String> {
+    let mut project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let (discovery, all_cols) = interpreter_columns(&project);
     let interp_cols: Vec<Column> = all_cols
         .iter()

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use introspec::{default_jobs, project_root};
 use introspec_judge::Status;
-use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session};
+use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session, Settings};
 
 mod progress;
 mod report_cmd;
@@ -193,6 +193,16 @@ enum BenchWhat {
 /// Held while the results file is written: a second Ctrl-C, which quits at once, waits for it.
 static RESULTS_WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The settings, or return from the calling function with exit status 2 when one is bad.
+macro_rules! settings_or_exit {
+    () => {
+        match settings() {
+            Ok(s) => s,
+            Err(code) => return code,
+        }
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = project_root(cli.root.as_deref());
@@ -228,7 +238,13 @@ fn main() -> ExitCode {
             replay: Some(path),
             no_reference,
             ..
-        } => match introspec_fuzz::cli::replay(&root, &path, &runtime, no_reference) {
+        } => match introspec_fuzz::cli::replay(
+            &root,
+            &settings_or_exit!(),
+            &path,
+            &runtime,
+            no_reference,
+        ) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
@@ -265,7 +281,7 @@ fn main() -> ExitCode {
                 no_reference,
                 plant,
             };
-            match introspec_fuzz::cli::fuzz(&root, &opts) {
+            match introspec_fuzz::cli::fuzz(&root, &settings_or_exit!(), &opts) {
                 Ok(false) => ExitCode::SUCCESS,
                 Ok(true) => ExitCode::from(1),
                 Err(e) => {
@@ -279,6 +295,7 @@ fn main() -> ExitCode {
             ..
         } => match introspec_fuzz::bench::bench(
             &root,
+            &settings_or_exit!(),
             &runtime,
             seconds,
             std::env::var_os("INTROSPEC_FUZZ_TIMING").is_some(),
@@ -323,7 +340,7 @@ fn bench(
             repeats,
         }),
     };
-    match introspec_bench::run(root, &opts, &|m| eprintln!("{m}")) {
+    match introspec_bench::run(root, &settings_or_exit!(), &opts, &|m| eprintln!("{m}")) {
         Ok(report) => {
             print!("{}", introspec_bench::render(&report));
             let out = root.join("reports/bench.json");
@@ -344,8 +361,16 @@ fn bench(
     }
 }
 
+/// The settings from the environment, read once here, at the edge (README, "Settings").
+fn settings() -> Result<Settings, ExitCode> {
+    Settings::from_env_diagnosed().map_err(|d| {
+        eprintln!("{d}");
+        ExitCode::from(2)
+    })
+}
+
 fn load(root: &std::path::Path) -> Result<Project, ExitCode> {
-    Project::load(root).map_err(|d| {
+    Project::load(root, &settings()?).map_err(|d| {
         eprintln!("{d}");
         ExitCode::from(2)
     })

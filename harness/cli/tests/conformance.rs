@@ -15,7 +15,10 @@ mod snapshot;
 fn main() {
     let args = Arguments::from_args();
     let root = introspec::project_root(None);
-    let project = match Project::load(&root) {
+    let project = match Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    ) {
         Ok(p) => p,
         Err(d) => {
             let msg = d.to_string();

@@ -39,7 +39,11 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A fixture project, its observers cached with the checkout's.
 fn load(name: &str) -> Project {
-    let mut p = Project::load(&fixture(name)).unwrap_or_else(|d| panic!("{name}: {d}"));
+    let mut p = Project::load(
+        &fixture(name),
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .unwrap_or_else(|d| panic!("{name}: {d}"));
     p.cache = introspec_runner::Settings::from_env()
         .expect("the settings are valid")
         .cache(&checkout());
@@ -1187,6 +1191,7 @@ fn dropped_input_and_bad_settings_fail_the_run() {
         ("INTROSPEC_TIMEOUT", "1e400"),
         ("INTROSPEC_TIMEOUT", "abc"),
         ("INTROSPEC_MEMORY", "lots"),
+        ("INTROSPEC_COMPILERS", "cyton"),
     ] {
         let o = run(&[(k, v)]);
         assert_eq!(o.status.code(), Some(2), "{k}={v}: {}", show(&o));

@@ -9,7 +9,11 @@ use introspec_worker::Observer;
 #[test]
 fn both_observers_give_identical_observations_for_every_case() {
     let root = introspec::project_root(None);
-    let project = Project::load(&root).expect("the spec loads");
+    let project = Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .expect("the spec loads");
     let discovery = project.discover();
     let mut cols = Vec::new();
     for rt in &discovery.runtimes {

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use introspec_cases::{Expect, ExpectFrom};
-use introspec_runner::{Column, Project};
+use introspec_runner::{Column, Project, Settings as RunSettings};
 use introspec_spec::{Pattern, Spec};
 use serde_json::{json, Value};
 
@@ -320,8 +320,14 @@ fn cpu_seconds(pid: &str) -> f64 {
 ///
 /// `timing` (`INTROSPEC_FUZZ_TIMING`, read by the `introspec` binary) prints where the
 /// fuzzer's time went on each column.
-pub fn bench(root: &Path, runtimes: &[String], seconds: f64, timing: bool) -> Result<bool, String> {
-    let project = Project::load(root).map_err(|d| d.to_string())?;
+pub fn bench(
+    root: &Path,
+    settings: &RunSettings,
+    runtimes: &[String],
+    seconds: f64,
+    timing: bool,
+) -> Result<bool, String> {
+    let project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let cols = crate::cli::select_columns(&project, runtimes, true);
     if cols.is_empty() {
         return Err(format!("no column matches {runtimes:?}"));

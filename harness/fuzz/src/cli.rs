@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use introspec_runner::{columns, Column, Project};
+use introspec_runner::{columns, Column, Project, Settings as RunSettings};
 
 use crate::campaign::{Campaign, Lane, Settings};
 use crate::emit::write_regression;
@@ -57,8 +57,8 @@ pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool
 }
 
 /// Run `introspec fuzz`; the exit code is 1 when there are findings.
-pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
-    let project = Project::load(root).map_err(|d| d.to_string())?;
+pub fn fuzz(root: &Path, settings: &RunSettings, opts: &FuzzOptions) -> Result<bool, String> {
+    let project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let plant = opts.plant.clone();
     let model = Model::new(&project.spec, plant.clone())?;
     let cols = select_columns(&project, &opts.runtimes, opts.no_reference);
@@ -157,11 +157,12 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
 /// deviations, and explain every failure. `Ok(true)` when every trial passes (or is XFAIL).
 pub fn replay(
     root: &Path,
+    settings: &RunSettings,
     path: &Path,
     runtimes: &[String],
     no_reference: bool,
 ) -> Result<bool, String> {
-    let project = Project::load(root).map_err(|d| d.to_string())?;
+    let project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {

@@ -22,7 +22,11 @@ fn expects(e: &[Expect]) -> BTreeSet<String> {
 #[test]
 fn a_planted_bug_is_found_shrunk_written_and_reproduced() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let project = Project::load(&root).expect("the spec loads");
+    let project = Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .expect("the spec loads");
     // the newest CPython base column, else any
     let cols = introspec_fuzz::cli::select_columns(&project, &[], true);
     let Some(col) = cols

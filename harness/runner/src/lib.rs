@@ -39,15 +39,11 @@ pub struct Project {
 }
 
 impl Project {
-    /// Load `root/spec` and `root/cases`. A broken spec is fatal; broken cases are reported
-    /// in `corpus.diagnostics` and left out.
-    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
-        let settings = Settings::from_env().map_err(|e| {
-            introspec_spec::diag::Diagnostics(vec![introspec_spec::diag::Diagnostic::file(
-                Path::new("<environment>"),
-                e,
-            )])
-        })?;
+    /// Load `root/spec` and `root/cases`, with the settings the caller read once (the
+    /// `introspec` binary and the test harnesses: [`Settings::from_env`]). A broken spec is
+    /// fatal; broken cases are reported in `corpus.diagnostics` and left out.
+    pub fn load(root: &Path, settings: &Settings) -> Result<Project, Diagnostics> {
+        let settings = settings.clone();
         let spec = Spec::load(&root.join("spec"))?;
         let corpus = Corpus::load(&root.join("cases"), &spec);
         Ok(Project {

@@ -45,6 +45,16 @@ impl Settings {
         Settings::from_vars(|k| std::env::var(k).ok())
     }
 
+    /// [`Settings::from_env`], its error as a diagnostic on `<environment>`.
+    pub fn from_env_diagnosed() -> Result<Settings, introspec_spec::Diagnostics> {
+        Settings::from_env().map_err(|e| {
+            introspec_spec::diag::Diagnostics(vec![introspec_spec::diag::Diagnostic::file(
+                Path::new("<environment>"),
+                e,
+            )])
+        })
+    }
+
     /// The same from any source of variables (tests).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
         let mut s = Settings::default();

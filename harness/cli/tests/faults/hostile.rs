@@ -18,7 +18,11 @@ pub(crate) fn project_with(name: &str, toml: &str) -> PathBuf {
 }
 
 pub(crate) fn load_root(root: &Path) -> Project {
-    let mut p = Project::load(root).unwrap_or_else(|d| panic!("{}: {d}", root.display()));
+    let mut p = Project::load(
+        root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .unwrap_or_else(|d| panic!("{}: {d}", root.display()));
     p.cache = introspec_runner::Settings::from_env()
         .expect("the settings are valid")
         .cache(&checkout());
