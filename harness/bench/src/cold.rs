@@ -16,17 +16,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the cold measurement found.
 #[derive(Debug, Serialize)]
 pub struct Cold {
     /// `cargo build --release --bin introspec`, empty target directory.
     pub rust_build_s: f64,
+    /// The CPU time (user + system, every process) of that build: over `rust_build_s`, the
+    /// cores it kept busy on average.
+    pub rust_build_cpu_s: f64,
     /// `introspec run`, `INTROSPEC_COMPILERS=none`, empty cache.
     pub interpreters_cold_s: f64,
     /// `introspec run`, every column, empty cache.
     pub whole_cold_s: f64,
+    /// The CPU time of that run, every process it started included.
+    pub whole_cold_cpu_s: f64,
+    /// Where that CPU time went, as the run reports it: the harness, its workers, and each
+    /// compiler's build steps (venvs, translation, gcc, linking), summed over columns.
+    pub whole_cold_profile: Option<CpuProfile>,
     /// The Rust build and the interpreter columns cold (target: under 240 s).
     pub interpreters_with_build_s: f64,
     /// The Rust build and the whole main job cold (target: under 600 s).
@@ -41,6 +49,35 @@ pub struct Cold {
     pub largest_child_peak_mib: u64,
     /// Where the whole cold run's build time went, one line per compiled column and step.
     pub builds: Vec<BuildStep>,
+}
+
+/// The run's `cpu profile:` line.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct CpuProfile {
+    /// The harness process itself.
+    pub harness_s: f64,
+    /// Every process it reaped: workers and build steps.
+    pub children_s: f64,
+    /// The build steps, by compiler and step.
+    pub builds: Vec<CpuStep>,
+}
+
+/// One compiler's step, summed over the columns it built.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct CpuStep {
+    /// `cython` or `mypyc`.
+    pub compiler: String,
+    /// `environment`, `Python to C`, `C units`, `linking`.
+    pub step: String,
+    /// CPU seconds of its commands.
+    pub cpu_s: f64,
+    /// How many commands it ran.
+    pub commands: u64,
+}
+
+fn cpu_profile(stderr: &str) -> Option<CpuProfile> {
+    let line = stderr.lines().rfind(|l| l.starts_with("cpu profile: "))?;
+    serde_json::from_str(&line["cpu profile: ".len()..]).ok()
 }
 
 /// Minimum, median and maximum of several runs, seconds.
@@ -90,6 +127,7 @@ pub fn cold(root: &Path, opts: &ColdOptions, log: &dyn Fn(&str)) -> Result<Cold,
     let target = opts.scratch.join("target");
     log("cold (1): cargo build --release --bin introspec, empty target directory");
     let t = Instant::now();
+    let cpu_before = crate::children_cpu();
     let mut build = Command::new("cargo");
     build
         .args(["build", "--release", "--bin", "introspec"])
@@ -97,6 +135,7 @@ pub fn cold(root: &Path, opts: &ColdOptions, log: &dyn Fn(&str)) -> Result<Cold,
         .current_dir(root);
     check(&mut build, "cargo build")?;
     let rust_build_s = t.elapsed().as_secs_f64();
+    let rust_build_cpu_s = (crate::children_cpu() - cpu_before).as_secs_f64();
     let bin = target.join("release/introspec");
 
     let results = opts.scratch.join("results.json");
@@ -137,7 +176,9 @@ pub fn cold(root: &Path, opts: &ColdOptions, log: &dyn Fn(&str)) -> Result<Cold,
     )?;
     log("cold (3): every column, empty cache");
     let cache = opts.scratch.join("cache-whole");
+    let cpu_before = crate::children_cpu();
     let (whole_cold_s, stderr) = run(&cache, None, "whole cold")?;
+    let whole_cold_cpu_s = (crate::children_cpu() - cpu_before).as_secs_f64();
     let (harness_peak_mib, largest_child_peak_mib) = peaks(&stderr);
     let builds = build_steps(&stderr);
     log("warm (4): every column, and the interpreter columns alone");
@@ -150,8 +191,11 @@ pub fn cold(root: &Path, opts: &ColdOptions, log: &dyn Fn(&str)) -> Result<Cold,
     let _ = std::fs::remove_dir_all(&opts.scratch);
     Ok(Cold {
         rust_build_s,
+        rust_build_cpu_s,
         interpreters_cold_s,
         whole_cold_s,
+        whole_cold_cpu_s,
+        whole_cold_profile: cpu_profile(&stderr),
         interpreters_with_build_s: rust_build_s + interpreters_cold_s,
         whole_with_build_s: rust_build_s + whole_cold_s,
         warm_s: Spread::of(warm),
@@ -274,6 +318,16 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn the_cpu_profile_is_the_runs_last_profile_line() {
+        let err = "x\ncpu profile: {\"harness_s\":1.5,\"children_s\":9.0,\"builds\":[{\"compiler\":\"cython\",\"step\":\"C units\",\"cpu_s\":7.25,\"commands\":3}]}\n";
+        let p = cpu_profile(err).expect("a profile");
+        assert_eq!(p.harness_s, 1.5);
+        assert_eq!(p.builds[0].step, "C units");
+        assert_eq!(p.builds[0].commands, 3);
+        assert!(cpu_profile("no such line").is_none());
     }
 
     #[test]

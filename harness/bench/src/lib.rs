@@ -257,6 +257,28 @@ pub fn own_peak_rss() -> u64 {
     ru.ru_maxrss as u64
 }
 
+/// CPU time (user + system) of this process so far.
+pub fn own_cpu() -> std::time::Duration {
+    cpu_of(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) of every child process this process has reaped so far (workers
+/// and build steps, with the processes they reaped in turn).
+pub fn children_cpu() -> std::time::Duration {
+    cpu_of(libc::RUSAGE_CHILDREN)
+}
+
+fn cpu_of(who: libc::c_int) -> std::time::Duration {
+    // SAFETY: rusage is plain data that getrusage fills; zeroed is a valid value of it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru points to a live local.
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec as u64, (t.tv_usec as u32).saturating_mul(1000))
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 /// A corpus made of `factor` generated copies of every case (ids suffixed `.copyN`).
 pub fn multiplied(corpus: &Corpus, factor: usize) -> Corpus {
     let mut cases: Vec<Case> = Vec::with_capacity(corpus.cases.len() * factor);

@@ -58,7 +58,7 @@ enum Command {
     Runtimes,
     /// Validate spec/ and cases/ without running anything.
     Check,
-    /// Write the reports (matrix.md with matrix/*.md, matrix.html, matrix.json, pep-evidence.rst) from a results file; reruns nothing.
+    /// Write the reports (matrix.md with matrix/*.md, matrix.html, matrix.json, pep-evidence.rst and its appendix) from a results file and the committed ones in reports/results/; reruns nothing.
     ///
     /// With --junit, --annotations or --summary (CI output, from any results file, merged
     /// ones too) only those are written, and the reports too when --out is given.
@@ -571,6 +571,7 @@ fn run(
         introspec_bench::own_peak_rss() / 1024,
         introspec_bench::children_peak_rss() / 1024
     );
+    print_cpu();
     let results = session.results(&discovery, &commit, interrupted);
     print_summary(&results, &|name| provenance(&session, name), true);
     let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
@@ -601,7 +602,7 @@ fn run(
         && !interrupted
         && out == root.join("reports/results/latest.json");
     if whole {
-        if let Err(code) = report_cmd::write(root, &results, &root.join("reports")) {
+        if let Err(code) = report_cmd::write(root, &results, &out, &root.join("reports")) {
             return code;
         }
     } else {
@@ -682,4 +683,47 @@ fn print_summary(r: &Results, source: &dyn Fn(&str) -> String, problems: bool) {
             println!("  … and {} more (see the results file)", bad.len() - 40);
         }
     }
+}
+
+/// Where the run's CPU time went: the harness itself, every process it reaped (workers and
+/// build steps), and of those the build steps by compiler and step, from the builds' own
+/// accounting (`wait4` per command). Printed as a line a person reads and, for `introspec
+/// bench --cold`, as one line of JSON.
+fn print_cpu() {
+    let own = introspec_bench::own_cpu().as_secs_f64();
+    let children = introspec_bench::children_cpu().as_secs_f64();
+    let profile = introspec_compilers::util::cpu_profile();
+    let builds: f64 = profile.iter().map(|(_, d, _)| d.as_secs_f64()).sum();
+    let mut line = format!(
+        "CPU: harness {own:.1} s, workers {:.1} s, builds {builds:.1} s",
+        (children - builds).max(0.0)
+    );
+    for (a, d, n) in &profile {
+        line.push_str(&format!(
+            "; {} {} {:.1} s ({n})",
+            a.compiler.name(),
+            a.step.describe(),
+            d.as_secs_f64()
+        ));
+    }
+    eprintln!("{line}");
+    let steps: Vec<serde_json::Value> = profile
+        .iter()
+        .map(|(a, d, n)| {
+            serde_json::json!({
+                "compiler": a.compiler.name(),
+                "step": a.step.describe(),
+                "cpu_s": d.as_secs_f64(),
+                "commands": n,
+            })
+        })
+        .collect();
+    eprintln!(
+        "cpu profile: {}",
+        serde_json::json!({
+            "harness_s": own,
+            "children_s": children,
+            "builds": steps,
+        })
+    );
 }

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use introspec_cases::Corpus;
 use introspec_report::ci::CaseLocations;
 use introspec_report::compare::FailOn;
+use introspec_report::pep::sources::Sources;
 use introspec_report::{
-    annotations, compare, junit, load, merge, summary, write_reports, ReportError,
+    annotations, compare, junit, load, merge, summary, write_reports_with, ReportError,
 };
 use introspec_runner::Results;
 use introspec_spec::Spec;
@@ -29,8 +30,9 @@ fn spec(root: &Path) -> Result<Spec, ExitCode> {
     })
 }
 
-/// Write every report of `results` into `dir`, telling which files were written.
-pub fn write(root: &Path, results: &Results, dir: &Path) -> Result<(), ExitCode> {
+/// Write every report of `results` (read from `file`) into `dir`, telling which files were
+/// written.
+pub fn write(root: &Path, results: &Results, file: &Path, dir: &Path) -> Result<(), ExitCode> {
     let spec = spec(root)?;
     if results.harness.spec_digest != introspec_runner::spec_digest(root) {
         eprintln!(
@@ -39,7 +41,9 @@ pub fn write(root: &Path, results: &Results, dir: &Path) -> Result<(), ExitCode>
             introspec_runner::spec_digest(root)
         );
     }
-    match write_reports(results, &spec, dir) {
+    let corpus = Corpus::load(&root.join("cases"), &spec);
+    let sources = Sources::from_checkout(root, &corpus, file).map_err(fail)?;
+    match write_reports_with(results, &spec, &sources, dir) {
         Ok(paths) => {
             for p in paths {
                 eprintln!("report: {}", p.display());
@@ -92,7 +96,12 @@ pub fn report(
             return ExitCode::SUCCESS;
         }
     }
-    match write(root, &r, &out.unwrap_or_else(|| root.join("reports"))) {
+    match write(
+        root,
+        &r,
+        &file,
+        &out.unwrap_or_else(|| root.join("reports")),
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(c) => c,
     }

@@ -8,6 +8,10 @@
 //! generators, wrappers: 18 cases), on the newest CPython the harness finds with both
 //! compilers, so that every step of a cold build runs: venvs from PyPI, Cython's translation
 //! and shared module, gcc, mypyc's rounds (and its rejections, where the pinned mypyc has them).
+//!
+//! It is cold on purpose, so a warm `cargo test` (the README's, which a developer runs again
+//! and again) leaves it out: `.ci/run` runs it on every CI run, after the README's two commands,
+//! with `cargo test -p introspec --test cold -- --ignored`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -125,6 +129,7 @@ fn temporaries(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "cold by design (downloads the compilers, builds from an empty cache): .ci/run runs it every time; locally `cargo test -p introspec --test cold -- --ignored`"]
 fn two_cold_harnesses_at_once_and_one_with_two_jobs_give_the_same_results() {
     let (python, name) = runtime();
     let dir = scratch("race");

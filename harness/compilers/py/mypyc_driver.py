@@ -1,6 +1,6 @@
 """Run by harness/compilers with the python of a virtual environment holding mypy.
 
-Reads a JSON request on stdin: {"groups": [[GROUP, [FILE.py, ...]], ...], "options": [mypy
+Reads a JSON request line on stdin: {"groups": [[GROUP, [FILE.py, ...]], ...], "options": [mypy
 options]} (the files are in the current directory), compiles every file to C with mypyc, one
 group (one C translation unit) per GROUP, and prints one JSON line:
 
@@ -8,6 +8,13 @@ group (one C translation unit) per GROUP, and prints one JSON line:
                              "sources": [C files], "include_dirs": [...], "cflags": [...],
                              "macros": [[NAME, VALUE], ...], "shims": C text}]}
     {"ok": false, "messages": "what mypy and mypyc printed"}
+
+After a failure it reads one more line: {"drop": [FILE.py, ...]} (the files the harness found
+to blame) to try again without them, or {"stop": true}; it exits after a success, a stop or
+the end of its input. The rounds share one process and a private mypy cache directory (new
+for this process), so the standard library's stubs are analysed once, not once per round:
+a later round costs a twentieth of the first, and its C is byte for byte what a fresh
+process makes of the same files.
 
 Before compiling, every name a case uses as a global but never binds at module level (the
 names the harness puts in the namespace, like `observe`, and those a function declares
@@ -26,6 +33,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import traceback
 
 
@@ -79,12 +87,9 @@ def declare_free_globals(path):
             f.write("".join("%s: _introspec_typing.Any\n" % n for n in names))
 
 
-def main():
-    req = json.load(sys.stdin)
-    groups = req["groups"]
+def build(groups, options, cache):
+    """One round: mypycify every group; the answer to print."""
     files = [f for _, fs in groups for f in fs]
-    for f in files:
-        declare_free_globals(f)
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -93,18 +98,16 @@ def main():
             from mypyc.namegen import exported_name
 
             exts = mypycify(
-                list(req.get("options", [])) + ["--cache-dir", os.devnull] + files,
+                list(options) + ["--cache-dir", cache] + files,
                 separate=[(fs, name) for name, fs in groups],
                 opt_level="0",
                 debug_level="0",
                 target_dir="build",
             )
     except SystemExit:
-        print(json.dumps({"ok": False, "messages": out.getvalue()}))
-        return
+        return {"ok": False, "messages": out.getvalue()}
     except BaseException:
-        print(json.dumps({"ok": False, "messages": out.getvalue() + traceback.format_exc()}))
-        return
+        return {"ok": False, "messages": out.getvalue() + traceback.format_exc()}
     with open(os.path.join(include_dir(), "module_shim.tmpl")) as f:
         template = f.read()
     by_name = dict((e.name, e) for e in exts)
@@ -113,8 +116,7 @@ def main():
         lib = shared_lib_name(name)
         ext = by_name.get(lib)
         if ext is None:
-            print(json.dumps({"ok": False, "messages": out.getvalue() + "\nmypycify made no extension %s for group %s" % (lib, name)}))
-            return
+            return {"ok": False, "messages": out.getvalue() + "\nmypycify made no extension %s for group %s" % (lib, name)}
         modules = [os.path.splitext(os.path.basename(f))[0] for f in fs]
         shims = "".join(shim_text(template, m, lib, exported_name(m)) for m in modules)
         result.append({
@@ -127,7 +129,31 @@ def main():
             "macros": [[k, v] for k, v in (ext.define_macros or [])],
             "shims": shims,
         })
-    print(json.dumps({"ok": True, "groups": result, "messages": out.getvalue()}))
+    return {"ok": True, "groups": result, "messages": out.getvalue()}
+
+
+def main():
+    req = json.loads(sys.stdin.readline())
+    groups = req["groups"]
+    options = req.get("options", [])
+    for _, fs in groups:
+        for f in fs:
+            declare_free_globals(f)
+    cache = tempfile.mkdtemp(prefix="mypy-cache-", dir=".")
+    while True:
+        answer = build(groups, options, cache)
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+        if answer["ok"]:
+            return
+        line = sys.stdin.readline()
+        if not line.strip():
+            return
+        req = json.loads(line)
+        if req.get("stop"):
+            return
+        drop = set(req.get("drop", []))
+        groups = [[name, [f for f in fs if f not in drop]] for name, fs in groups]
 
 
 main()

@@ -7,8 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::gcc::{self, Unit};
-use crate::util::{move_into_place, run, write_atomic, Digest, Lock};
-use crate::{Ctx, Products, Step};
+use crate::util::{move_into_place, run, write_atomic, Account, Digest, Lock};
+use crate::{Compiler, Ctx, Products, Step};
+
+const TRANSLATE: Account = Account {
+    compiler: Compiler::Cython,
+    step: Step::Translate,
+};
 
 /// The shared utility module's name (and its C file's stem).
 const SHARED: &str = "introspec_cyshared";
@@ -104,7 +109,7 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
     let t = std::time::Instant::now();
     let total = units.len();
     ctx.report.step(Step::Compile, 0, total);
-    let results = gcc::compile_all(&units, &objects_dir, &objkey, &|n| {
+    let results = gcc::compile_all(Compiler::Cython, &units, &objects_dir, &objkey, &|n| {
         ctx.report.step(Step::Compile, n, total)
     });
     crate::log(format_args!(
@@ -135,7 +140,7 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
         }
     }
     ctx.report.step(Step::Link, 0, 1);
-    gcc::link(&objects, &ctx.dir.join(LIBRARY))?;
+    gcc::link(Compiler::Cython, &objects, &ctx.dir.join(LIBRARY))?;
     for (m, _, _) in &keyed {
         if !products.errors.contains_key(m) {
             products.libraries.insert(m.clone(), LIBRARY.into());
@@ -174,7 +179,7 @@ fn generate_shared(ctx: &Ctx, cdir: &Path) -> Result<(), String> {
         .arg(DRIVER)
         .arg(format!("--generate-shared={SHARED}.c"))
         .current_dir(&work);
-    let out = gcc::with_permit(|| run(&mut cmd, None));
+    let out = gcc::with_permit(|| run(&mut cmd, None, TRANSLATE));
     let made = work.join(format!("{SHARED}.c"));
     let r = if out.ok && made.is_file() {
         move_into_place(&made, &cdir.join(format!("{SHARED}.c")))
@@ -235,7 +240,7 @@ fn translate_chunk(
         .args(ARGS)
         .args(chunk.iter().map(|(m, _, _)| format!("{m}.py")))
         .current_dir(&work);
-    let out = gcc::with_permit(|| run(&mut cmd, None));
+    let out = gcc::with_permit(|| run(&mut cmd, None, TRANSLATE));
     let errors = attribute(&out.stderr, chunk.iter().map(|(m, _, _)| m.as_str()));
     let mut unexplained = Vec::new();
     for entry in chunk {

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Condvar, Mutex, OnceLock};
 
-use crate::util::{move_into_place, run, temp_beside, Digest};
+use crate::util::{move_into_place, run, temp_beside, Account, Digest};
+use crate::{Compiler, Step};
 
 /// How many C compilers run at once in this process, over every build: `INTROSPEC_BUILD_JOBS`,
 /// else 2 (the machines this suite runs on have two cores, shared).
@@ -77,6 +78,7 @@ pub struct Unit {
 /// Returns, per unit, the object or the compiler's complaint. `on_done` is called with the
 /// number of units finished each time one finishes.
 pub fn compile_all(
+    compiler: Compiler,
     units: &[Unit],
     objects: &Path,
     key: &str,
@@ -96,7 +98,7 @@ pub fn compile_all(
                     *n += 1;
                     *n - 1
                 };
-                let r = compile_one(&units[i], objects, key);
+                let r = compile_one(compiler, &units[i], objects, key);
                 results.lock().unwrap()[i] = Some(r);
                 let n = {
                     let mut f = finished.lock().unwrap();
@@ -115,7 +117,12 @@ pub fn compile_all(
         .collect()
 }
 
-fn compile_one(unit: &Unit, objects: &Path, key: &str) -> Result<PathBuf, String> {
+fn compile_one(
+    compiler: Compiler,
+    unit: &Unit,
+    objects: &Path,
+    key: &str,
+) -> Result<PathBuf, String> {
     let text = std::fs::read(&unit.source)
         .map_err(|e| format!("cannot read {}: {e}", unit.source.display()))?;
     let mut d = Digest::new();
@@ -138,7 +145,11 @@ fn compile_one(unit: &Unit, objects: &Path, key: &str) -> Result<PathBuf, String
         .arg(&unit.source)
         .arg("-o")
         .arg(&tmp);
-    let out = with_permit(|| run(&mut cmd, None));
+    let account = Account {
+        compiler,
+        step: Step::Compile,
+    };
+    let out = with_permit(|| run(&mut cmd, None, account));
     if !out.ok {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!(
@@ -154,11 +165,15 @@ fn compile_one(unit: &Unit, objects: &Path, key: &str) -> Result<PathBuf, String
 }
 
 /// Link objects into one shared library at `out`.
-pub fn link(objects: &[PathBuf], out: &Path) -> Result<(), String> {
+pub fn link(compiler: Compiler, objects: &[PathBuf], out: &Path) -> Result<(), String> {
     let tmp = temp_beside(out);
     let mut cmd = Command::new(cc());
     cmd.arg("-shared").args(objects).arg("-o").arg(&tmp);
-    let res = with_permit(|| run(&mut cmd, None));
+    let account = Account {
+        compiler,
+        step: Step::Link,
+    };
+    let res = with_permit(|| run(&mut cmd, None, account));
     if !res.ok {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!(

@@ -263,6 +263,49 @@ pub(crate) struct Products {
     pub preload: Vec<String>,
 }
 
+/// Make the virtual environments that builds of `wanted` (runtime, compiler) pairs will need,
+/// `at_once` at a time, in the order given, ahead of the builds: an environment is mostly a
+/// download from PyPI, so making them while other work keeps the cores busy takes them off
+/// the builds' path. A build that needs one still being made waits for it (the environment's
+/// lock); one that failed here is tried again by its build, which reports why. None is
+/// started once `stop` says so.
+pub fn prepare_environments(
+    cache: &Path,
+    wanted: &[(&Runtime, Compiler)],
+    at_once: usize,
+    stop: &(dyn Fn() -> bool + Sync),
+) {
+    let mut seen = std::collections::BTreeSet::new();
+    let todo: Vec<(&Runtime, &'static Pin)> = wanted
+        .iter()
+        .filter_map(|(rt, c)| pin(*c, &rt.identity).ok().map(|p| (*rt, p)))
+        .filter(|(rt, p)| seen.insert((rt.path.clone(), p.package, p.version)))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..at_once.max(1).min(todo.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((rt, pin)) = todo.get(i) else {
+                    return;
+                };
+                if stop() {
+                    return;
+                }
+                let t = Instant::now();
+                let r = venv::ensure(cache, rt, pin);
+                log(format_args!(
+                    "{}: environment {} ahead of the build, {:.1} s{}",
+                    rt.name,
+                    pin.describe(),
+                    t.elapsed().as_secs_f64(),
+                    if r.is_ok() { "" } else { " (failed)" }
+                ));
+            });
+        }
+    });
+}
+
 /// Compile `sources` with `compiler` for `rt`, or find the build in `cache`. An `Err` means
 /// the whole column cannot be built (no compiler for this runtime, the environment could not
 /// be made, the link failed); a case the compiler rejects is an `Err` in [`Build::modules`].

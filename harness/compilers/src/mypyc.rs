@@ -20,8 +20,8 @@ use std::process::Command;
 use serde::Deserialize;
 
 use crate::gcc::{self, Unit};
-use crate::util::{run, write_atomic, Digest};
-use crate::{Ctx, Products, Step};
+use crate::util::{write_atomic, Account, Conversation, Digest};
+use crate::{Compiler, Ctx, Products, Step};
 
 /// Groups per build. One translation unit of 160 small modules took gcc 135 s at -O0 (the
 /// time grows faster than the size), 32 modules 3.6 s: with 16 groups a 250-case corpus makes
@@ -183,13 +183,7 @@ fn build_group(
         if left.is_empty() {
             return Ok(());
         }
-        let mut d = Digest::new();
-        d.add(DRIVER).add(OPTIONS.join(" ")).add(name);
-        for (m, src) in &left {
-            d.add(m).add(src);
-        }
-        let key = d.hex();
-        let cached_so = groups_dir.join(format!("{key}.so"));
+        let cached_so = groups_dir.join(format!("{}.so", group_key(name, &left)));
         let file = format!("mypyc-{name}.so");
         let lib = format!("{name}__mypyc");
         if cached_so.is_file() {
@@ -212,64 +206,95 @@ fn build_group(
         });
         let mut cmd = Command::new(&ctx.venv.python);
         cmd.arg("-c").arg(DRIVER).current_dir(&work);
-        let t = std::time::Instant::now();
-        let out = gcc::with_permit(|| run(&mut cmd, Some(request.to_string().as_bytes())));
-        crate::log(format_args!(
-            "{}: mypyc {name}: {} modules, {:.1} s",
-            ctx.rt.name,
-            left.len(),
-            t.elapsed().as_secs_f64()
-        ));
-        let answer: Answer = match out.stdout.lines().last().map(serde_json::from_str) {
-            Some(Ok(a)) => a,
-            _ => {
-                return Err(format!(
-                    "the mypyc driver ({} in {}) gave no answer ({}): {}",
-                    ctx.pin.describe(),
-                    ctx.venv.dir.display(),
-                    out.status,
-                    out.tail(8)
-                ))
-            }
+        // one driver process for every round of this group (see the driver's docs): after a
+        // failure it is told which modules to drop and tries again
+        let account = Account {
+            compiler: Compiler::Mypyc,
+            step: Step::Translate,
         };
-        if !answer.ok {
-            let blamed = attribute(&answer.messages, left.iter().map(|(m, _)| m.as_str()));
-            if blamed.is_empty() {
-                if left.len() == 1 {
-                    // not remembered: a failure that names no module may not be the case's fault
-                    products.errors.insert(
-                        left[0].0.clone(),
-                        format!(
-                            "mypyc {} failed: {}",
-                            ctx.pin.version,
-                            first_diagnostic(&answer.messages)
-                        ),
-                    );
-                    return Ok(());
+        let round = gcc::with_permit(|| -> Result<Round, String> {
+            let mut driver = Conversation::start(&mut cmd, account)?;
+            driver.send(&request.to_string())?;
+            loop {
+                let t = std::time::Instant::now();
+                let line = driver.receive();
+                crate::log(format_args!(
+                    "{}: mypyc {name}: {} modules, {:.1} s",
+                    ctx.rt.name,
+                    left.len(),
+                    t.elapsed().as_secs_f64()
+                ));
+                let answer: Answer = match line.as_deref().map(serde_json::from_str) {
+                    Some(Ok(a)) => a,
+                    _ => {
+                        let out = driver.finish();
+                        return Err(format!(
+                            "the mypyc driver ({} in {}) gave no answer ({}): {}",
+                            ctx.pin.describe(),
+                            ctx.venv.dir.display(),
+                            out.status,
+                            out.tail(8)
+                        ));
+                    }
+                };
+                if answer.ok {
+                    driver.finish();
+                    return Ok(Round::Built(answer));
                 }
+                let blamed = attribute(&answer.messages, left.iter().map(|(m, _)| m.as_str()));
+                if blamed.is_empty() {
+                    let _ = driver.send(r#"{"stop": true}"#);
+                    driver.finish();
+                    return Ok(Round::Unattributed(answer.messages));
+                }
+                let mut drop = vec![];
+                for (m, why) in blamed {
+                    // recorded as a stable fact: mypy reports a different subset of a module's
+                    // lines from one grouping to the next, so its full text is not recorded
+                    let why = format!(
+                        "mypyc {} rejected the case: {}",
+                        ctx.pin.version,
+                        first_diagnostic(&why)
+                    );
+                    if let Some((_, src)) = left.iter().find(|(x, _)| x == m) {
+                        write_atomic(
+                            &rejects.join(format!("{}.err", module_key(ctx, m, src))),
+                            why.as_bytes(),
+                        )?;
+                    }
+                    products.errors.insert(m.to_string(), why);
+                    drop.push(format!("{m}.py"));
+                }
+                left.retain(|(m, _)| !products.errors.contains_key(m));
+                if left.is_empty() {
+                    let _ = driver.send(r#"{"stop": true}"#);
+                    driver.finish();
+                    return Ok(Round::NothingLeft);
+                }
+                driver.send(&serde_json::json!({ "drop": drop }).to_string())?;
+            }
+        })?;
+        let answer = match round {
+            Round::Built(answer) => answer,
+            Round::NothingLeft => return Ok(()),
+            Round::Unattributed(messages) if left.len() == 1 => {
+                // not remembered: a failure that names no module may not be the case's fault
+                products.errors.insert(
+                    left[0].0.clone(),
+                    format!(
+                        "mypyc {} failed: {}",
+                        ctx.pin.version,
+                        first_diagnostic(&messages)
+                    ),
+                );
+                return Ok(());
+            }
+            Round::Unattributed(_) => {
                 let (a, b) = left.split_at(left.len() / 2);
                 build_group(ctx, rejects, &format!("{name}a"), a, products)?;
                 return build_group(ctx, rejects, &format!("{name}b"), b, products);
             }
-            for (m, why) in blamed {
-                // recorded as a stable fact: mypy reports a different subset of a module's
-                // lines from one grouping to the next, so its full text is not recorded
-                let why = format!(
-                    "mypyc {} rejected the case: {}",
-                    ctx.pin.version,
-                    first_diagnostic(&why)
-                );
-                if let Some((_, src)) = left.iter().find(|(x, _)| x == m) {
-                    write_atomic(
-                        &rejects.join(format!("{}.err", module_key(ctx, m, src))),
-                        why.as_bytes(),
-                    )?;
-                }
-                products.errors.insert(m.to_string(), why);
-            }
-            left.retain(|(m, _)| !products.errors.contains_key(m));
-            continue;
-        }
+        };
         let Some(g) = answer.groups.into_iter().next() else {
             return Err(format!("the mypyc driver answered no group for {name}"));
         };
@@ -282,10 +307,12 @@ fn build_group(
         ));
         match compiled {
             Ok(objects) => {
+                // keyed by the modules the rounds left, which the next turn looks up
+                let cached_so = groups_dir.join(format!("{}.so", group_key(name, &left)));
                 let tmp = crate::util::temp_beside(&cached_so);
                 std::fs::create_dir_all(&groups_dir)
                     .map_err(|e| format!("cannot create {}: {e}", groups_dir.display()))?;
-                gcc::link(&objects, &tmp)?;
+                gcc::link(Compiler::Mypyc, &objects, &tmp)?;
                 crate::util::move_into_place(&tmp, &cached_so)?;
                 let _ = std::fs::remove_dir_all(&work);
                 continue; // placed from the group cache above
@@ -310,6 +337,26 @@ fn build_group(
             }
         }
     }
+}
+
+/// The group cache's key of a group's modules and their sources.
+fn group_key(name: &str, modules: &[(String, String)]) -> String {
+    let mut d = Digest::new();
+    d.add(DRIVER).add(OPTIONS.join(" ")).add(name);
+    for (m, src) in modules {
+        d.add(m).add(src);
+    }
+    d.hex()
+}
+
+/// How the rounds of one driver process ended.
+enum Round {
+    /// The group built: its C, to compile.
+    Built(Answer),
+    /// Every module was rejected.
+    NothingLeft,
+    /// A failure whose messages name none of the modules left.
+    Unattributed(String),
 }
 
 /// Put a cached library in the build directory (a hard link, else a copy).
@@ -365,7 +412,7 @@ fn compile_group(ctx: &Ctx, g: &Group) -> Result<Vec<PathBuf>, String> {
             extra_key: headers.clone(),
         })
         .collect();
-    gcc::compile_all(&units, &objects_dir, &objkey, &|_| {})
+    gcc::compile_all(Compiler::Mypyc, &units, &objects_dir, &objkey, &|_| {})
         .into_iter()
         .collect()
 }

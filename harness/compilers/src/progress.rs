@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 /// The step a build is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
     /// Finding or making the virtual environment that holds the compiler.
     Environment,

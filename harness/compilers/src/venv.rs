@@ -7,8 +7,8 @@ use std::process::Command;
 use introspec_runtimes::Runtime;
 use serde::Deserialize;
 
-use crate::util::{run, shown, write_atomic, Lock};
-use crate::Pin;
+use crate::util::{run, shown, write_atomic, Account, Lock};
+use crate::{Pin, Step};
 
 /// A ready virtual environment.
 #[derive(Debug, Clone)]
@@ -70,7 +70,11 @@ pub fn ensure(cache: &Path, rt: &Runtime, pin: &Pin) -> Result<Venv, String> {
             write_atomic(&dir.join(READY), want.as_bytes())?;
         }
     }
-    let out = run(Command::new(&python).arg("-c").arg(CONFIG), None);
+    let out = run(
+        Command::new(&python).arg("-c").arg(CONFIG),
+        None,
+        account(pin),
+    );
     if !out.ok {
         return Err(format!(
             "the environment {} does not run ({}): {}; delete that directory and run again",
@@ -102,9 +106,18 @@ fn create(rt: &Runtime, dir: &Path, pin: &Pin) -> Result<(), String> {
             )
         })?;
     }
+    // The runtime's own pip, when it can install into another interpreter (`--python`, pip
+    // 22.3+), fills an environment made without pip: `-m venv` with pip runs ensurepip, which
+    // installs pip from its bundled wheel into every environment (measured here on 3.12.1:
+    // 4.3 s of CPU with pip, 0.06 s without).
+    let outside_pip = outside_pip(rt, pin);
     let mut venv = Command::new(&rt.path);
-    venv.arg("-m").arg("venv").arg(dir);
-    let out = run(&mut venv, None);
+    venv.arg("-m").arg("venv");
+    if outside_pip {
+        venv.arg("--without-pip");
+    }
+    venv.arg(dir);
+    let out = run(&mut venv, None, account(pin));
     if !out.ok {
         return Err(format!(
             "`{}` failed ({}): {}; this runtime cannot make virtual environments (on Debian: \
@@ -116,17 +129,23 @@ fn create(rt: &Runtime, dir: &Path, pin: &Pin) -> Result<(), String> {
         ));
     }
     let python = dir.join("bin").join("python");
-    let mut pip = Command::new(&python);
+    let mut pip = if outside_pip {
+        let mut c = Command::new(&rt.path);
+        c.args(["-m", "pip", "--python"]).arg(&python);
+        c
+    } else {
+        let mut c = Command::new(&python);
+        c.args(["-m", "pip"]);
+        c
+    };
     pip.args([
-        "-m",
-        "pip",
         "install",
         "--disable-pip-version-check",
         "--no-input",
         "--quiet",
     ])
     .args(pin.requirements());
-    let out = run(&mut pip, None);
+    let out = run(&mut pip, None, account(pin));
     if !out.ok {
         return Err(format!(
             "`{}` failed ({}): {}; check that PyPI is reachable, then run again (the \
@@ -137,4 +156,51 @@ fn create(rt: &Runtime, dir: &Path, pin: &Pin) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether the runtime has a pip that installs into another interpreter's environment
+/// (`pip --python`, new in pip 22.3).
+fn outside_pip(rt: &Runtime, pin: &Pin) -> bool {
+    let out = run(
+        Command::new(&rt.path).args(["-m", "pip", "--version"]),
+        None,
+        account(pin),
+    );
+    out.ok && pip_has_python_option(&out.stdout)
+}
+
+fn account(pin: &Pin) -> Account {
+    Account {
+        compiler: pin.compiler,
+        step: Step::Environment,
+    }
+}
+
+/// `pip 23.0.1 from …` → true; pip before 22.3 (or no version) → false.
+fn pip_has_python_option(version_line: &str) -> bool {
+    let Some(v) = version_line
+        .strip_prefix("pip ")
+        .and_then(|r| r.split_whitespace().next())
+    else {
+        return false;
+    };
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (22, 3)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pip_22_3_and_newer_install_into_another_interpreter() {
+        use super::pip_has_python_option as has;
+        assert!(has(
+            "pip 23.0.1 from /usr/lib/python3/dist-packages/pip (python 3.11)"
+        ));
+        assert!(has("pip 22.3 from x"));
+        assert!(has("pip 24.2 from x"));
+        assert!(!has("pip 22.0.4 from x"));
+        assert!(!has("pip 18.1 from x"));
+        assert!(!has("No module named pip"));
+    }
 }

@@ -166,7 +166,11 @@ pub fn render(m: &Matrix) -> String {
     let _ = writeln!(
         s,
         "<p class=\"meta\">Each observable of the <a href=\"https://bugs.python.org/issue31230\">bpo-31230</a> protocol, per naming layer and object kind, on every column. \
-         Results <code>{}</code> of harness {} at commit <code>{}</code>, spec digest <code>{}</code>.{}</p>",
+         Results {}<code>{}</code> of harness {} at commit <code>{}</code>, spec digest <code>{}</code>.{}</p>",
+        m.results_file
+            .as_deref()
+            .map(|f| format!("<code>{}</code>, ", esc(f)))
+            .unwrap_or_default(),
         esc(&m.results_schema),
         esc(&m.harness.version),
         esc(&m.harness.commit),

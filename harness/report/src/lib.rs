@@ -31,22 +31,37 @@ pub use matrix::Matrix;
 
 /// The files [`write_reports`] always writes at the top of the reports directory, in the
 /// order written; the Markdown's per-section files go into [`markdown::DIR`] besides.
-pub const REPORT_FILES: [&str; 4] = [
+pub const REPORT_FILES: [&str; 5] = [
     markdown::INDEX,
     "matrix.html",
     "matrix.json",
-    "pep-evidence.rst",
+    pep::DOCUMENT,
+    pep::APPENDIX,
 ];
 
 /// Every report of one results file, rendered in memory: `(path relative to the reports
 /// directory, contents)`: the Markdown files (index, sections, deviations), then the HTML
-/// page, the JSON and the PEP evidence.
+/// page, the JSON, the PEP material and its appendix. The PEP material has no other source
+/// than `results` here (see [`render_reports_with`]).
 pub fn render_reports(results: &Results, spec: &Spec) -> Vec<(String, String)> {
-    let m = Matrix::build(results, spec);
+    render_reports_with(results, spec, &pep::sources::Sources::default())
+}
+
+/// [`render_reports`], the PEP material also drawing on `sources` (the other committed
+/// results files, the cases' titles, the usage report).
+pub fn render_reports_with(
+    results: &Results,
+    spec: &Spec,
+    sources: &pep::sources::Sources,
+) -> Vec<(String, String)> {
+    let mut m = Matrix::build(results, spec);
+    if !sources.results_file.is_empty() {
+        m.results_file = Some(sources.results_file.clone());
+    }
     let mut out = markdown::render(&m);
     out.push(("matrix.html".into(), html::render(&m)));
     out.push(("matrix.json".into(), m.to_json()));
-    out.push(("pep-evidence.rst".into(), pep::render(&m, results, spec)));
+    out.extend(pep::render(results, spec, sources));
     out
 }
 
@@ -58,7 +73,17 @@ pub fn write_reports(
     spec: &Spec,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let reports = render_reports(results, spec);
+    write_reports_with(results, spec, &pep::sources::Sources::default(), dir)
+}
+
+/// [`write_reports`] with the PEP material's other `sources`.
+pub fn write_reports_with(
+    results: &Results,
+    spec: &Spec,
+    sources: &pep::sources::Sources,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let reports = render_reports_with(results, spec, sources);
     let mut written = Vec::new();
     for (name, body) in &reports {
         let path = dir.join(name);

@@ -31,6 +31,10 @@ pub struct Matrix {
     pub schema: String,
     /// The schema of the results file the matrix was made from.
     pub results_schema: String,
+    /// The results file, as the reports name it (`reports/results/latest.json`), when the
+    /// renderer was told (`render_reports_with`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_file: Option<String>,
     /// The harness that produced the results: version, commit, spec digest.
     pub harness: Harness,
     /// True when the run was interrupted (the matrix holds the trials finished before).
@@ -469,6 +473,7 @@ impl Matrix {
         Matrix {
             schema: SCHEMA.into(),
             results_schema: results.schema.clone(),
+            results_file: None,
             harness: Harness {
                 version: results.harness.version.clone(),
                 commit: results.harness.commit.clone(),

@@ -1,8 +1,14 @@
-//! `pep-evidence.rst`: the evidence a PEP for bpo-31230 needs, in reStructuredText as PEPs
-//! are written: which spelling exists on which kind from which version (the spec, and what
-//! the runs showed), the state semantics per version, what the proposed protocol changes
-//! and what the reference implementation shows (the delegation layer apart), and the
-//! provenance of every number (harness commit, runtime builds, case ids).
+//! The PEP material for bpo-31230, in reStructuredText as PEPs are written:
+//! `pep-evidence.rst` ([`document`]), in the order of a PEP's sections, a few hundred lines
+//! to paste from, and `pep-evidence-appendix.rst` ([`appendix`]), the full per-check data it
+//! is drawn from. Both are made from the main results file plus the other committed results
+//! files ([`sources`]), the spec, the cases' titles and the usage-in-the-wild report; the
+//! fixed prose is [`prose`]'s.
+
+pub mod appendix;
+pub mod document;
+pub mod prose;
+pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -10,78 +16,86 @@ use std::fmt::Write as _;
 use introspec_results::Results;
 use introspec_spec::Spec;
 
-use crate::matrix::{counts_for, CellState, Matrix, Row, BEHAVIOUR_LAYER};
-use crate::text::{rst, rst_code};
+use crate::matrix::Matrix;
+use crate::text::rst_code;
+use sources::{Origin, Sources};
 
-/// The most distinct failing observations shown per spelling.
-const MAX_DIFFERENCES: usize = 12;
-/// The most places (column, case, step) shown per observation.
-const MAX_PLACES: usize = 6;
+/// The document, relative to the reports directory.
+pub const DOCUMENT: &str = "pep-evidence.rst";
+/// Its appendix, beside it.
+pub const APPENDIX: &str = "pep-evidence-appendix.rst";
 
-/// The sections whose observables describe the state of an operation.
-const STATE_SECTIONS: [&str; 4] = ["frame", "running", "state", "delegation"];
+/// Both documents: `[(DOCUMENT, text), (APPENDIX, text)]`.
+pub fn render(results: &Results, spec: &Spec, sources: &Sources) -> [(String, String); 2] {
+    let (all, origins) = sources::combine(results, sources);
+    let m = Matrix::build(&all, spec);
+    let prose = prose::prose();
+    [
+        (
+            DOCUMENT.to_string(),
+            document::render(&m, &all, &origins, sources, &prose),
+        ),
+        (
+            APPENDIX.to_string(),
+            appendix::render(&m, &all, &origins, spec),
+        ),
+    ]
+}
 
-/// Render the evidence.
-pub fn render(m: &Matrix, results: &Results, spec: &Spec) -> String {
-    let mut s = String::new();
-    let title = "Evidence for bpo-31230: asynchronous operation introspection";
-    let bar = "=".repeat(title.chars().count());
-    let _ = writeln!(s, ".. This file is made by `introspec report` from a results file; edit the spec, the cases or the");
-    let _ = writeln!(s, "   report code instead, then run `introspec report`.\n");
-    let _ = writeln!(s, "{bar}\n{title}\n{bar}\n");
+/// The field list that says where the numbers come from: each results file with its
+/// commit, spec digest, trials and columns.
+pub(crate) fn provenance(s: &mut String, m: &Matrix, results: &Results, origins: &[Origin]) {
+    let _ = writeln!(s, ":Harness: introspec {}", m.harness.version);
+    for (i, o) in origins.iter().enumerate() {
+        if !o.used {
+            let _ = writeln!(
+                s,
+                ":Not used: ``{}``: commit ``{}``, made against spec digest ``{}``, not ``{}``",
+                o.file, o.commit, o.spec_digest, m.harness.spec_digest
+            );
+            continue;
+        }
+        let columns = if i == 0 {
+            format!("{} columns", o.columns.len())
+        } else {
+            format!(
+                "{} columns ({})",
+                o.columns.len(),
+                o.columns
+                    .iter()
+                    .map(|c| rst_code(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            s,
+            ":{}: ``{}``: commit ``{}``, spec digest ``{}``, ``{}``, {} trials on {columns}",
+            if i == 0 { "Results" } else { "More results" },
+            o.file,
+            o.commit,
+            o.spec_digest,
+            m.results_schema,
+            o.trials
+        );
+    }
     let _ = writeln!(
         s,
-        ":Harness: introspec {}, commit ``{}``",
-        m.harness.version, m.harness.commit
-    );
-    let _ = writeln!(s, ":Spec digest: ``{}``", m.harness.spec_digest);
-    let _ = writeln!(
-        s,
-        ":Results: ``{}``, {} trials of {} cases on {} columns{}",
-        m.results_schema,
-        results.trials.len(),
+        ":Cases: {}{}",
         m.cases.len(),
-        m.columns.len(),
-        if m.interrupted {
-            " (the run was interrupted)"
+        if results.interrupted {
+            " (a run was interrupted: its trials are those finished)"
         } else {
             ""
         }
     );
     let _ = writeln!(
         s,
-        ":Issue: `bpo-31230 <https://bugs.python.org/issue31230>`__\n"
+        ":Issue: `bpo-31230 <https://bugs.python.org/issue31230>`__"
     );
-    let _ = writeln!(
-        s,
-        "Every number below is a count of checks: one expectation of one case, read through one spelling, at one \
-         snapshot (after a step, or from inside the running body). Each table names the columns (see \
-         `Runtime builds`_) and the cases it counts; the cases live in ``cases/`` of the harness at the commit above.\n"
-    );
-    builds(&mut s, m);
-    spellings(&mut s, m, spec);
-    semantics(&mut s, m, results);
-    proposal(
-        &mut s,
-        m,
-        results,
-        "proposal",
-        "What the proposed protocol changes",
-        false,
-    );
-    proposal(
-        &mut s,
-        m,
-        results,
-        "delegation",
-        "The delegation layer (optional, contested)",
-        true,
-    );
-    cases(&mut s, m, results);
-    s
 }
 
-fn heading(s: &mut String, text: &str, ch: char) {
+pub(crate) fn heading(s: &mut String, text: &str, ch: char) {
     let _ = writeln!(
         s,
         "{text}\n{}\n",
@@ -90,7 +104,7 @@ fn heading(s: &mut String, text: &str, ch: char) {
 }
 
 /// Start a list-table with these header cells.
-fn table(s: &mut String, widths: &[u32], header: &[&str]) {
+pub(crate) fn table(s: &mut String, widths: &[u32], header: &[&str]) {
     let _ = writeln!(s, ".. list-table::\n   :header-rows: 1");
     let _ = writeln!(
         s,
@@ -104,7 +118,7 @@ fn table(s: &mut String, widths: &[u32], header: &[&str]) {
     table_row(s, &header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
 }
 
-fn table_row(s: &mut String, cells: &[String]) {
+pub(crate) fn table_row(s: &mut String, cells: &[String]) {
     for (i, c) in cells.iter().enumerate() {
         let lead = if i == 0 { "   * - " } else { "     - " };
         if c.is_empty() {
@@ -115,111 +129,54 @@ fn table_row(s: &mut String, cells: &[String]) {
     }
 }
 
-fn builds(s: &mut String, m: &Matrix) {
-    heading(s, "Runtime builds", '=');
-    let _ = writeln!(s, "The columns of the matrix: a runtime build, the observer that read it, the compiler of the cases where they were compiled (Cython, mypyc), and whether the reference implementation of the proposal was loaded.\n");
-    table(
-        s,
-        &[18, 14, 8, 26, 10, 10, 8],
-        &[
-            "column",
-            "implementation",
-            "Python",
-            "build",
-            "observer",
-            "cases compiled with",
-            "reference",
-        ],
-    );
-    for c in &m.columns {
-        let mut build = c.build.clone();
-        if c.free_threaded {
-            build.push_str(" (free-threaded)");
+/// A reStructuredText simple table: one line per row. Every column is as wide as its widest
+/// cell; an empty cell is written `—` (an empty first cell would continue the row above).
+pub(crate) fn simple_table(s: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let cell = |c: &str| {
+        if c.trim().is_empty() {
+            "—".to_string()
+        } else {
+            c.replace('\n', " ")
         }
-        if c.debug {
-            build.push_str(" (debug)");
-        }
-        table_row(
-            s,
-            &[
-                rst_code(&c.name),
-                rst(&format!(
-                    "{} {}",
-                    c.implementation, c.implementation_version
-                )),
-                rst(&c.version),
-                rst(&build),
-                rst(c.observer.name()),
-                rst(&crate::markdown::compiled_with(c)),
-                (if c.reference { "loaded" } else { "no" }).to_string(),
-            ],
-        );
-    }
-    s.push('\n');
-    let n = &m.not_run;
-    if !(n.absent.is_empty() && n.unusable.is_empty() && n.broken.is_empty()) {
-        let _ = writeln!(s, "Not in the evidence:\n");
-        for a in &n.absent {
-            let _ = writeln!(
-                s,
-                "* ``{}``: not installed on the machine that ran (``{}``)",
-                a.name, a.install
-            );
-        }
-        for u in &n.unusable {
-            let _ = writeln!(s, "* ``{}``: unusable: {}", u.path, rst(&u.why));
-        }
-        for b in &n.broken {
-            let _ = writeln!(s, "* ``{}``: could not start: {}", b.column, rst(&b.why));
-        }
-        s.push('\n');
-    }
-}
-
-/// Columns grouped by the state of their cell in a row: `pass: a, b; absent: c`, the
-/// largest group said as "the other N columns" when it is long.
-fn by_state(m: &Matrix, r: &Row) -> String {
-    let mut groups: BTreeMap<CellState, Vec<String>> = BTreeMap::new();
-    for (i, c) in r.cells.iter().enumerate() {
-        let mut name = m.columns[i].name.clone();
-        if c.state == CellState::Partial || c.state == CellState::Fail {
-            name = format!("{name} ({}/{})", c.pass, c.pass + c.fail + c.xfail);
-        }
-        if !c.deviations.is_empty() {
-            let mut ids: Vec<String> = c
-                .deviations
-                .iter()
-                .take(crate::matrix::SHOWN_DEVIATIONS)
-                .cloned()
-                .collect();
-            if c.deviations.len() > ids.len() {
-                ids.push(format!("+{}", c.deviations.len() - ids.len()));
-            }
-            name = format!("{name} [{}]", ids.join(", "));
-        }
-        groups.entry(c.state).or_default().push(name);
-    }
-    let largest = groups
+    };
+    let header: Vec<String> = header.iter().map(|h| cell(h)).collect();
+    let rows: Vec<Vec<String>> = rows
         .iter()
-        .max_by_key(|(st, v)| (v.len(), std::cmp::Reverse(**st)))
-        .map(|(st, _)| *st);
-    let several = groups.len() > 1;
-    groups
-        .iter()
-        .map(|(st, cols)| {
-            let who = if Some(*st) == largest && cols.len() > 3 {
-                if several {
-                    format!("the other {} columns", cols.len())
-                } else {
-                    format!("all {} columns", cols.len())
-                }
-            } else {
-                rst(&cols.join(", "))
-            };
-            format!("**{}**: {who}", st.name())
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .chain(std::iter::once(&header[i]))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(1)
         })
+        .collect();
+    let border = widths
+        .iter()
+        .map(|w| "=".repeat(*w))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("  ");
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(c);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(widths[i] - c.chars().count()));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let _ = writeln!(s, "{border}\n{}\n{border}", line(&header));
+    for r in &rows {
+        let _ = writeln!(s, "{}", line(r));
+    }
+    let _ = writeln!(s, "{border}\n");
 }
 
 /// Case ids grouped by their first two components: ``generator.state.*`` (17); a group of
@@ -251,307 +208,70 @@ pub fn case_groups<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
         .join(", ")
 }
 
-fn row_cases(m: &Matrix, r: &Row) -> String {
-    case_groups(r.cells.iter().flat_map(|c| m.cell_cases(c)))
-}
-
-/// "a generator", "an async_generator".
-fn article(kind: &str) -> String {
-    let an = kind.starts_with(['a', 'e', 'i', 'o', 'u']);
-    format!("{} {}", if an { "an" } else { "a" }, rst(kind))
-}
-
-fn spellings(s: &mut String, m: &Matrix, spec: &Spec) {
-    heading(s, "Spellings and the versions that have them", '=');
-    let _ = writeln!(
-        s,
-        "For each observable, each spelling per kind and layer: from which Python version the spec says it exists \
-         (``spec/features.toml``, with its source), and what the runs showed on each column. *absent* means the \
-         spelling is missing there, as the spec says for that version, and the run confirmed it.\n"
-    );
-    for o in &spec.observables {
-        let rows: Vec<&Row> = m.rows().filter(|r| r.observable == o.name).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        heading(s, &format!("``{}``", o.name), '-');
-        let _ = writeln!(
-            s,
-            "{} (`source <{}>`__). Section *{}*.\n",
-            rst(&o.summary),
-            o.source,
-            rst(&o.section)
-        );
-        table(
-            s,
-            &[12, 10, 22, 10, 30, 16],
-            &[
-                "kind",
-                "layer",
-                "spelling",
-                "exists from",
-                "the runs showed",
-                "cases",
-            ],
-        );
-        for r in rows {
-            let since = match (r.since.as_deref(), r.until.as_deref()) {
-                (Some("reference"), _) => "the reference implementation only".to_string(),
-                (Some(v), Some(u)) => format!("{v} until {u}"),
-                (Some(v), None) => v.to_string(),
-                _ => String::new(),
-            };
-            let spelling = match &r.spelling {
-                Some(sp) if !r.source.is_empty() => {
-                    format!("{} (`source <{}>`__)", rst_code(sp), r.source)
-                }
-                Some(sp) => rst_code(sp),
-                None => String::new(),
-            };
-            table_row(
-                s,
-                &[
-                    rst(&r.kind),
-                    rst(&layer_label(r)),
-                    spelling,
-                    since,
-                    by_state(m, r),
-                    row_cases(m, r),
-                ],
-            );
-        }
-        s.push('\n');
-    }
-    deviation_list(s, m);
-}
-
-fn layer_label(r: &Row) -> String {
-    if r.optional {
-        format!("{} (optional)", r.layer)
-    } else {
-        r.layer.clone()
-    }
-}
-
-fn deviation_list(s: &mut String, m: &Matrix) {
-    if m.deviations.is_empty() {
-        return;
-    }
-    let _ = writeln!(s, "Known deviations cited above:\n");
-    for d in &m.deviations {
-        let _ = writeln!(
-            s,
-            "* **{}**: {} (`source <{}>`__; recorded in ``{}``)",
-            d.id,
-            rst(&d.reason),
-            d.link,
-            d.origin
-        );
-    }
-    s.push('\n');
-}
-
-fn semantics(s: &mut String, m: &Matrix, results: &Results) {
-    heading(s, "State semantics per version", '=');
-    let _ = writeln!(
-        s,
-        "The frame, running, suspended, state and delegation observables through the life of each kind (created, \
-         running, suspended, closed; ``spec/states.toml``). For each spelling: on how many columns every check held \
-         as the cases expect, and, where a column differs, what it showed instead (expected against observed, with \
-         the case and step). Cases are grouped by prefix; ``matrix.json`` lists every one per cell.\n"
-    );
-    let sections = m
-        .sections
-        .iter()
-        .filter(|x| STATE_SECTIONS.contains(&x.name.as_str()));
-    for sec in sections {
-        for r in sec.rows.iter().filter(|r| r.layer != BEHAVIOUR_LAYER) {
-            let checked: Vec<usize> = (0..m.columns.len())
-                .filter(|i| r.cells[*i].pass + r.cells[*i].fail + r.cells[*i].xfail > 0)
-                .collect();
-            if checked.is_empty() {
-                continue;
-            }
-            let held: Vec<&str> = checked
-                .iter()
-                .filter(|i| matches!(r.cells[**i].state, CellState::Pass | CellState::Absent))
-                .map(|i| m.columns[*i].name.as_str())
-                .collect();
-            let spelling = r
-                .spelling
-                .as_deref()
-                .map(rst_code)
-                .unwrap_or_else(|| "no spelling".into());
-            let _ = writeln!(
-                s,
-                "* ``{}`` of {} in layer *{}* ({spelling}):\n",
-                r.observable,
-                article(&r.kind),
-                rst(&layer_label(r)),
-            );
-            let missing = checked
-                .iter()
-                .filter(|i| !r.cells[**i].spelled && r.cells[**i].state == CellState::Absent)
-                .count();
-            let who = if held.len() == checked.len() {
-                format!("all {} columns that checked it", held.len())
-            } else if held.len() > 3 {
-                format!(
-                    "{} of the {} columns that checked it",
-                    held.len(),
-                    checked.len()
-                )
+/// A short name for a source link: `GH-30633`, `gh-143999`, `msg300475`, `PEP 492`,
+/// `cython#7448`, `genobject.c@3.10`, `docs: inspect`.
+pub fn source_label(url: &str) -> String {
+    let rest = url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let parts: Vec<&str> = rest.split('/').collect();
+    let num = |s: &str| s.split(['#', '?']).next().unwrap_or_default().to_string();
+    match parts.as_slice() {
+        ["github.com", "python", "cpython", "pull", n, ..] => format!("GH-{}", num(n)),
+        ["github.com", "python", "cpython", "issues", n, ..] => format!("gh-{}", num(n)),
+        ["github.com", _, repo, "issues" | "pull", n, ..] => format!("{repo}#{}", num(n)),
+        ["github.com", _, _, "blob", "branches", r, .., file]
+        | ["github.com", _, _, "blob", r, .., file] => {
+            let r = if r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()) {
+                &r[..12]
             } else {
-                rst(&held.join(", "))
+                r
             };
-            if !held.is_empty() {
-                let absent = if missing > 0 {
-                    format!(" (on {missing} of them the spelling is missing, as the spec says)")
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    s,
-                    "  - holds as the cases expect on {who}{absent}; cases {}",
-                    row_cases(m, r)
-                );
-            }
-            let specific = version_specific(m, r, &checked);
-            if !specific.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "  - cases that apply to some versions only: {}",
-                    specific.join("; ")
-                );
-            }
-            let diffs = differences(m, r, results);
-            for (what, at) in diffs.iter().take(MAX_DIFFERENCES) {
-                let mut shown: Vec<String> = at.iter().take(MAX_PLACES).cloned().collect();
-                if at.len() > MAX_PLACES {
-                    shown.push(format!("and {} more", at.len() - MAX_PLACES));
-                }
-                let _ = writeln!(s, "  - {what}: {}", rst(&shown.join(", ")));
-            }
-            if diffs.len() > MAX_DIFFERENCES {
-                let _ = writeln!(
-                    s,
-                    "  - and {} more distinct observations (every failing check is in the results file)",
-                    diffs.len() - MAX_DIFFERENCES
-                );
-            }
-            s.push('\n');
+            format!("{}@{r}", num(file))
         }
+        ["bugs.python.org", issue, ..] => match issue.split_once('#') {
+            Some((_, msg)) => msg.to_string(),
+            None => format!("bpo-{}", issue.trim_start_matches("issue")),
+        },
+        ["peps.python.org", pep, ..] => format!(
+            "PEP {}",
+            pep.trim_start_matches("pep-").trim_start_matches('0')
+        ),
+        ["docs.python.org", .., page] => format!(
+            "docs: {}",
+            page.split(['#', '.']).next().unwrap_or_default()
+        ),
+        [host, ..] => host.to_string(),
+        [] => "source".into(),
     }
 }
 
-/// The cases of a row that ran on only some of the runtimes that checked it (version
-/// conditions, features), grouped by the runtimes they ran on: where the semantics change by
-/// version. Only bare runtime columns count (compiled and `+ref` columns run fewer cases for
-/// reasons of their own).
-fn version_specific(m: &Matrix, r: &Row, checked: &[usize]) -> Vec<String> {
-    let base: Vec<usize> = checked
-        .iter()
-        .copied()
-        .filter(|i| m.columns[*i].compiler.is_none() && !m.columns[*i].reference)
-        .collect();
-    let mut ids: BTreeSet<u32> = BTreeSet::new();
-    for i in &base {
-        ids.extend(r.cells[*i].cases.iter().copied());
-    }
-    let mut groups: Vec<(Vec<usize>, Vec<&str>)> = Vec::new();
-    for id in ids {
-        let on: Vec<usize> = base
-            .iter()
-            .copied()
-            .filter(|i| r.cells[*i].cases.contains(&id))
-            .collect();
-        if on.len() == base.len() {
-            continue;
-        }
-        let case = m.cases[id as usize].as_str();
-        match groups.iter_mut().find(|(cols, _)| *cols == on) {
-            Some((_, cases)) => cases.push(case),
-            None => groups.push((on, vec![case])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(on, cases)| {
-            let names: Vec<&str> = on.iter().map(|i| m.columns[*i].name.as_str()).collect();
-            let cases: Vec<String> = cases.into_iter().map(rst_code).collect();
-            format!("{} on {}", cases.join(", "), rst(&names.join(", ")))
+/// `3.14.7` as `[3, 14, 7]` (the leading digits of each part), for comparing versions.
+pub fn version_parts(v: &str) -> Vec<u64> {
+    v.split('.')
+        .map(|p| {
+            p.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0)
         })
         .collect()
 }
 
-/// The distinct failing observations of a row, each with the columns (and case, step) that showed it.
-fn differences(m: &Matrix, r: &Row, results: &Results) -> Vec<(String, Vec<String>)> {
-    let tally_layer = if r.layer == BEHAVIOUR_LAYER {
-        ""
-    } else {
-        r.layer.as_str()
-    };
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, c) in r.cells.iter().enumerate() {
-        if c.fail + c.xfail == 0 {
-            continue;
-        }
-        let col = &m.columns[i].name;
-        let ids: Vec<&str> = m.cell_cases(c).collect();
-        for t in results
-            .trials
-            .iter()
-            .filter(|t| t.column == *col && ids.contains(&t.case.as_str()))
-        {
-            if !t.tally.iter().any(|ta| {
-                ta.target_kind == r.kind
-                    && ta.layer == tally_layer
-                    && counts_for(&r.observable, &ta.kind)
-                    && ta.fail + ta.xfail > 0
-            }) {
-                continue;
-            }
-            for p in t
-                .problems
-                .iter()
-                .filter(|p| p.layer == tally_layer && counts_for(&r.observable, &p.kind))
-            {
-                let known = p
-                    .deviation
-                    .and_then(|d| t.deviations.get(d))
-                    .map(|d| format!(" (known: {})", d.reason))
-                    .unwrap_or_default();
-                let key = format!(
-                    "expected {} ({}), observed {}{}",
-                    rst_code(&p.expected),
-                    rst(&p.why),
-                    rst_code(&p.observed),
-                    rst(&known)
-                );
-                let at = format!("{col} at {} step {} {}", t.case, p.step, p.at);
-                let v = out.entry(key).or_default();
-                if !v.contains(&at) {
-                    v.push(at);
-                }
-            }
-        }
-    }
-    out.into_iter().collect()
-}
-
 /// The checks of some layers in one column.
-struct LayerSum {
-    pass: u32,
-    fail: u32,
-    xfail: u32,
-    agreement_pass: u32,
-    agreement_total: u32,
-    cases: BTreeSet<String>,
+pub(crate) struct LayerSum {
+    pub pass: u32,
+    pub fail: u32,
+    pub xfail: u32,
+    pub agreement_pass: u32,
+    pub agreement_total: u32,
+    pub cases: BTreeSet<String>,
 }
 
 impl LayerSum {
     /// "12 of 14 pass, 2 fail".
-    fn counts(&self) -> String {
+    pub fn counts(&self) -> String {
         let mut out = format!(
             "{} of {} pass",
             self.pass,
@@ -568,7 +288,7 @@ impl LayerSum {
 }
 
 /// Sum the checks of `layers` in `column`, agreement checks apart.
-fn layer_sum(results: &Results, column: &str, layers: &[&str]) -> LayerSum {
+pub(crate) fn layer_sum(results: &Results, column: &str, layers: &[&str]) -> LayerSum {
     let mut sum = LayerSum {
         pass: 0,
         fail: 0,
@@ -596,170 +316,58 @@ fn layer_sum(results: &Results, column: &str, layers: &[&str]) -> LayerSum {
     sum
 }
 
-fn proposal(
-    s: &mut String,
-    m: &Matrix,
-    results: &Results,
-    layer: &str,
-    title: &str,
-    optional: bool,
-) {
-    heading(s, title, '=');
-    if optional {
-        let _ = writeln!(
-            s,
-            "``__delegated_to__`` and ``__returns_to__`` (`msg300477 <https://bugs.python.org/issue31230#msg300477>`__) \
-             are the contested part of the proposal; they are counted here apart from the unified names, and nothing \
-             above depends on them.\n"
-        );
-    } else {
-        let _ = writeln!(
-            s,
-            "The unified names (``__code__``, ``__frame__``, ``__running__``, ``inspect.getasyncstate()``; \
-             `msg300475 <https://bugs.python.org/issue31230#msg300475>`__) exist in no released Python. On a bare \
-             runtime the checks of this layer confirm that each spelling is missing; with the reference implementation \
-             loaded (``+ref``) the same expectations are read through the new names, and each is also checked to agree \
-             with today's spelling of the same observable at the same snapshot. The fourth column shows whether loading \
-             the reference changed anything in today's layers (``attributes`` and ``inspect``).\n"
-        );
-    }
-    table(
-        s,
-        &[16, 16, 16, 14, 18, 20],
-        &[
-            "runtime",
-            "bare",
-            "with the reference",
-            "agreement with today",
-            "today's layers bare → +ref",
-            "cases",
-        ],
-    );
-    let mut any = false;
-    for (i, c) in m.columns.iter().enumerate() {
-        if c.reference {
-            continue;
-        }
-        let Some(j) = m.with_reference(i) else {
-            continue;
-        };
-        let rc = &m.columns[j];
-        let bare = layer_sum(results, &c.name, &[layer]);
-        let with = layer_sum(results, &rc.name, &[layer]);
-        let today_bare = layer_sum(results, &c.name, &["attributes", "inspect"]);
-        let today_ref = layer_sum(results, &rc.name, &["attributes", "inspect"]);
-        let today = if today_bare.counts() == today_ref.counts() {
-            format!("unchanged ({})", today_bare.counts())
-        } else {
-            format!("{} → {}", today_bare.counts(), today_ref.counts())
-        };
-        let cases: BTreeSet<&str> = bare
-            .cases
-            .iter()
-            .chain(with.cases.iter())
-            .map(String::as_str)
-            .collect();
-        let agree = if with.agreement_total == 0 {
-            "no agreement checks".to_string()
-        } else {
-            format!("{} of {} agree", with.agreement_pass, with.agreement_total)
-        };
-        table_row(
-            s,
-            &[
-                format!("{} / {}", rst_code(&c.name), rst_code(&rc.name)),
-                bare.counts(),
-                with.counts(),
-                agree,
-                today,
-                case_groups(cases),
-            ],
-        );
-        any = true;
-    }
-    if !any {
-        let mut cells = vec!["no runtime ran both bare and with the reference".to_string()];
-        cells.extend(std::iter::repeat_n(String::new(), 5));
-        table_row(s, &cells);
-    }
-    s.push('\n');
-    let rows: Vec<&Row> = m.rows().filter(|r| r.layer == layer).collect();
-    if rows.is_empty() {
-        return;
-    }
-    let _ = writeln!(s, "Per observable and kind, with the reference loaded:\n");
-    let refs: Vec<usize> = (0..m.columns.len())
-        .filter(|i| m.columns[*i].reference)
-        .collect();
-    for r in rows {
-        let passing = refs
-            .iter()
-            .filter(|i| r.cells[**i].state == CellState::Pass)
-            .count();
-        let other: Vec<String> = refs
-            .iter()
-            .filter(|i| r.cells[**i].state != CellState::Pass)
-            .map(|i| {
-                let cell = &r.cells[*i];
-                let total = cell.pass + cell.fail + cell.xfail;
-                format!(
-                    "{} {} ({}/{total})",
-                    m.columns[*i].name,
-                    cell.state.name(),
-                    cell.pass
-                )
-            })
-            .collect();
-        let said = if refs.is_empty() {
-            "no column with the reference".to_string()
-        } else if other.is_empty() {
-            format!("pass on all {passing} columns with the reference")
-        } else {
-            format!(
-                "pass on {passing} of {}; {}",
-                refs.len(),
-                rst(&other.join(", "))
-            )
-        };
-        let spelling = r.spelling.as_deref().map(rst_code).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "* ``{}`` of {} as {spelling}: {said}",
-            r.observable,
-            article(&r.kind)
-        );
-    }
-    s.push('\n');
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn cases(s: &mut String, m: &Matrix, results: &Results) {
-    heading(s, "Cases behind the numbers", '=');
-    let _ = writeln!(s, "Every case in the results, with the trials it ran (passing, failing, skipped and otherwise, over all columns).\n");
-    table(
-        s,
-        &[40, 12, 12, 12, 12],
-        &["case", "pass", "fail", "skip", "other"],
-    );
-    for case in &m.cases {
-        let (mut p, mut f, mut k, mut o) = (0, 0, 0, 0);
-        for t in results.trials.iter().filter(|t| t.case == *case) {
-            match t.status {
-                introspec_judge::Status::Pass | introspec_judge::Status::Xfail => p += 1,
-                introspec_judge::Status::Fail | introspec_judge::Status::Xpass => f += 1,
-                introspec_judge::Status::Skip => k += 1,
-                _ => o += 1,
-            }
+    #[test]
+    fn source_labels_name_the_change() {
+        for (url, want) in [
+            ("https://github.com/python/cpython/pull/30633", "GH-30633"),
+            (
+                "https://github.com/python/cpython/issues/143999",
+                "gh-143999",
+            ),
+            (
+                "https://github.com/cython/cython/issues/7448",
+                "cython#7448",
+            ),
+            ("https://github.com/pypy/pypy/issues/3995", "pypy#3995"),
+            (
+                "https://github.com/python/cpython/blob/3.10/Objects/frameobject.c",
+                "frameobject.c@3.10",
+            ),
+            ("https://bugs.python.org/issue31230#msg300475", "msg300475"),
+            (
+                "https://github.com/pypy/pypy/blob/branches/py3.9/pypy/interpreter/generator.py",
+                "generator.py@py3.9",
+            ),
+            ("https://bugs.python.org/issue30773", "bpo-30773"),
+            ("https://peps.python.org/pep-0492/", "PEP 492"),
+            (
+                "https://docs.python.org/3/library/inspect.html#inspect.getgeneratorstate",
+                "docs: inspect",
+            ),
+        ] {
+            assert_eq!(source_label(url), want, "{url}");
         }
-        table_row(
-            s,
-            &[
-                rst_code(case),
-                p.to_string(),
-                f.to_string(),
-                k.to_string(),
-                o.to_string(),
-            ],
-        );
     }
-    s.push('\n');
+
+    #[test]
+    fn simple_tables_pad_every_column_and_never_leave_a_first_cell_empty() {
+        let mut s = String::new();
+        simple_table(
+            &mut s,
+            &["a", "bb"],
+            &[vec!["xyz".into(), "1".into()], vec!["".into(), "22".into()]],
+        );
+        assert_eq!(s, "===  ==\na    bb\n===  ==\nxyz  1\n—    22\n===  ==\n\n");
+    }
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert!(version_parts("3.14.7") < version_parts("3.15"));
+        assert!(version_parts("3.9.18") < version_parts("3.10"));
+        assert!(version_parts("3.15.0a1") >= version_parts("3.15"));
+    }
 }

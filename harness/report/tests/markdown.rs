@@ -252,6 +252,7 @@ fn small() -> Matrix {
     Matrix {
         schema: introspec_report::matrix::SCHEMA.into(),
         results_schema: "introspec-results/1".into(),
+        results_file: None,
         harness: Harness {
             version: "0".into(),
             commit: "abc".into(),

@@ -867,6 +867,27 @@ impl<'p> Session<'p> {
                 }
             });
         };
+        // the compiled columns' virtual environments (downloads from PyPI, mostly waiting on
+        // the network) are made in the background from the start, three at a time, in the
+        // order the compiled phase needs them, so that no build waits for one it could have had.
+        // Not joined: an interrupted run does not wait for a download (a build waits for its
+        // environment's lock instead), and one stopped half-way is made afresh next time.
+        let wanted: Vec<(introspec_runtimes::Runtime, introspec_compilers::Compiler)> = compiled
+            .iter()
+            .filter_map(|g| {
+                let c = &self.columns[g[0]];
+                c.compiler.map(|k| (c.runtime.clone(), k))
+            })
+            .collect();
+        if !wanted.is_empty() {
+            let (cache, stop) = (self.project.cache.clone(), self.stop.clone());
+            std::thread::spawn(move || {
+                let wanted: Vec<_> = wanted.iter().map(|(rt, c)| (rt, *c)).collect();
+                introspec_compilers::prepare_environments(&cache, &wanted, 3, &|| {
+                    stop.load(Ordering::SeqCst)
+                })
+            });
+        }
         phase(&interpreted);
         if !compiled.is_empty() && !self.stop.load(Ordering::SeqCst) {
             progress(RunEvent::InterpretersDone);

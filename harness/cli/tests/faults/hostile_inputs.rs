@@ -113,7 +113,7 @@ fn observing_case(id: &str, setup: &str, body: &str) -> String {
         r#"
 [[case]]
 id = "{id}"
-title = "Observes a 50 MB value"
+title = "Observes a 5 MB value"
 kind = "generator"
 source = "https://docs.python.org/3/library/functions.html#repr"
 timeout = 60.0
@@ -134,28 +134,29 @@ returns = 1
     )
 }
 
-/// Three cases that observe 50 MB values (a yielded string, an exception's message, a list of
-/// forty 1.25 MB strings) and one whose code fails with a 50 MB message: the results file
-/// of both columns stays under 100 KiB (it was 400 MB), each observed value or reason is cut
+/// Three cases that observe 5 MB values (a yielded string, an exception's message, a list of
+/// forty 125 KB strings) and one whose code fails with a 5 MB message: the results file
+/// of both columns stays under 100 KiB (with 50 MB values it was 400 MB; a tenth of that
+/// shows the same bound at a tenth of the test's time), each observed value or reason is cut
 /// at 4 KiB and says the full length, the same on both observers, and so is each value in
 /// the snapshot record.
 #[test]
 fn observed_values_are_clipped_with_their_full_length() {
     let mut toml = String::new();
-    toml.push_str(&observing_case("big.yield", "", "yield 'x' * 50000000"));
+    toml.push_str(&observing_case("big.yield", "", "yield 'x' * 5000000"));
     toml.push_str(&observing_case(
         "big.raise",
         "",
-        "raise ValueError('y' * 50000000)\n    yield",
+        "raise ValueError('y' * 5000000)\n    yield",
     ));
     toml.push_str(&observing_case(
         "big.list",
         "",
-        "yield ['z' * 1250000] * 40",
+        "yield ['z' * 125000] * 40",
     ));
     toml.push_str(&observing_case(
         "big.setup",
-        "raise RuntimeError('w' * 50000000)",
+        "raise RuntimeError('w' * 5000000)",
         "yield 1",
     ));
     let root = project_with("clip", &toml);
@@ -202,9 +203,9 @@ fn observed_values_are_clipped_with_their_full_length() {
     let cols: Vec<_> = by_column.values().collect();
     assert_eq!(cols[0], cols[1], "the two observers disagree");
     let want = [
-        ("big.yield", Status::Fail, "…(clipped, 50000002 bytes)"),
-        ("big.raise", Status::Fail, "…(clipped, 50000021 bytes)"),
-        ("big.list", Status::Fail, "…(clipped, 50000160 bytes)"),
+        ("big.yield", Status::Fail, "…(clipped, 5000002 bytes)"),
+        ("big.raise", Status::Fail, "…(clipped, 5000021 bytes)"),
+        ("big.list", Status::Fail, "…(clipped, 5000160 bytes)"),
         ("big.setup", Status::Error, "bytes)"),
     ];
     for (case, status, marker) in want {

@@ -69,7 +69,11 @@ fn index(m: &Matrix, families: &[Family], names: &Notes) -> String {
         s,
         "What every runtime does with each observable of the asynchronous operation introspection protocol \
          ([bpo-31230](https://bugs.python.org/issue31230)), per naming layer and object kind. Made by `introspec report` \
-         from a results file (`{}`) of harness {} at commit `{}` (spec digest `{}`); `introspec run` remakes it.{}\n",
+         from {} (`{}`) of harness {} at commit `{}` (spec digest `{}`); `introspec run` remakes it.{}\n",
+        m.results_file
+            .as_deref()
+            .map(md_code)
+            .unwrap_or_else(|| "a results file".into()),
         m.results_schema,
         m.harness.version,
         m.harness.commit,

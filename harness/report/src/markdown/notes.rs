@@ -115,11 +115,12 @@ pub fn render(m: &Matrix, notes: &Notes, families: &[Family], back: &str) -> Str
     let _ = writeln!(
         s,
         "[← the matrix]({back}) · {} distinct deviations behind {} notes of matrix.html and matrix.json \
-         (commit `{}`). Each is listed once, with every place that records it; the ids of all its notes \
-         link here.\n",
+         (commit `{}`, spec digest `{}`). Each is listed once, with every place that records it; the ids \
+         of all its notes link here.\n",
         notes.entries.len(),
         m.deviations.len(),
-        m.harness.commit
+        m.harness.commit,
+        m.harness.spec_digest
     );
     for e in &notes.entries {
         let anchors: String = e

@@ -1,0 +1,187 @@
+//! One provenance: the committed reports all come from one results file of one clean
+//! commit and say so; every other committed results file the PEP material draws on is named
+//! there with its own commit and spec digest; the screenshot is of the page as committed;
+//! and where the results file is on this machine, the reports are its rendering to the byte.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use introspec_report::load;
+use introspec_report::pep::sources::{self, Sources};
+use introspec_report::render_reports_with;
+use sha2::{Digest, Sha256};
+
+fn reports() -> PathBuf {
+    common::root().join("reports")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn sha256(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `(commit, spec digest)` the committed matrix.json names.
+fn committed_harness() -> (String, String) {
+    let m: serde_json::Value = serde_json::from_str(&read(&reports().join("matrix.json"))).unwrap();
+    (
+        m["harness"]["commit"].as_str().unwrap().to_string(),
+        m["harness"]["spec_digest"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Every report `introspec report` writes, as committed.
+fn committed_reports() -> Vec<PathBuf> {
+    let dir = reports();
+    let mut out: Vec<PathBuf> = introspec_report::REPORT_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+    let mut md: Vec<PathBuf> = std::fs::read_dir(dir.join(introspec_report::markdown::DIR))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    md.sort();
+    out.extend(md);
+    out
+}
+
+/// The committed results files besides the main one (`latest.json` is never committed).
+fn committed_results() -> Vec<PathBuf> {
+    sources::committed_results(&common::root())
+}
+
+#[test]
+fn every_committed_report_names_one_clean_commit_and_spec_digest() {
+    let (commit, digest) = committed_harness();
+    assert!(
+        !commit.ends_with("-dirty") && commit != "unknown",
+        "the committed reports come from a run of an uncommitted checkout ({commit}): run `introspec run` on a clean commit, then `introspec report`"
+    );
+    for path in committed_reports() {
+        let text = read(&path);
+        assert!(
+            text.contains(&commit) && text.contains(&digest),
+            "{} does not name commit {commit} and spec digest {digest} as matrix.json does: the reports are of different runs; run `introspec report` to write them all from one results file",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_pep_material_names_each_committed_results_file_it_draws_on() {
+    let (_, digest) = committed_harness();
+    for doc in ["pep-evidence.rst", "pep-evidence-appendix.rst"] {
+        let text = read(&reports().join(doc));
+        for file in committed_results() {
+            let r = load::results(&file).unwrap_or_else(|e| panic!("{e}"));
+            let name = format!(
+                "reports/results/{}",
+                file.file_name().unwrap().to_string_lossy()
+            );
+            let used = format!(
+                "``{name}``: commit ``{}``, spec digest ``{}``",
+                r.harness.commit, r.harness.spec_digest
+            );
+            if r.harness.spec_digest == digest {
+                assert!(
+                    text.contains(&used),
+                    "{doc} does not say it draws on {name} (commit {}): run `introspec report`",
+                    r.harness.commit
+                );
+            } else {
+                assert!(
+                    !text.contains(&used),
+                    "{doc} draws on {name}, whose spec digest {} is not the reports' {digest}",
+                    r.harness.spec_digest
+                );
+            }
+        }
+    }
+}
+
+/// Whether chromium is installed (`INTROSPEC_CHROMIUM`, else `chromium` or
+/// `chromium-browser` on `PATH`), so that `harness/report/tools/screenshot.sh` can run here.
+fn chromium_here() -> bool {
+    if std::env::var_os("INTROSPEC_CHROMIUM").is_some() {
+        return true;
+    }
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .any(|d| d.join("chromium").is_file() || d.join("chromium-browser").is_file())
+    })
+}
+
+#[test]
+fn the_screenshot_is_of_the_page_as_committed() {
+    let dir = reports();
+    let record: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("matrix.png.json"))).unwrap();
+    let (commit, digest) = committed_harness();
+    assert_eq!(
+        record["png_sha256"].as_str().unwrap(),
+        sha256(&dir.join("matrix.png")),
+        "reports/matrix.png is not the picture reports/matrix.png.json records: run `bash harness/report/tools/screenshot.sh`"
+    );
+    assert_eq!(
+        (
+            record["commit"].as_str().unwrap(),
+            record["spec_digest"].as_str().unwrap()
+        ),
+        (commit.as_str(), digest.as_str()),
+        "reports/matrix.png shows the page of another run than the other reports: run `bash harness/report/tools/screenshot.sh`"
+    );
+    if record["page_sha256"].as_str().unwrap() != sha256(&dir.join("matrix.html")) {
+        // as the browser tests do: where chromium cannot retake it, say so; on CI (.ci/run
+        // installs chromium and takes the screenshot after the run) and wherever chromium is
+        // installed, a screenshot older than the page fails
+        let msg = "reports/matrix.png is older than reports/matrix.html (the page changed since the screenshot): run `bash harness/report/tools/screenshot.sh`";
+        if std::env::var_os("CI").is_none() && !chromium_here() {
+            eprintln!(
+                "note: {msg} (no chromium here: apt-get install -y chromium; this fails on CI)"
+            );
+            return;
+        }
+        panic!("{msg}");
+    }
+}
+
+/// Where the main results file of the committed reports is on this machine (it is made by
+/// `introspec run` and never committed), the committed reports are its rendering, byte for
+/// byte. Elsewhere this says why it checked nothing more.
+#[test]
+fn the_committed_reports_are_the_rendering_of_their_results_where_those_are_here() {
+    let root = common::root();
+    let file = root.join("reports/results/latest.json");
+    let (commit, _) = committed_harness();
+    let Ok(results) = load::results(&file) else {
+        eprintln!("note: no reports/results/latest.json here: the byte-for-byte check of the committed reports needs the run they come from");
+        return;
+    };
+    if results.harness.commit != commit {
+        eprintln!(
+            "note: reports/results/latest.json is of commit {}, the committed reports of {commit}: not compared",
+            results.harness.commit
+        );
+        return;
+    }
+    let spec = common::spec();
+    let corpus = sources::corpus(&root, &spec);
+    let src = Sources::from_checkout(&root, &corpus, &file).unwrap_or_else(|e| panic!("{e}"));
+    for (name, body) in render_reports_with(&results, &spec, &src) {
+        let committed = read(&reports().join(&name));
+        assert!(
+            committed == body,
+            "reports/{name} is not the rendering of reports/results/latest.json (commit {commit}): run `introspec report` and commit the result"
+        );
+    }
+}
