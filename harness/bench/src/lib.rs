@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use introspec_cases::{Case, Corpus};
 use introspec_judge::Trial;
-use introspec_runner::{columns, Column, Project, Session};
+use introspec_runner::{columns, Column, Project, Session, Settings};
 use introspec_worker::{RunOutcome, Worker, WorkerSpec};
 use serde::Serialize;
 
@@ -98,7 +98,7 @@ pub struct Options {
 
 fn interpreter_columns(project: &Project) -> (introspec_runtimes::Discovery, Vec<Column>) {
     let d = project.discover();
-    let cols = columns::all(&d.runtimes, &project.cache);
+    let cols = columns::all(&d.runtimes, &project.cache, &project.settings.compilers);
     (d, cols)
 }
 
@@ -159,7 +159,7 @@ pub fn rate(project: &Project, col: &Column, seconds: f64) -> Option<Rate> {
     let session = Session::new(project, vec![col.clone()]);
     let spec = WorkerSpec {
         python: col.runtime.path.clone(),
-        observer: col.observer(),
+        observer: col.observer,
         loads: col.loads.clone(),
         cache: project.cache.clone(),
         env: vec![],
@@ -211,7 +211,7 @@ pub fn rate(project: &Project, col: &Column, seconds: f64) -> Option<Rate> {
     let rss = peak_rss_of(worker.pid());
     Some(Rate {
         column: col.name.clone(),
-        observer: col.observer.clone(),
+        observer: col.observer.name().into(),
         cases,
         steps,
         reads_per_snapshot: reads,
@@ -349,12 +349,17 @@ fn machine() -> Machine {
 }
 
 /// Run every measurement.
-pub fn run(root: &Path, opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
-    let mut project = Project::load(root).map_err(|d| d.to_string())?;
+pub fn run(
+    root: &Path,
+    settings: &Settings,
+    opts: &Options,
+    log: &dyn Fn(&str),
+) -> Result<Report, String> {
+    let mut project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let (discovery, all_cols) = interpreter_columns(&project);
     let interp_cols: Vec<Column> = all_cols
         .iter()
-        .filter(|c| c.compiler == "cpython")
+        .filter(|c| c.compiler.is_none())
         .cloned()
         .collect();
     log("warming up: one pass so that caches (observers on disk, page cache) are as a warm run has them");

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use introspec::{default_jobs, project_root};
 use introspec_judge::Status;
-use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session};
+use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session, Settings};
 
 mod progress;
 mod report_cmd;
@@ -193,6 +193,16 @@ enum BenchWhat {
 /// Held while the results file is written: a second Ctrl-C, which quits at once, waits for it.
 static RESULTS_WRITE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The settings, or return from the calling function with exit status 2 when one is bad.
+macro_rules! settings_or_exit {
+    () => {
+        match settings() {
+            Ok(s) => s,
+            Err(code) => return code,
+        }
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = project_root(cli.root.as_deref());
@@ -228,7 +238,13 @@ fn main() -> ExitCode {
             replay: Some(path),
             no_reference,
             ..
-        } => match introspec_fuzz::cli::replay(&root, &path, &runtime, no_reference) {
+        } => match introspec_fuzz::cli::replay(
+            &root,
+            &settings_or_exit!(),
+            &path,
+            &runtime,
+            no_reference,
+        ) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
@@ -246,6 +262,15 @@ fn main() -> ExitCode {
             no_reference,
             ..
         } => {
+            let plant = match introspec_fuzz::model::Plant::from_setting(
+                std::env::var("INTROSPEC_FUZZ_PLANT").ok().as_deref(),
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("INTROSPEC_FUZZ_PLANT: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = introspec_fuzz::cli::FuzzOptions {
                 runtimes: runtime,
                 seconds,
@@ -254,8 +279,9 @@ fn main() -> ExitCode {
                 kinds: kind,
                 regressions: regressions.unwrap_or_else(|| root.join("cases/regressions")),
                 no_reference,
+                plant,
             };
-            match introspec_fuzz::cli::fuzz(&root, &opts) {
+            match introspec_fuzz::cli::fuzz(&root, &settings_or_exit!(), &opts) {
                 Ok(false) => ExitCode::SUCCESS,
                 Ok(true) => ExitCode::from(1),
                 Err(e) => {
@@ -267,7 +293,13 @@ fn main() -> ExitCode {
         Command::Bench {
             what: Some(BenchWhat::Fuzz { runtime, seconds }),
             ..
-        } => match introspec_fuzz::bench::bench(&root, &runtime, seconds) {
+        } => match introspec_fuzz::bench::bench(
+            &root,
+            &settings_or_exit!(),
+            &runtime,
+            seconds,
+            std::env::var_os("INTROSPEC_FUZZ_TIMING").is_some(),
+        ) {
             Ok(ok) => {
                 if ok {
                     ExitCode::SUCCESS
@@ -308,7 +340,7 @@ fn bench(
             repeats,
         }),
     };
-    match introspec_bench::run(root, &opts, &|m| eprintln!("{m}")) {
+    match introspec_bench::run(root, &settings_or_exit!(), &opts, &|m| eprintln!("{m}")) {
         Ok(report) => {
             print!("{}", introspec_bench::render(&report));
             let out = root.join("reports/bench.json");
@@ -329,8 +361,16 @@ fn bench(
     }
 }
 
+/// The settings from the environment, read once here, at the edge (README, "Settings").
+fn settings() -> Result<Settings, ExitCode> {
+    Settings::from_env_diagnosed().map_err(|d| {
+        eprintln!("{d}");
+        ExitCode::from(2)
+    })
+}
+
 fn load(root: &std::path::Path) -> Result<Project, ExitCode> {
-    Project::load(root).map_err(|d| {
+    Project::load(root, &settings()?).map_err(|d| {
         eprintln!("{d}");
         ExitCode::from(2)
     })
@@ -375,7 +415,7 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         "column", "observer", "ref", "build", "found by"
     );
     for rt in &d.runtimes {
-        let obs = introspec_worker::Observer::preferred(&rt.identity);
+        let obs = introspec_worker::observers::preferred(&rt.identity);
         let reference = if introspec_worker::reference_supports(&rt.identity).is_ok() {
             "yes"
         } else {
@@ -402,10 +442,9 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
         );
     }
     // the compiled columns: the cases compiled with Cython and mypyc (harness/compilers),
-    // built on first use into the cache directory (see introspec_worker::default_cache), compiled/
-    let compilers = columns::compilers_enabled();
+    // built on first use into the cache directory (see introspec_runner::Settings::cache), compiled/
     for rt in &d.runtimes {
-        for compiler in &compilers {
+        for compiler in &project.settings.compilers {
             match columns::compiled(rt, *compiler) {
                 Ok(c) => println!(
                     "compiled: {} ({}, {} observer)",
@@ -469,7 +508,11 @@ fn run(
     for a in &discovery.absent {
         eprintln!("absent runtime {}: install it with `{}`", a.name, a.install);
     }
-    let mut cols = columns::all(&discovery.runtimes, &project.cache);
+    let mut cols = columns::all(
+        &discovery.runtimes,
+        &project.cache,
+        &project.settings.compilers,
+    );
     if no_reference {
         cols.retain(|c| !c.reference);
     }
@@ -591,7 +634,7 @@ fn provenance(session: &Session, column: &str) -> String {
     match session.build_of(i) {
         Some(b) if b.build.cached => "cache".into(),
         Some(b) => format!("built {:.0} s", b.build.seconds),
-        None if session.columns[i].compiled_with().is_some() => "not built".into(),
+        None if session.columns[i].compiler.is_some() => "not built".into(),
         None => String::new(),
     }
 }

@@ -62,7 +62,7 @@ fn inputs(root: &Path, pins: &Pins) -> Result<introspec_usage::Inputs, String> {
         .display()
         .to_string();
     Ok(introspec_usage::Inputs {
-        cache: introspec_worker::default_cache(root),
+        cache: introspec_runner::Settings::from_env()?.cache(root),
         scanner: interpreter(scanner),
         stdlib,
         pins_name,

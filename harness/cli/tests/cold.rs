@@ -39,7 +39,11 @@ fn runtime() -> (PathBuf, String) {
     let d = discover(&Options::from_env(&checkout()));
     d.runtimes
         .iter()
-        .filter(|rt| Compiler::ALL.iter().all(|c| c.pin(&rt.identity).is_ok()))
+        .filter(|rt| {
+            Compiler::ALL
+                .iter()
+                .all(|c| introspec_compilers::pin(*c, &rt.identity).is_ok())
+        })
         .max_by_key(|rt| rt.identity.version.clone())
         .map(|rt| (rt.path.clone(), rt.name.clone()))
         .expect("the cold test needs a CPython that Cython and mypyc both build for (3.9 or newer)")

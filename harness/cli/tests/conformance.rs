@@ -15,7 +15,10 @@ mod snapshot;
 fn main() {
     let args = Arguments::from_args();
     let root = introspec::project_root(None);
-    let project = match Project::load(&root) {
+    let project = match Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    ) {
         Ok(p) => p,
         Err(d) => {
             let msg = d.to_string();
@@ -64,7 +67,11 @@ fn main() {
         ));
     }
 
-    let cols = columns::all(&discovery.runtimes, &project.cache);
+    let cols = columns::all(
+        &discovery.runtimes,
+        &project.cache,
+        &project.settings.compilers,
+    );
     let session: &'static Session<'static> = Box::leak(Box::new(Session::new(project, cols)));
     let session = Arc::new(session);
     // cargo nextest runs every trial in a process of its own: there, running the whole column
@@ -86,9 +93,7 @@ fn main() {
                 let v = &out.verdict;
                 match v.status {
                     Status::Pass | Status::Xfail => Ok(Completion::Completed),
-                    Status::Skip => Ok(Completion::ignored_with(
-                        v.reason.clone().unwrap_or_default(),
-                    )),
+                    Status::Skip => Ok(Completion::ignored_with(v.reason_text())),
                     _ => Err(Failed::from(format!(
                         "{}\n{}",
                         v.status.name(),

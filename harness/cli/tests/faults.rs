@@ -39,8 +39,14 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A fixture project, its observers cached with the checkout's.
 fn load(name: &str) -> Project {
-    let mut p = Project::load(&fixture(name)).unwrap_or_else(|d| panic!("{name}: {d}"));
-    p.cache = introspec_worker::default_cache(&checkout());
+    let mut p = Project::load(
+        &fixture(name),
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .unwrap_or_else(|d| panic!("{name}: {d}"));
+    p.cache = introspec_runner::Settings::from_env()
+        .expect("the settings are valid")
+        .cache(&checkout());
     p
 }
 
@@ -65,23 +71,23 @@ fn columns() -> &'static [Column] {
             .collect();
         let pyo3 = cpython
             .iter()
-            .rfind(|rt| Observer::preferred(&rt.identity) == Observer::Pyo3)
+            .rfind(|rt| introspec_worker::observers::preferred(&rt.identity) == Observer::Pyo3)
             .expect("the fault tests need a CPython 3.9 or newer, for the PyO3 observer's column");
         let portable = match cpython.iter().rfind(|rt| {
-            Observer::preferred(&rt.identity) == Observer::Portable
+            introspec_worker::observers::preferred(&rt.identity) == Observer::Portable
                 && rt.language() >= Version::new(3, 6, 0)
         }) {
             Some(rt) => columns::base(rt),
             None => {
                 let mut c = columns::base(pyo3);
-                c.observer = Observer::Portable.name().into();
+                c.observer = Observer::Portable;
                 c.name = format!("{}~portable", c.name);
                 c
             }
         };
         let pyo3 = columns::base(pyo3);
-        assert_eq!(pyo3.observer(), Observer::Pyo3);
-        assert_eq!(portable.observer(), Observer::Portable);
+        assert_eq!(pyo3.observer, Observer::Pyo3);
+        assert_eq!(portable.observer, Observer::Portable);
         vec![pyo3, portable]
     })
 }
@@ -137,11 +143,7 @@ fn without(name: &str, prefixes: &[&str]) -> Project {
 }
 
 fn describe(t: &TrialOutput) -> String {
-    format!(
-        "{} {}",
-        t.verdict.status.name(),
-        t.verdict.reason.clone().unwrap_or_default()
-    )
+    format!("{} {}", t.verdict.status.name(), t.verdict.reason_text())
 }
 
 /// Same status, reason, checks and observations.
@@ -333,7 +335,7 @@ fn crashes_are_crash_with_the_signal_and_spare_every_other_case() {
                     col.name,
                     describe(t)
                 );
-                let reason = t.verdict.reason.clone().unwrap_or_default();
+                let reason = t.verdict.reason_text();
                 assert!(
                     reason.starts_with(&format!("the worker died: {why}")),
                     "{}::{id} ({how}): {reason}",
@@ -382,7 +384,7 @@ fn hangs_time_out_their_worker_is_killed_and_nothing_else_waits() {
                 col.name,
                 describe(t)
             );
-            let reason = t.verdict.reason.clone().unwrap_or_default();
+            let reason = t.verdict.reason_text();
             assert!(
                 reason.starts_with("no answer within 1 s")
                     && reason.contains("the worker was killed"),
@@ -634,7 +636,7 @@ fn a_case_that_passes_only_the_second_time_is_flaky_at_its_step() {
             let what = format!("{}::flaky.counter ({how})", col.name);
             assert_eq!(t.verdict.status, Status::Flaky, "{what}: {}", describe(t));
             assert_eq!(t.diverged_at, Some(3), "{what}: {}", describe(t));
-            let reason = t.verdict.reason.clone().unwrap_or_default();
+            let reason = t.verdict.reason_text();
             assert!(
                 reason.starts_with("first run FAIL")
                     && reason.contains("rerun in a fresh worker PASS")
@@ -755,7 +757,7 @@ fn bad_input_gives_one_located_error_each_and_the_valid_cases_run() {
                     col.name,
                     describe(t)
                 );
-                let reason = t.verdict.reason.clone().unwrap_or_default();
+                let reason = t.verdict.reason_text();
                 assert!(
                     reason.starts_with("the case stopped in its compile phase: SyntaxError"),
                     "{reason}"
@@ -1080,7 +1082,7 @@ fn a_case_past_the_memory_limit_is_crash_memory_limit_alone() {
                 col.name,
                 describe(hog)
             );
-            let reason = hog.verdict.reason.clone().unwrap_or_default();
+            let reason = hog.verdict.reason_text();
             assert!(
                 reason.contains("memory limit (2 GiB)"),
                 "{} {how}: {reason}",
@@ -1114,7 +1116,7 @@ fn many_workers_start_at_once_on_an_empty_cache() {
                 s.spawn(move || {
                     let spec = introspec_worker::WorkerSpec {
                         python: col.runtime.path.clone(),
-                        observer: col.observer(),
+                        observer: col.observer,
                         loads: vec![],
                         cache,
                         env: vec![],
@@ -1189,6 +1191,7 @@ fn dropped_input_and_bad_settings_fail_the_run() {
         ("INTROSPEC_TIMEOUT", "1e400"),
         ("INTROSPEC_TIMEOUT", "abc"),
         ("INTROSPEC_MEMORY", "lots"),
+        ("INTROSPEC_COMPILERS", "cyton"),
     ] {
         let o = run(&[(k, v)]);
         assert_eq!(o.status.code(), Some(2), "{k}={v}: {}", show(&o));

@@ -9,16 +9,20 @@ use introspec_worker::Observer;
 #[test]
 fn both_observers_give_identical_observations_for_every_case() {
     let root = introspec::project_root(None);
-    let project = Project::load(&root).expect("the spec loads");
+    let project = Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .expect("the spec loads");
     let discovery = project.discover();
     let mut cols = Vec::new();
     for rt in &discovery.runtimes {
-        if Observer::Pyo3.supports(&rt.identity).is_err() {
+        if introspec_worker::observers::supports(Observer::Pyo3, &rt.identity).is_err() {
             continue;
         }
         let pyo3 = columns::base(rt);
         let mut portable = columns::base(rt);
-        portable.observer = Observer::Portable.name().into();
+        portable.observer = Observer::Portable;
         portable.name = format!("{}@portable", rt.name);
         cols.push(pyo3);
         cols.push(portable);

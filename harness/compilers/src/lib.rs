@@ -57,68 +57,42 @@ pub const FINDER_MODULE: &str = "introspec_compiled";
 const FINDER: &str = include_str!("../py/introspec_compiled.py");
 const MANIFEST: &str = "introspec_compiled.json";
 
-/// A compiler of Python to C extension modules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compiler {
-    /// Cython (<https://cython.org>), pure-Python mode.
-    Cython,
-    /// mypyc (<https://mypyc.readthedocs.io>), from the mypy package.
-    Mypyc,
-}
+pub use introspec_results::Compiler;
 
-impl Compiler {
-    /// Both compilers, in column order.
-    pub const ALL: [Compiler; 2] = [Compiler::Cython, Compiler::Mypyc];
-
-    /// `cython` or `mypyc`: the column suffix and the `compiler` of deviation selectors.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compiler::Cython => "cython",
-            Compiler::Mypyc => "mypyc",
-        }
+/// The pinned release of `compiler` for a runtime, or why it cannot build for it.
+pub fn pin(compiler: Compiler, id: &Identity) -> Result<&'static Pin, String> {
+    if id.implementation != "cpython" {
+        return Err(format!(
+            "the batched {} build is made for CPython only, not {}",
+            compiler.name(),
+            id.implementation
+        ));
     }
-
-    /// The compiler named `s`, if any.
-    pub fn parse(s: &str) -> Option<Compiler> {
-        Compiler::ALL.into_iter().find(|c| c.name() == s)
+    if id.free_threaded {
+        return Err(format!(
+            "free-threaded builds need {}'s multi-phase module init, which the batched build does not make",
+            compiler.name()
+        ));
     }
-
-    /// The pinned release for a runtime, or why this compiler cannot build for it.
-    pub fn pin(self, id: &Identity) -> Result<&'static Pin, String> {
-        if id.implementation != "cpython" {
-            return Err(format!(
-                "the batched {} build is made for CPython only, not {}",
-                self.name(),
-                id.implementation
-            ));
-        }
-        if id.free_threaded {
-            return Err(format!(
-                "free-threaded builds need {}'s multi-phase module init, which the batched build does not make",
-                self.name()
-            ));
-        }
-        let v = id.version.release();
-        PINS.iter()
-            .filter(|p| p.compiler == self)
-            .find(|p| v >= (u64::from(p.python.0), u64::from(p.python.1), 0))
-            .ok_or_else(|| {
-                let oldest = PINS
-                    .iter()
-                    .filter(|p| p.compiler == self)
-                    .map(|p| p.python)
-                    .min()
-                    .unwrap_or((3, 0));
-                format!(
-                    "{} needs CPython {}.{} or newer for the batched build (the column is {})",
-                    self.name(),
-                    oldest.0,
-                    oldest.1,
-                    id.version
-                )
-            })
-    }
+    let v = id.version.release();
+    PINS.iter()
+        .filter(|p| p.compiler == compiler)
+        .find(|p| v >= (u64::from(p.python.0), u64::from(p.python.1), 0))
+        .ok_or_else(|| {
+            let oldest = PINS
+                .iter()
+                .filter(|p| p.compiler == compiler)
+                .map(|p| p.python)
+                .min()
+                .unwrap_or((3, 0));
+            format!(
+                "{} needs CPython {}.{} or newer for the batched build (the column is {})",
+                compiler.name(),
+                oldest.0,
+                oldest.1,
+                id.version
+            )
+        })
 }
 
 /// One release installed from PyPI for the runtimes whose Python is at least `python`.
@@ -304,7 +278,7 @@ pub fn prepare_environments(
     let mut seen = std::collections::BTreeSet::new();
     let todo: Vec<(&Runtime, &'static Pin)> = wanted
         .iter()
-        .filter_map(|(rt, c)| c.pin(&rt.identity).ok().map(|p| (*rt, p)))
+        .filter_map(|(rt, c)| pin(*c, &rt.identity).ok().map(|p| (*rt, p)))
         .filter(|(rt, p)| seen.insert((rt.path.clone(), p.package, p.version)))
         .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -343,7 +317,7 @@ pub fn build(
     on_progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<Build, String> {
     let started = Instant::now();
-    let pin = compiler.pin(&rt.identity)?;
+    let pin = pin(compiler, &rt.identity)?;
     let names = module_names(sources.iter().map(|s| s.id.as_str()));
     let mut triples: Vec<(String, String, String)> = sources
         .iter()
@@ -517,41 +491,36 @@ mod tests {
     #[test]
     fn pins_follow_the_runtime() {
         assert_eq!(
-            Compiler::Cython
-                .pin(&id("3.13.0", "cpython"))
+            pin(Compiler::Cython, &id("3.13.0", "cpython"))
                 .unwrap()
                 .version,
             "3.3.1"
         );
         assert_eq!(
-            Compiler::Cython
-                .pin(&id("3.8.18", "cpython"))
+            pin(Compiler::Cython, &id("3.8.18", "cpython"))
                 .unwrap()
                 .version,
             "3.2.9"
         );
         assert_eq!(
-            Compiler::Mypyc
-                .pin(&id("3.9.18", "cpython"))
+            pin(Compiler::Mypyc, &id("3.9.18", "cpython"))
                 .unwrap()
                 .version,
             "1.19.1"
         );
         assert_eq!(
-            Compiler::Mypyc
-                .pin(&id("3.12.1", "cpython"))
+            pin(Compiler::Mypyc, &id("3.12.1", "cpython"))
                 .unwrap()
                 .version,
             "2.4.1"
         );
-        assert!(Compiler::Mypyc
-            .pin(&id("3.7.16", "cpython"))
+        assert!(pin(Compiler::Mypyc, &id("3.7.16", "cpython"))
             .unwrap_err()
             .contains("3.8 or newer"));
-        assert!(Compiler::Cython.pin(&id("3.9.16", "pypy")).is_err());
+        assert!(pin(Compiler::Cython, &id("3.9.16", "pypy")).is_err());
         let mut ft = id("3.13.0", "cpython");
         ft.free_threaded = true;
-        assert!(Compiler::Cython.pin(&ft).is_err());
+        assert!(pin(Compiler::Cython, &ft).is_err());
     }
 
     #[test]

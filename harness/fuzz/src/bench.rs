@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use introspec_cases::{Expect, ExpectFrom};
-use introspec_runner::{Column, Project};
+use introspec_runner::{Column, Project, Settings as RunSettings};
 use introspec_spec::{Pattern, Spec};
 use serde_json::{json, Value};
 
@@ -233,7 +233,12 @@ pub struct Rate {
     pub per_cpu: f64,
 }
 
-fn our_rate(project: &Project, column: &Column, seconds: f64) -> Result<Rate, String> {
+fn our_rate(
+    project: &Project,
+    column: &Column,
+    seconds: f64,
+    timing: bool,
+) -> Result<Rate, String> {
     let model = Model::new(&project.spec, None)?;
     let lanes = (0..WORKERS)
         .map(|_| Lane::new(column.clone(), &project.cache))
@@ -271,7 +276,7 @@ fn our_rate(project: &Project, column: &Column, seconds: f64) -> Result<Rate, St
     let secs = t0.elapsed().as_secs_f64();
     let (harness, worker) = (cpu_seconds("self") - self0, worker_cpu() - worker0);
     let cpu = harness + worker;
-    if std::env::var_os("INTROSPEC_FUZZ_TIMING").is_some() {
+    if timing {
         let t = c.lanes[0].timing;
         eprintln!(
             "{}: waiting for the worker {:.2} s, judging {:.2} s, of {secs:.2} s; CPU {harness:.2} s harness, {worker:.2} s worker",
@@ -313,8 +318,17 @@ fn cpu_seconds(pid: &str) -> f64 {
 
 /// `introspec bench fuzz`: measure every base column asked (all when `runtimes` is empty);
 /// `Ok(true)` when the fuzzer reaches [`TARGET_RATIO`] on every CPython measured.
-pub fn bench(root: &Path, runtimes: &[String], seconds: f64) -> Result<bool, String> {
-    let project = Project::load(root).map_err(|d| d.to_string())?;
+///
+/// `timing` (`INTROSPEC_FUZZ_TIMING`, read by the `introspec` binary) prints where the
+/// fuzzer's time went on each column.
+pub fn bench(
+    root: &Path,
+    settings: &RunSettings,
+    runtimes: &[String],
+    seconds: f64,
+    timing: bool,
+) -> Result<bool, String> {
+    let project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let cols = crate::cli::select_columns(&project, runtimes, true);
     if cols.is_empty() {
         return Err(format!("no column matches {runtimes:?}"));
@@ -324,7 +338,7 @@ pub fn bench(root: &Path, runtimes: &[String], seconds: f64) -> Result<bool, Str
     let mut rows = Vec::new();
     for col in &cols {
         eprintln!("{}: fuzzer, {seconds} s…", col.name);
-        let ours = our_rate(&project, col, seconds)?;
+        let ours = our_rate(&project, col, seconds, timing)?;
         eprintln!("{}: Hypothesis, {seconds} s…", col.name);
         let hypothesis = hypothesis_rate(&project, col, &shape, seconds, &mut log);
         rows.push(Measure {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{explain, Status, Trial, Verdict};
+use introspec_judge::{explain, Reason, Status, Trial, Verdict};
 use introspec_protocol as proto;
 use introspec_runner::Column;
 use introspec_spec::Spec;
@@ -109,7 +109,7 @@ impl Lane {
         if self.worker.as_ref().is_none_or(|w| !w.is_alive()) {
             let spec = WorkerSpec {
                 python: self.column.runtime.path.clone(),
-                observer: self.column.observer(),
+                observer: self.column.observer,
                 loads: self.column.loads.clone(),
                 cache: self.cache.clone(),
                 env: vec![],
@@ -300,11 +300,11 @@ impl Lane {
                         d.observable.as_deref() == Some("error") && d.when.matches(&facts)
                     }) {
                         v.status = Status::Xfail;
-                        v.reason = Some(format!(
+                        v.reason = Some(Reason::Text(format!(
                             "{} (known: {})",
-                            v.reason.unwrap_or_default(),
+                            v.reason_text(),
                             d.reason
-                        ));
+                        )));
                     }
                     Judged::Done(v, None)
                 }
@@ -414,18 +414,13 @@ pub fn signature(column: &str, pred: &Prediction, v: &Verdict) -> String {
                 .join(" ");
             format!(
                 "{column}: {op} {} {}{layer}: expected {}",
-                c.at, c.observable, expected
+                c.at, c.kind, expected
             )
         }
         None => format!(
             "{column}: {} {}",
             v.status.name(),
-            v.reason
-                .clone()
-                .unwrap_or_default()
-                .chars()
-                .take(80)
-                .collect::<String>()
+            v.reason_text().chars().take(80).collect::<String>()
         ),
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use introspec_runner::{columns, Column, Project};
+use introspec_runner::{columns, Column, Project, Settings as RunSettings};
 
 use crate::campaign::{Campaign, Lane, Settings};
 use crate::emit::write_regression;
@@ -28,15 +28,21 @@ pub struct FuzzOptions {
     pub regressions: PathBuf,
     /// Leave out the `+ref` columns.
     pub no_reference: bool,
+    /// A bug planted in the model (`INTROSPEC_FUZZ_PLANT`), to see the fuzzer find it.
+    pub plant: Option<Plant>,
 }
 
 /// The columns of the runtimes asked for (not the compiled ones).
 pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool) -> Vec<Column> {
     let discovery = project.discover();
-    let mut cols = columns::all(&discovery.runtimes, &project.cache);
+    let mut cols = columns::all(
+        &discovery.runtimes,
+        &project.cache,
+        &project.settings.compilers,
+    );
     // generated cases run from source: a compiled column (Cython, mypyc) would compile
     // nothing of theirs
-    cols.retain(|c| c.compiler == "cpython");
+    cols.retain(|c| c.compiler.is_none());
     if no_reference {
         cols.retain(|c| !c.reference);
     }
@@ -51,9 +57,9 @@ pub fn select_columns(project: &Project, runtimes: &[String], no_reference: bool
 }
 
 /// Run `introspec fuzz`; the exit code is 1 when there are findings.
-pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
-    let project = Project::load(root).map_err(|d| d.to_string())?;
-    let plant = Plant::from_env()?;
+pub fn fuzz(root: &Path, settings: &RunSettings, opts: &FuzzOptions) -> Result<bool, String> {
+    let project = Project::load(root, settings).map_err(|d| d.to_string())?;
+    let plant = opts.plant.clone();
     let model = Model::new(&project.spec, plant.clone())?;
     let cols = select_columns(&project, &opts.runtimes, opts.no_reference);
     if cols.is_empty() {
@@ -151,11 +157,12 @@ pub fn fuzz(root: &Path, opts: &FuzzOptions) -> Result<bool, String> {
 /// deviations, and explain every failure. `Ok(true)` when every trial passes (or is XFAIL).
 pub fn replay(
     root: &Path,
+    settings: &RunSettings,
     path: &Path,
     runtimes: &[String],
     no_reference: bool,
 ) -> Result<bool, String> {
-    let project = Project::load(root).map_err(|d| d.to_string())?;
+    let project = Project::load(root, settings).map_err(|d| d.to_string())?;
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {

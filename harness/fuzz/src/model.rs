@@ -150,10 +150,11 @@ impl Plant {
         })
     }
 
-    /// The plant named by `INTROSPEC_FUZZ_PLANT`, if any.
-    pub fn from_env() -> Result<Option<Plant>, String> {
-        match std::env::var("INTROSPEC_FUZZ_PLANT") {
-            Ok(s) if !s.trim().is_empty() => Plant::parse(s.trim()).map(Some),
+    /// The plant a setting names (`INTROSPEC_FUZZ_PLANT`, read by the `introspec` binary),
+    /// if any: unset or blank is none.
+    pub fn from_setting(value: Option<&str>) -> Result<Option<Plant>, String> {
+        match value.map(str::trim) {
+            Some(s) if !s.is_empty() => Plant::parse(s).map(Some),
             _ => Ok(None),
         }
     }

@@ -20,7 +20,10 @@ const SEED: u64 = 0x3123_0006;
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let project = match Project::load(&root) {
+    let project = match Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    ) {
         Ok(p) => p,
         Err(d) => {
             let msg = d.to_string();

@@ -22,7 +22,11 @@ fn expects(e: &[Expect]) -> BTreeSet<String> {
 #[test]
 fn a_planted_bug_is_found_shrunk_written_and_reproduced() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let project = Project::load(&root).expect("the spec loads");
+    let project = Project::load(
+        &root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .expect("the spec loads");
     // the newest CPython base column, else any
     let cols = introspec_fuzz::cli::select_columns(&project, &[], true);
     let Some(col) = cols
@@ -35,9 +39,8 @@ fn a_planted_bug_is_found_shrunk_written_and_reproduced() {
         eprintln!("no runtime on this machine: nothing to plant a bug against");
         return;
     };
-    std::env::set_var("INTROSPEC_FUZZ_PLANT", PLANT);
-    let plant = Plant::from_env().unwrap();
-    std::env::remove_var("INTROSPEC_FUZZ_PLANT");
+    let plant = Plant::from_setting(Some(PLANT)).unwrap();
+    assert_eq!(Plant::from_setting(Some("  ")).unwrap(), None);
     assert_eq!(plant, Some(Plant::parse(PLANT).unwrap()));
     let model = Model::new(&project.spec, plant).unwrap();
     let settings = Settings {
@@ -123,14 +126,14 @@ fn a_planted_bug_is_found_shrunk_written_and_reproduced() {
     assert_eq!(
         (
             again.step,
-            &again.observable,
+            &again.kind,
             &again.layer,
             &again.expected,
             &again.observed
         ),
         (
             first.step,
-            &first.observable,
+            &first.kind,
             &first.layer,
             &first.expected,
             &first.observed

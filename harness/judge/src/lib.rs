@@ -10,6 +10,11 @@ use introspec_protocol::{CaseResult, Outcome, Value};
 use introspec_spec::{Availability, Pattern, Spec};
 use serde::{Deserialize, Serialize};
 
+mod kind;
+mod reason;
+pub use kind::CheckKind;
+pub use reason::Reason;
+
 /// The result states of a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,8 +100,10 @@ pub struct Check {
     pub step: usize,
     pub at: At,
     pub target: String,
-    /// An observable, `outcome`, `observe-calls`, or `agreement:OBS`.
-    pub observable: String,
+    /// What the check compares (`outcome`, `observe-calls`, an observable, `agreement:OBS`
+    /// in the results file).
+    #[serde(rename = "observable")]
+    pub kind: CheckKind,
     /// The layer, or empty for outcome checks.
     pub layer: String,
     /// The spelling read (`.gi_frame`), or the operation.
@@ -111,11 +118,11 @@ pub struct Check {
 }
 
 /// The verdict on one trial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub status: Status,
     /// For SKIP, ERROR, CRASH, TIMEOUT, XPASS: why.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub checks: Vec<Check>,
     /// The deviations that applied to this trial (the checks refer to them by index).
     pub deviations: Vec<AppliedDeviation>,
@@ -130,13 +137,21 @@ pub struct AppliedDeviation {
 
 impl Verdict {
     /// A verdict reached without checks (SKIP, CRASH, TIMEOUT, ERROR): a status and why.
-    pub fn without_checks(status: Status, reason: String) -> Verdict {
+    pub fn without_checks(status: Status, reason: impl Into<Reason>) -> Verdict {
         Verdict {
             status,
-            reason: Some(reason),
+            reason: Some(reason.into()),
             checks: vec![],
             deviations: vec![],
         }
+    }
+
+    /// The reason in words, empty when there is none.
+    pub fn reason_text(&self) -> String {
+        self.reason
+            .as_ref()
+            .map(Reason::to_string)
+            .unwrap_or_default()
     }
 }
 
@@ -181,14 +196,14 @@ impl Trial<'_> {
             {
                 return Verdict {
                     status: Status::Xfail,
-                    reason: Some(msg),
+                    reason: Some(Reason::Text(msg)),
                     checks: vec![],
                     deviations: vec![applied[i].clone()],
                 };
             }
             return Verdict {
                 status: Status::Error,
-                reason: Some(msg),
+                reason: Some(Reason::Text(msg)),
                 checks: vec![],
                 deviations: applied,
             };
@@ -198,11 +213,11 @@ impl Trial<'_> {
             let Some(rec) = result.steps.get(i) else {
                 return Verdict {
                     status: Status::Error,
-                    reason: Some(format!(
+                    reason: Some(Reason::Text(format!(
                         "the worker returned {} steps for a case of {}",
                         result.steps.len(),
                         self.case.steps.len()
-                    )),
+                    ))),
                     checks,
                     deviations: applied,
                 };
@@ -217,7 +232,7 @@ impl Trial<'_> {
                     step: n,
                     at: At::Outcome,
                     target: "subject".into(),
-                    observable: "observe-calls".into(),
+                    kind: CheckKind::ObserveCalls,
                     layer: String::new(),
                     read: "observe()".into(),
                     expected: format!("{} call(s) with expectations", step.inside.len()),
@@ -276,7 +291,7 @@ impl Trial<'_> {
         };
         Verdict {
             status,
-            reason,
+            reason: reason.map(Reason::Text),
             checks,
             deviations: applied,
         }
@@ -337,7 +352,7 @@ impl Trial<'_> {
             step: n,
             at: At::Outcome,
             target: "subject".into(),
-            observable: "outcome".into(),
+            kind: CheckKind::Outcome,
             layer: String::new(),
             read: step.op.name().into(),
             expected,
@@ -386,7 +401,7 @@ impl Trial<'_> {
                     step: n,
                     at: at.clone(),
                     target: e.target.clone(),
-                    observable: e.observable.clone(),
+                    kind: CheckKind::Observable(e.observable.clone()),
                     layer: r.layer.clone(),
                     read: r.read_text.clone(),
                     expected: render_pattern(&pattern, &r.values),
@@ -438,7 +453,7 @@ impl Trial<'_> {
                             step: n,
                             at: at.clone(),
                             target: target.name.clone(),
-                            observable: format!("agreement:{obs}"),
+                            kind: CheckKind::Agreement(obs.to_string()),
                             layer: pr.layer.clone(),
                             read: format!("{} vs {}", pr.read_text, tr.read_text),
                             expected: format!(
@@ -483,9 +498,7 @@ fn same(
 
 fn deviation_covers(d: &Deviation, c: &Check) -> bool {
     d.step.is_none_or(|s| s == c.step)
-        && d.observable.as_ref().is_none_or(|o| {
-            *o == c.observable || c.observable.strip_prefix("agreement:") == Some(o.as_str())
-        })
+        && d.observable.as_ref().is_none_or(|o| *o == c.kind.name())
         && d.layer.as_ref().is_none_or(|l| *l == c.layer)
 }
 
@@ -589,7 +602,7 @@ pub fn explain(case: &Case, v: &Verdict) -> String {
         } else {
             format!("{}.", c.target)
         };
-        let _ = writeln!(s, "  {target}{} {place}", c.observable);
+        let _ = writeln!(s, "  {target}{} {place}", c.kind);
         let _ = writeln!(s, "    expected: {}   ({})", c.expected, c.why);
         let _ = writeln!(s, "    observed: {}", c.observed);
     }

@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use introspec_judge::Status;
-use introspec_runner::Results;
+use introspec_results::Results;
 
 use crate::ci::{self, CaseLocations};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use introspec_cases::Corpus;
 use introspec_judge::Status;
-use introspec_runner::TrialRecord;
+use introspec_results::TrialRecord;
 
 /// Where a case is written: its file (relative to the project root where it is under it),
 /// the line of its `[[case]]` table, and the line of each `[[case.step]]`.
@@ -81,7 +81,7 @@ fn check_line(c: &introspec_judge::Check) -> String {
     };
     format!(
         "step {} {}: {}.{}{layer} {}: expected {}, observed {} ({})",
-        c.step, c.at, c.target, c.observable, c.read, c.expected, c.observed, c.why
+        c.step, c.at, c.target, c.kind, c.read, c.expected, c.observed, c.why
     )
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use introspec_judge::Status;
-use introspec_runner::{Results, TrialRecord};
+use introspec_results::{Results, TrialRecord};
 
 /// How a trial changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use introspec_judge::Status;
-use introspec_runner::{Results, TrialRecord};
+use introspec_results::{Results, TrialRecord};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::ci;

@@ -23,7 +23,7 @@ pub mod text;
 
 use std::path::{Path, PathBuf};
 
-use introspec_runner::Results;
+use introspec_results::Results;
 use introspec_spec::Spec;
 
 pub use error::ReportError;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use introspec_runner::results::{Results, SCHEMA};
+use introspec_results::{Results, SCHEMA};
 
 use crate::error::ReportError;
 

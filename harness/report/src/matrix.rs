@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use introspec_judge::Status;
-use introspec_runner::{Column, Results, TrialRecord};
+use introspec_judge::{CheckKind, Status};
+use introspec_results::identity::compiled_with;
+use introspec_results::{Column, Compiler, Observer, Results, TrialRecord};
 use introspec_spec::{Availability, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -55,12 +56,12 @@ impl MatrixColumn {
     /// What a header says under the name: the observer, the compiler of compiled columns,
     /// and `ref` when the reference implementation is loaded (`pyo3 · cython · ref`).
     pub fn subtitle(&self) -> String {
-        let mut parts = vec![self.observer.clone()];
-        if self.compiler != "cpython" {
+        let mut parts = vec![self.observer.name().to_string()];
+        if let Some(compiler) = self.compiler {
             parts.push(
                 self.compiler_version
                     .clone()
-                    .unwrap_or_else(|| self.compiler.clone()),
+                    .unwrap_or_else(|| compiler.name().into()),
             );
         }
         if self.reference {
@@ -92,9 +93,10 @@ pub struct MatrixColumn {
     pub free_threaded: bool,
     pub debug: bool,
     /// `pyo3` or `portable`.
-    pub observer: String,
-    /// `cpython` (the runtime's own objects), `cython`, `mypyc`.
-    pub compiler: String,
+    pub observer: Observer,
+    /// `cython`, `mypyc`; `None` for the runtime's own objects, spelt `cpython`.
+    #[serde(with = "compiled_with")]
+    pub compiler: Option<Compiler>,
     /// The compiler's release for compiled columns (`cython 3.3.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiler_version: Option<String>,
@@ -292,9 +294,9 @@ pub fn availability(c: &Column) -> Availability {
     c.availability()
 }
 
-/// Whether checks of `tally_obs` count for a row of `row_obs` (its own and its agreement checks).
-pub fn counts_for(row_obs: &str, tally_obs: &str) -> bool {
-    tally_obs == row_obs || tally_obs.strip_prefix("agreement:") == Some(row_obs)
+/// Whether checks of `kind` count for a row of `row_obs` (its own and its agreement checks).
+pub fn counts_for(row_obs: &str, kind: &CheckKind) -> bool {
+    kind.name() == row_obs
 }
 
 impl Matrix {
@@ -325,10 +327,7 @@ impl Matrix {
         let mut case_rows: BTreeMap<&str, BTreeSet<(String, String, String)>> = BTreeMap::new();
         for t in &results.trials {
             for ta in &t.tally {
-                let obs = ta
-                    .observable
-                    .strip_prefix("agreement:")
-                    .unwrap_or(&ta.observable);
+                let obs = ta.kind.name();
                 case_rows.entry(t.case.as_str()).or_default().insert((
                     ta.target_kind.clone(),
                     obs.to_string(),
@@ -349,10 +348,7 @@ impl Matrix {
         }
         for t in &results.trials {
             for ta in &t.tally {
-                let obs = ta
-                    .observable
-                    .strip_prefix("agreement:")
-                    .unwrap_or(&ta.observable);
+                let obs = ta.kind.name();
                 let section = match spec.observable(obs) {
                     Some(o) => o.section.clone(),
                     None if ta.layer.is_empty() => OPERATIONS_SECTION.to_string(),
@@ -545,8 +541,8 @@ pub fn column_identity(c: &Column) -> MatrixColumn {
         build: id.build.split_whitespace().collect::<Vec<_>>().join(" "),
         free_threaded: id.free_threaded,
         debug: id.debug,
-        observer: c.observer.clone(),
-        compiler: c.compiler.clone(),
+        observer: c.observer,
+        compiler: c.compiler,
         compiler_version: c.compiler_version.clone(),
         reference: c.reference,
     }
@@ -611,95 +607,96 @@ fn build_row(
         .unwrap_or_default();
     let summary = match observable {
         Some(o) => o.summary.clone(),
-        None if obs == "outcome" => "What each operation returns or raises".to_string(),
-        None if obs == "observe-calls" => {
-            "How many times the body's observe() ran during a step".to_string()
-        }
-        None => String::new(),
+        None => match CheckKind::parse(obs) {
+            CheckKind::Outcome => "What each operation returns or raises".to_string(),
+            CheckKind::ObserveCalls => {
+                "How many times the body's observe() ran during a step".to_string()
+            }
+            CheckKind::Observable(_) | CheckKind::Agreement(_) => String::new(),
+        },
     };
     let tally_layer = if layer == BEHAVIOUR_LAYER { "" } else { layer };
     let row_key = (kind.to_string(), obs.to_string(), layer.to_string());
-    let cells =
-        results
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(ci, col)| {
-                let avail = availability(col);
-                let kind_here = spec
-                    .kinds
-                    .get(kind)
-                    .is_none_or(|k| spec.has_feature(&k.feature, &avail));
-                let spelled = spelling.is_none_or(|s| spec.has_feature(&s.feature, &avail));
-                let (mut pass, mut fail, mut xfail, mut inc) = (0u32, 0u32, 0u32, 0u32);
-                let mut cases = BTreeSet::new();
-                let mut devs: Vec<String> = Vec::new();
-                for t in &by_col[ci] {
-                    let mut hit = false;
-                    for ta in t.tally.iter().filter(|ta| {
-                        ta.target_kind == kind
-                            && ta.layer == tally_layer
-                            && counts_for(obs, &ta.observable)
-                    }) {
-                        pass += ta.pass;
-                        fail += ta.fail;
-                        xfail += ta.xfail;
-                        hit = true;
-                        if ta.xfail > 0 {
-                            for p in t.problems.iter().filter(|p| {
-                                p.layer == tally_layer && counts_for(obs, &p.observable)
-                            }) {
-                                if let Some(d) = p.deviation.and_then(|i| t.deviations.get(i)) {
-                                    let id = note_id(deviations, d);
-                                    if !devs.contains(&id) {
-                                        devs.push(id);
-                                    }
+    let cells = results
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(ci, col)| {
+            let avail = availability(col);
+            let kind_here = spec
+                .kinds
+                .get(kind)
+                .is_none_or(|k| spec.has_feature(&k.feature, &avail));
+            let spelled = spelling.is_none_or(|s| spec.has_feature(&s.feature, &avail));
+            let (mut pass, mut fail, mut xfail, mut inc) = (0u32, 0u32, 0u32, 0u32);
+            let mut cases = BTreeSet::new();
+            let mut devs: Vec<String> = Vec::new();
+            for t in &by_col[ci] {
+                let mut hit = false;
+                for ta in t.tally.iter().filter(|ta| {
+                    ta.target_kind == kind && ta.layer == tally_layer && counts_for(obs, &ta.kind)
+                }) {
+                    pass += ta.pass;
+                    fail += ta.fail;
+                    xfail += ta.xfail;
+                    hit = true;
+                    if ta.xfail > 0 {
+                        for p in t
+                            .problems
+                            .iter()
+                            .filter(|p| p.layer == tally_layer && counts_for(obs, &p.kind))
+                        {
+                            if let Some(d) = p.deviation.and_then(|i| t.deviations.get(i)) {
+                                let id = note_id(deviations, d);
+                                if !devs.contains(&id) {
+                                    devs.push(id);
                                 }
                             }
                         }
                     }
-                    if !hit
-                        && t.tally.is_empty()
-                        && incomplete(t.status)
-                        && case_rows
-                            .get(t.case.as_str())
-                            .is_some_and(|s| s.contains(&row_key))
-                    {
-                        inc += 1;
-                        hit = true;
-                    }
-                    if hit {
-                        if let Ok(i) = case_ids.binary_search(&t.case) {
-                            cases.insert(i as u32);
-                        }
+                }
+                if !hit
+                    && t.tally.is_empty()
+                    && incomplete(t.status)
+                    && case_rows
+                        .get(t.case.as_str())
+                        .is_some_and(|s| s.contains(&row_key))
+                {
+                    inc += 1;
+                    hit = true;
+                }
+                if hit {
+                    if let Ok(i) = case_ids.binary_search(&t.case) {
+                        cases.insert(i as u32);
                     }
                 }
-                let checks = pass + fail + xfail;
-                let bad = fail + xfail + inc;
-                let state = if !kind_here && checks == 0 && inc == 0 {
-                    CellState::NotApplicable
-                } else if (checks == 0 && inc == 0) || (!spelled && bad == 0) {
-                    // nothing observed, or missing as the spec says and the run confirms
-                    CellState::Absent
-                } else if bad == 0 {
-                    CellState::Pass
-                } else if pass > 0 {
-                    CellState::Partial
-                } else {
-                    CellState::Fail
-                };
-                Cell {
-                    state,
-                    pass,
-                    fail,
-                    xfail,
-                    incomplete: inc,
-                    spelled,
-                    deviations: devs,
-                    cases: cases.into_iter().collect(),
-                }
-            })
-            .collect();
+            }
+            let checks = pass + fail + xfail;
+            let bad = fail + xfail + inc;
+            let state = if !kind_here && checks == 0 && inc == 0 {
+                CellState::NotApplicable
+            } else if (checks == 0 && inc == 0) || (!spelled && bad == 0) {
+                // nothing observed, or missing as the spec says and the run confirms
+                CellState::Absent
+            } else if bad == 0 {
+                CellState::Pass
+            } else if pass > 0 {
+                CellState::Partial
+            } else {
+                CellState::Fail
+            };
+            Cell {
+                state,
+                pass,
+                fail,
+                xfail,
+                incomplete: inc,
+                spelled,
+                deviations: devs,
+                cases: cases.into_iter().collect(),
+            }
+        })
+        .collect();
     let layer_optional = spec.layer(layer).is_some_and(|l| l.optional);
     Row {
         id: format!("{section}/{obs}/{kind}/{layer}"),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use introspec_runner::{Results, TrialRecord};
+use introspec_results::{Results, TrialRecord};
 
 use crate::error::ReportError;
 use crate::text::natural_key;

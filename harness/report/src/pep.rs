@@ -13,7 +13,7 @@ pub mod sources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use introspec_runner::Results;
+use introspec_results::Results;
 use introspec_spec::Spec;
 
 use crate::matrix::Matrix;
@@ -306,7 +306,7 @@ pub(crate) fn layer_sum(results: &Results, column: &str, layers: &[&str]) -> Lay
             sum.pass += ta.pass;
             sum.fail += ta.fail;
             sum.xfail += ta.xfail;
-            if ta.observable.starts_with("agreement:") {
+            if ta.kind.is_agreement() {
                 sum.agreement_pass += ta.pass;
                 sum.agreement_total += ta.pass + ta.fail + ta.xfail;
             }

@@ -6,7 +6,7 @@ use introspec_cases::Corpus;
 use introspec_judge::Status;
 use introspec_report::ci::CaseLocations;
 use introspec_report::{annotations, junit, summary};
-use introspec_runner::Results;
+use introspec_results::Results;
 use quick_junit::{NonSuccessKind, TestCaseStatus};
 
 fn locations() -> CaseLocations {

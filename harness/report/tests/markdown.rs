@@ -145,8 +145,8 @@ fn column(name: &str, version: &str, reference: bool) -> MatrixColumn {
         build: String::new(),
         free_threaded: false,
         debug: false,
-        observer: "pyo3".into(),
-        compiler: "cpython".into(),
+        observer: introspec_results::Observer::Pyo3,
+        compiler: None,
         compiler_version: None,
         reference,
     }

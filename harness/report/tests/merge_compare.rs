@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use introspec_judge::Status;
 use introspec_report::{compare, merge};
-use introspec_runner::Results;
+use introspec_results::Results;
 
 /// The fixture split in two by columns, as two CI jobs would write it.
 fn halves() -> (Results, Results) {

@@ -310,7 +310,7 @@ fn the_pep_material_shows_compiled_columns_apart_from_the_runtimes() {
         .clone();
     let mut compiled = base.clone();
     compiled.name = "cpython-3.12.1+cython".into();
-    compiled.compiler = "cython".into();
+    compiled.compiler = Some(introspec_results::Compiler::Cython);
     compiled.compiler_version = Some("cython 3.3.1".into());
     let trials: Vec<_> = results
         .trials

@@ -4,70 +4,19 @@
 
 use std::path::Path;
 
-use introspec_cases::ColumnFacts;
-use introspec_compilers::Compiler;
 use introspec_protocol::LoadRequest;
+pub use introspec_results::Column;
+use introspec_results::Compiler;
 use introspec_runtimes::Runtime;
-use introspec_spec::Availability;
-use introspec_worker::{observers, reference_supports, Observer};
-use serde::{Deserialize, Serialize};
-
-/// One column.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Column {
-    pub name: String,
-    pub runtime: Runtime,
-    pub observer: String,
-    /// `cpython` (the runtime's own objects), `cython` or `mypyc` (compiled cases).
-    pub compiler: String,
-    /// The compiler release of a compiled column (`cython 3.3.1`), installed from PyPI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compiler_version: Option<String>,
-    /// The reference implementation of the proposal is loaded.
-    pub reference: bool,
-    #[serde(skip)]
-    pub loads: Vec<LoadRequest>,
-}
-
-impl Column {
-    pub fn facts(&self) -> ColumnFacts {
-        ColumnFacts {
-            name: self.name.clone(),
-            implementation: self.runtime.identity.implementation.clone(),
-            language: self.runtime.language(),
-            compiler: self.compiler.clone(),
-            reference: self.reference,
-        }
-    }
-
-    pub fn availability(&self) -> Availability {
-        Availability {
-            language: self.runtime.language(),
-            provides: if self.reference {
-                vec!["reference".into()]
-            } else {
-                vec![]
-            },
-        }
-    }
-
-    pub fn observer(&self) -> Observer {
-        Observer::parse(&self.observer).unwrap_or(Observer::Portable)
-    }
-
-    /// The compiler of a compiled column (`None` for the runtime's own objects).
-    pub fn compiled_with(&self) -> Option<Compiler> {
-        Compiler::parse(&self.compiler)
-    }
-}
+use introspec_worker::{observers, reference_supports};
 
 /// The base column of a runtime, read by its preferred observer.
 pub fn base(rt: &Runtime) -> Column {
     Column {
         name: rt.name.clone(),
         runtime: rt.clone(),
-        observer: Observer::preferred(&rt.identity).name().into(),
-        compiler: "cpython".into(),
+        observer: observers::preferred(&rt.identity),
+        compiler: None,
         compiler_version: None,
         reference: false,
         loads: vec![],
@@ -81,8 +30,8 @@ pub fn with_reference(rt: &Runtime, cache: &Path) -> Option<Column> {
     Some(Column {
         name: format!("{}+ref", rt.name),
         runtime: rt.clone(),
-        observer: Observer::preferred(&rt.identity).name().into(),
-        compiler: "cpython".into(),
+        observer: observers::preferred(&rt.identity),
+        compiler: None,
         compiler_version: None,
         reference: true,
         loads: vec![LoadRequest {
@@ -97,41 +46,29 @@ pub fn with_reference(rt: &Runtime, cache: &Path) -> Option<Column> {
 /// compiler supports the runtime. Nothing is built here: the session builds the cases when
 /// the column first runs (harness/compilers).
 pub fn compiled(rt: &Runtime, compiler: Compiler) -> Result<Column, String> {
-    let pin = compiler.pin(&rt.identity)?;
+    let pin = introspec_compilers::pin(compiler, &rt.identity)?;
     Ok(Column {
         name: format!("{}+{}", rt.name, compiler.name()),
         runtime: rt.clone(),
-        observer: Observer::preferred(&rt.identity).name().into(),
-        compiler: compiler.name().into(),
+        observer: observers::preferred(&rt.identity),
+        compiler: Some(compiler),
         compiler_version: Some(pin.describe()),
         reference: false,
         loads: vec![],
     })
 }
 
-/// The compilers whose columns are made: `INTROSPEC_COMPILERS` (`cython,mypyc`, or `none`),
-/// else both.
-pub fn compilers_enabled() -> Vec<Compiler> {
-    match std::env::var("INTROSPEC_COMPILERS") {
-        Ok(s) => s
-            .split([',', ' '])
-            .filter_map(|x| Compiler::parse(x.trim()))
-            .collect(),
-        Err(_) => Compiler::ALL.to_vec(),
-    }
-}
-
 /// Every column for the runtimes found: each base column, then each with the reference, then
-/// each compiled one the runtime supports (see [`compilers_enabled`]).
-pub fn all(runtimes: &[Runtime], cache: &Path) -> Vec<Column> {
-    let compilers = compilers_enabled();
+/// each compiled one of `compilers` the runtime supports (`Settings::compilers`, from
+/// `INTROSPEC_COMPILERS`).
+pub fn all(runtimes: &[Runtime], cache: &Path, compilers: &[Compiler]) -> Vec<Column> {
     let mut out = Vec::new();
     for rt in runtimes {
         out.push(base(rt));
         if let Some(c) = with_reference(rt, cache) {
             out.push(c);
         }
-        for compiler in &compilers {
+        for compiler in compilers {
             if let Ok(c) = compiled(rt, *compiler) {
                 out.push(c);
             }

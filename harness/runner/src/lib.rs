@@ -4,7 +4,6 @@
 
 pub mod columns;
 pub mod record;
-pub mod results;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{Status, Trial, Verdict};
+use introspec_judge::{CheckKind, Reason, Status, Trial, Verdict};
 use introspec_protocol::{self as proto, CaseResult, LoadRequest};
 use introspec_runtimes::Discovery;
 use introspec_spec::{Diagnostics, Spec};
@@ -21,8 +20,9 @@ use introspec_worker::{RunOutcome, Worker, WorkerSpec};
 
 pub mod settings;
 
-pub use columns::Column;
-pub use results::{BrokenColumn, HarnessInfo, Results, TrialRecord};
+pub use introspec_results::{
+    results, BrokenColumn, Column, Compiler, HarnessInfo, Observer, Results, TrialRecord,
+};
 
 pub use settings::{Settings, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT};
 /// The time an interpreter may take to start and say hello.
@@ -39,22 +39,18 @@ pub struct Project {
 }
 
 impl Project {
-    /// Load `root/spec` and `root/cases`. A broken spec is fatal; broken cases are reported
-    /// in `corpus.diagnostics` and left out.
-    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
-        let settings = Settings::from_env().map_err(|e| {
-            introspec_spec::diag::Diagnostics(vec![introspec_spec::diag::Diagnostic::file(
-                Path::new("<environment>"),
-                e,
-            )])
-        })?;
+    /// Load `root/spec` and `root/cases`, with the settings the caller read once (the
+    /// `introspec` binary and the test harnesses: [`Settings::from_env`]). A broken spec is
+    /// fatal; broken cases are reported in `corpus.diagnostics` and left out.
+    pub fn load(root: &Path, settings: &Settings) -> Result<Project, Diagnostics> {
+        let settings = settings.clone();
         let spec = Spec::load(&root.join("spec"))?;
         let corpus = Corpus::load(&root.join("cases"), &spec);
         Ok(Project {
             root: root.to_path_buf(),
             spec,
             corpus,
-            cache: introspec_worker::default_cache(root),
+            cache: settings.cache(root),
             settings,
         })
     }
@@ -142,11 +138,9 @@ pub struct Session<'p> {
     pub on_build: Box<dyn Fn(&introspec_compilers::Progress) + Send + Sync>,
 }
 
-/// The reason of a trial cut short by an interruption: it is not a result and is never recorded.
-const INTERRUPTED: &str = "interrupted before the case finished";
-
+/// Whether a trial was cut short by an interruption: it is not a result and is never recorded.
 fn interrupted(out: &TrialOutput) -> bool {
-    out.result.is_none() && out.verdict.reason.as_deref() == Some(INTERRUPTED)
+    out.result.is_none() && matches!(out.verdict.reason, Some(Reason::Interrupted))
 }
 
 impl<'p> Session<'p> {
@@ -203,7 +197,7 @@ impl<'p> Session<'p> {
     fn worker_spec(&self, col: &Column, build: Option<&ColumnBuild>) -> WorkerSpec {
         WorkerSpec {
             python: col.runtime.path.clone(),
-            observer: col.observer(),
+            observer: col.observer,
             loads: col
                 .loads
                 .iter()
@@ -220,7 +214,7 @@ impl<'p> Session<'p> {
     /// that applies to the column. A column that cannot be built is broken, with the reason.
     fn prepare(&self, slot: &mut Slot, column: usize) -> Result<Option<Arc<ColumnBuild>>, Verdict> {
         let col = &self.columns[column];
-        let Some(compiler) = col.compiled_with() else {
+        let Some(compiler) = col.compiler else {
             return Ok(None);
         };
         if let Some(why) = &slot.broken {
@@ -298,15 +292,18 @@ impl<'p> Session<'p> {
         &'a self,
         case: usize,
         build: Option<&'a ColumnBuild>,
-    ) -> Result<&'a str, String> {
+    ) -> Result<&'a str, (Compiler, String)> {
         match build {
             None => Ok(&self.compiled[case].line),
             Some(b) => match b.lines.get(&case) {
                 Some(Ok(line)) => Ok(line),
-                Some(Err(e)) => Err(e.clone()),
-                None => Err(format!(
-                    "case `{}` was not part of the column's build",
-                    self.compiled[case].request.id
+                Some(Err(e)) => Err((b.build.compiler, e.clone())),
+                None => Err((
+                    b.build.compiler,
+                    format!(
+                        "case `{}` was not part of the column's build",
+                        self.compiled[case].request.id
+                    ),
                 )),
             },
         }
@@ -314,13 +311,18 @@ impl<'p> Session<'p> {
 
     /// The trial of a case its column's compiler rejected: judged as a case that stopped in
     /// its compile phase, so a known deviation (`observable = "error"`) makes it XFAIL.
-    fn not_compiled(&self, case: usize, column: usize, why: String, start: Instant) -> TrialOutput {
-        let col = &self.columns[column];
+    fn not_compiled(
+        &self,
+        case: usize,
+        column: usize,
+        (compiler, why): (Compiler, String),
+        start: Instant,
+    ) -> TrialOutput {
         let result = CaseResult {
             id: self.compiled[case].request.id.clone(),
             error: Some(proto::CaseError {
                 phase: "compile".into(),
-                type_name: format!("{}Error", col.compiler),
+                type_name: compiler.rejection_type().into(),
                 msg: why,
                 line: None,
             }),
@@ -431,7 +433,7 @@ impl<'p> Session<'p> {
             );
             let mut v = first.verdict.clone();
             v.status = Status::Flaky;
-            v.reason = Some(why);
+            v.reason = Some(Reason::Text(why));
             return TrialOutput {
                 verdict: v,
                 result: first.result,
@@ -559,7 +561,7 @@ impl<'p> Session<'p> {
     /// outcome carries one the case's own code caught and returned. It is CRASH "memory
     /// limit" for that case alone, with no result: what it observed past the limit depends
     /// on where the allocation failed, which is not a fact about the runtime.
-    fn out_of_memory(&self, r: &proto::CaseResult) -> Option<String> {
+    fn out_of_memory(&self, r: &proto::CaseResult) -> Option<Reason> {
         let limit = self.project.settings.memory_limit?;
         let at = if r
             .error
@@ -579,10 +581,10 @@ impl<'p> Session<'p> {
                 })
                 .map(|i| format!("at step {}", i + 1))
         }?;
-        Some(format!(
-            "memory limit ({}): the case raised MemoryError {at} (INTROSPEC_MEMORY sets the limit)",
-            introspec_worker::describe_size(limit)
-        ))
+        Some(Reason::MemoryLimit {
+            limit: introspec_worker::describe_size(limit),
+            at,
+        })
     }
 
     fn judge_outcome(
@@ -620,11 +622,10 @@ impl<'p> Session<'p> {
             RunOutcome::TimedOut { stderr, .. } => (
                 verdict(
                     Status::Timeout,
-                    format!(
-                        "no answer within {} s; the worker was killed and will be restarted{}",
-                        self.timeout_of(case, column).as_secs_f64(),
-                        tail(&stderr)
-                    ),
+                    Reason::Timeout {
+                        seconds: self.timeout_of(case, column).as_secs_f64(),
+                        stderr_tail: tail(&stderr),
+                    },
                 ),
                 None,
             ),
@@ -632,11 +633,11 @@ impl<'p> Session<'p> {
                 verdict(Status::Error, format!("protocol error: {msg}")),
                 None,
             ),
-            RunOutcome::Interrupted => (verdict(Status::Error, INTERRUPTED.into()), None),
+            RunOutcome::Interrupted => (verdict(Status::Error, Reason::Interrupted), None),
         };
         // what results hold of a value or a message is clipped (a 50 MB repr stays 4 KiB)
         let mut v = v;
-        v.reason = v.reason.map(proto::clip);
+        v.reason = v.reason.map(Reason::clipped);
         for c in &mut v.checks {
             c.expected = proto::clip(std::mem::take(&mut c.expected));
             c.observed = proto::clip(std::mem::take(&mut c.observed));
@@ -832,7 +833,7 @@ impl<'p> Session<'p> {
         }
         let (compiled, interpreted): (Vec<Vec<usize>>, Vec<Vec<usize>>) = groups
             .into_iter()
-            .partition(|g| self.columns[g[0]].compiled_with().is_some());
+            .partition(|g| self.columns[g[0]].compiler.is_some());
         let done = Mutex::new((0usize, 0usize));
         let order = Mutex::new(Vec::new());
         let phase = |groups: &[Vec<usize>]| {
@@ -875,7 +876,7 @@ impl<'p> Session<'p> {
             .iter()
             .filter_map(|g| {
                 let c = &self.columns[g[0]];
-                c.compiled_with().map(|k| (c.runtime.clone(), k))
+                c.compiler.map(|k| (c.runtime.clone(), k))
             })
             .collect();
         if !wanted.is_empty() {
@@ -1002,7 +1003,7 @@ fn reusable(outcome: &RunOutcome) -> bool {
 
 /// The identity of the failing checks of a verdict (not their observed text, which may hold
 /// addresses that differ between processes): (step, where, target, observable, layer).
-fn failing(v: &Verdict) -> Vec<(usize, String, String, String, String)> {
+fn failing(v: &Verdict) -> Vec<(usize, String, String, CheckKind, String)> {
     v.checks
         .iter()
         .filter(|c| !c.ok)
@@ -1011,14 +1012,14 @@ fn failing(v: &Verdict) -> Vec<(usize, String, String, String, String)> {
                 c.step,
                 c.at.to_string(),
                 c.target.clone(),
-                c.observable.clone(),
+                c.kind.clone(),
                 c.layer.clone(),
             )
         })
         .collect()
 }
 
-fn verdict(status: Status, reason: String) -> Verdict {
+fn verdict(status: Status, reason: impl Into<Reason>) -> Verdict {
     Verdict::without_checks(status, reason)
 }
 

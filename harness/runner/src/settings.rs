@@ -2,7 +2,10 @@
 //! validated there: a bad value is an error that names the variable and the fix, never a
 //! panic or a silent default.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use introspec_results::Compiler;
 
 /// The default per-case timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -16,6 +19,12 @@ pub struct Settings {
     pub timeout: Duration,
     /// `INTROSPEC_MEMORY`: the memory limit of every worker (`None`: unlimited).
     pub memory_limit: Option<u64>,
+    /// `INTROSPEC_COMPILERS`: the compilers whose columns are made (`cython,mypyc`, or
+    /// `none`); both by default.
+    pub compilers: Vec<Compiler>,
+    /// The per-user cache directory: `INTROSPEC_CACHE`, else `$XDG_CACHE_HOME/introspec`,
+    /// else `$HOME/.cache/introspec`; `None` when none is set (see [`Settings::cache`]).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -23,14 +32,27 @@ impl Default for Settings {
         Settings {
             timeout: DEFAULT_TIMEOUT,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+            compilers: Compiler::ALL.to_vec(),
+            cache_dir: None,
         }
     }
 }
 
 impl Settings {
-    /// Read `INTROSPEC_TIMEOUT` and `INTROSPEC_MEMORY`.
+    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY`, `INTROSPEC_COMPILERS` and the cache
+    /// directory's variables (`INTROSPEC_CACHE`, `XDG_CACHE_HOME`, `HOME`).
     pub fn from_env() -> Result<Settings, String> {
         Settings::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`Settings::from_env`], its error as a diagnostic on `<environment>`.
+    pub fn from_env_diagnosed() -> Result<Settings, introspec_spec::Diagnostics> {
+        Settings::from_env().map_err(|e| {
+            introspec_spec::diag::Diagnostics(vec![introspec_spec::diag::Diagnostic::file(
+                Path::new("<environment>"),
+                e,
+            )])
+        })
     }
 
     /// The same from any source of variables (tests).
@@ -46,8 +68,47 @@ impl Settings {
                 format!("INTROSPEC_MEMORY={v:?}: {why}; give a size such as 2GiB, 512MiB or 1073741824, or `none`")
             })?;
         }
+        if let Some(v) = get("INTROSPEC_COMPILERS") {
+            s.compilers = parse_compilers(&v).map_err(|why| {
+                format!("INTROSPEC_COMPILERS={v:?}: {why}; give `none`, `cython`, `mypyc` or `cython,mypyc`")
+            })?;
+        }
+        let set = |k: &str| get(k).filter(|d| !d.is_empty()).map(PathBuf::from);
+        s.cache_dir = set("INTROSPEC_CACHE")
+            .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("introspec")))
+            .or_else(|| set("HOME").map(|h| h.join(".cache/introspec")));
         Ok(s)
     }
+
+    /// The cache directory: [`Settings::cache_dir`], else the checkout's
+    /// `target/introspec-cache`. It is per user, not per checkout, so a fresh clone (a CI run)
+    /// reuses the observers, the virtual environments and the compiled cases that an earlier
+    /// run on the machine built; every entry is keyed by the content it was made from, so
+    /// nothing stale is ever used.
+    pub fn cache(&self, project_root: &Path) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| project_root.join("target/introspec-cache"))
+    }
+}
+
+/// Compiler names separated by commas or spaces; `none` (or nothing) for none.
+pub fn parse_compilers(text: &str) -> Result<Vec<Compiler>, String> {
+    let mut out = Vec::new();
+    for name in text
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if name == "none" {
+            continue;
+        }
+        let c = Compiler::parse(name).ok_or_else(|| format!("unknown compiler `{name}`"))?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// A timeout in seconds: finite, at least a millisecond, at most a day.
@@ -130,5 +191,59 @@ mod tests {
             .unwrap_err()
             .contains("INTROSPEC_MEMORY"));
         assert_eq!(Settings::from_vars(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn compilers() {
+        assert_eq!(Settings::default().compilers, Compiler::ALL);
+        assert_eq!(with("INTROSPEC_COMPILERS", "none").unwrap().compilers, []);
+        assert_eq!(with("INTROSPEC_COMPILERS", "").unwrap().compilers, []);
+        assert_eq!(
+            with("INTROSPEC_COMPILERS", "mypyc").unwrap().compilers,
+            [Compiler::Mypyc]
+        );
+        assert_eq!(
+            with("INTROSPEC_COMPILERS", "cython, mypyc")
+                .unwrap()
+                .compilers,
+            [Compiler::Cython, Compiler::Mypyc]
+        );
+        let e = with("INTROSPEC_COMPILERS", "cyton").unwrap_err();
+        assert!(
+            e.starts_with("INTROSPEC_COMPILERS=") && e.contains("`cyton`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cache_directory() {
+        let root = Path::new("/checkout");
+        let vars = |set: &'static [(&'static str, &'static str)]| {
+            Settings::from_vars(|k| {
+                set.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap()
+            .cache(root)
+        };
+        assert_eq!(vars(&[]), root.join("target/introspec-cache"));
+        assert_eq!(vars(&[("HOME", "/h")]), Path::new("/h/.cache/introspec"));
+        assert_eq!(
+            vars(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
+            Path::new("/x/introspec")
+        );
+        assert_eq!(
+            vars(&[
+                ("HOME", "/h"),
+                ("XDG_CACHE_HOME", "/x"),
+                ("INTROSPEC_CACHE", "/c")
+            ]),
+            Path::new("/c")
+        );
+        assert_eq!(
+            vars(&[("HOME", "/h"), ("INTROSPEC_CACHE", "")]),
+            Path::new("/h/.cache/introspec")
+        );
     }
 }

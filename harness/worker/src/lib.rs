@@ -11,7 +11,7 @@ pub mod procs;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -722,24 +722,6 @@ fn clip(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// The cache directory: `INTROSPEC_CACHE`, else `$XDG_CACHE_HOME/introspec` or
-/// `~/.cache/introspec`, else the checkout's `target/introspec-cache`. It is per user, not per
-/// checkout, so a fresh clone (a CI run) reuses the observers, the virtual environments and
-/// the compiled cases that an earlier run on the machine built; every entry is keyed by the
-/// content it was made from, so nothing stale is ever used.
-pub fn default_cache(project_root: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("INTROSPEC_CACHE").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("introspec");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home).join(".cache/introspec");
-    }
-    project_root.join("target/introspec-cache")
 }
 
 impl Worker {

@@ -38,79 +38,55 @@ fn portable_observer() -> &'static [u8] {
 }
 const REFERENCE: &[u8] = include_bytes!(env!("INTROSPEC_REFERENCE_SO"));
 
-/// Which observer a worker runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Observer {
-    /// `harness/observer-pyo3`: Rust through PyO3, one abi3 build for CPython 3.9+.
-    Pyo3,
-    /// `harness/observer-portable`: one Python file for every interpreter.
-    Portable,
+pub use introspec_results::Observer;
+
+/// Whether `observer` can run on a runtime, and if not why.
+pub fn supports(observer: Observer, id: &Identity) -> Result<(), String> {
+    match observer {
+        Observer::Portable => {
+            let v = id.version.release();
+            if v < (2, 7, 0) || ((3, 0, 0)..(3, 6, 0)).contains(&v) {
+                Err(format!(
+                    "the portable observer needs Python 2.7, or 3.6 and newer, and this is {} {}",
+                    id.implementation, id.version
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Observer::Pyo3 => {
+            let v = id.version.release();
+            if id.implementation != "cpython" {
+                Err(format!(
+                    "the abi3 build loads into CPython only, not {}",
+                    id.implementation
+                ))
+            } else if v < (3, 9, 0) {
+                Err("PyO3 0.30's abi3 build needs CPython 3.9 or newer".into())
+            } else if id.free_threaded {
+                Err("free-threaded builds cannot load abi3 extension modules".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
-impl Observer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Observer::Pyo3 => "pyo3",
-            Observer::Portable => "portable",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Observer> {
-        match s {
-            "pyo3" => Some(Observer::Pyo3),
-            "portable" => Some(Observer::Portable),
-            _ => None,
-        }
-    }
-
-    /// Whether this observer can run on a runtime, and if not why.
-    pub fn supports(self, id: &Identity) -> Result<(), String> {
-        match self {
-            Observer::Portable => {
-                let v = id.version.release();
-                if v < (2, 7, 0) || ((3, 0, 0)..(3, 6, 0)).contains(&v) {
-                    Err(format!(
-                        "the portable observer needs Python 2.7, or 3.6 and newer, and this is {} {}",
-                        id.implementation, id.version
-                    ))
-                } else {
-                    Ok(())
-                }
-            }
-            Observer::Pyo3 => {
-                let v = id.version.release();
-                if id.implementation != "cpython" {
-                    Err(format!(
-                        "the abi3 build loads into CPython only, not {}",
-                        id.implementation
-                    ))
-                } else if v < (3, 9, 0) {
-                    Err("PyO3 0.30's abi3 build needs CPython 3.9 or newer".into())
-                } else if id.free_threaded {
-                    Err("free-threaded builds cannot load abi3 extension modules".into())
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
-    /// The observer of record for a runtime: PyO3 where it loads, else the portable one.
-    pub fn preferred(id: &Identity) -> Observer {
-        if Observer::Pyo3.supports(id).is_ok() {
-            Observer::Pyo3
-        } else {
-            Observer::Portable
-        }
+/// The observer of record for a runtime: PyO3 where it loads, else the portable one.
+pub fn preferred(id: &Identity) -> Observer {
+    if supports(Observer::Pyo3, id).is_ok() {
+        Observer::Pyo3
+    } else {
+        Observer::Portable
     }
 }
 
 /// The observer of record for a runtime, or why no observer can read it (a Python older than
 /// every observer supports).
 pub fn observer_for(id: &Identity) -> Result<Observer, String> {
-    match Observer::Portable.supports(id) {
+    match supports(Observer::Portable, id) {
         Err(why) => Err(format!("no observer can read it: {why}")),
-        Ok(()) => Ok(Observer::preferred(id)),
+        Ok(()) => Ok(preferred(id)),
     }
 }
 
@@ -132,7 +108,7 @@ pub fn drop_unreadable(d: &mut Discovery) {
 
 /// Whether the reference implementation (an abi3 module) loads into a runtime.
 pub fn reference_supports(id: &Identity) -> Result<(), String> {
-    Observer::Pyo3.supports(id)
+    supports(Observer::Pyo3, id)
 }
 
 fn write_once(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {

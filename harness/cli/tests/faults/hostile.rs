@@ -18,8 +18,14 @@ pub(crate) fn project_with(name: &str, toml: &str) -> PathBuf {
 }
 
 pub(crate) fn load_root(root: &Path) -> Project {
-    let mut p = Project::load(root).unwrap_or_else(|d| panic!("{}: {d}", root.display()));
-    p.cache = introspec_worker::default_cache(&checkout());
+    let mut p = Project::load(
+        root,
+        &introspec_runner::Settings::from_env().expect("the settings are valid"),
+    )
+    .unwrap_or_else(|d| panic!("{}: {d}", root.display()));
+    p.cache = introspec_runner::Settings::from_env()
+        .expect("the settings are valid")
+        .cache(&checkout());
     let diags: Vec<String> = p.corpus.diagnostics.iter().map(|d| d.to_string()).collect();
     assert!(diags.is_empty(), "{}", diags.join("\n"));
     p

@@ -163,7 +163,7 @@ fn what_a_case_leaves_behind_is_undone_and_noted_on_the_culprit() {
                 let want = notes.get(id).cloned().unwrap_or_default();
                 assert_eq!(left, want, "{}::{id} ({how}): {}", col.name, describe(t));
                 if id == "leak.finalizer" {
-                    let reason = t.verdict.reason.clone().unwrap_or_default();
+                    let reason = t.verdict.reason_text();
                     assert!(
                         t.verdict.status == Status::Crash
                             && reason.starts_with("the worker died: exit code 7"),

@@ -60,9 +60,9 @@ impl Family {
 /// The key that puts columns in one family.
 fn family_name(c: &MatrixColumn) -> String {
     let mut name = c.implementation.clone();
-    if c.compiler != "cpython" {
+    if let Some(compiler) = c.compiler {
         name.push('+');
-        name.push_str(&c.compiler);
+        name.push_str(compiler.name());
     }
     if c.reference {
         name.push_str("+ref");
@@ -88,8 +88,8 @@ pub fn families(columns: &[MatrixColumn]) -> Vec<Family> {
     let rank = |c: &MatrixColumn| {
         (
             impls.iter().position(|i| *i == c.implementation),
-            c.compiler != "cpython",
-            c.compiler.clone(),
+            c.compiler.is_some(),
+            c.compiler,
             c.reference,
             c.free_threaded,
             c.debug,
@@ -157,7 +157,14 @@ pub fn runs<T: PartialEq>(items: &[T]) -> Vec<(usize, usize)> {
 mod tests {
     use super::*;
 
-    fn column(name: &str, version: &str, compiler: &str, reference: bool) -> MatrixColumn {
+    use introspec_results::{Compiler, Observer};
+
+    fn column(
+        name: &str,
+        version: &str,
+        compiler: Option<Compiler>,
+        reference: bool,
+    ) -> MatrixColumn {
         MatrixColumn {
             name: name.into(),
             runtime: name.split('+').next().unwrap().into(),
@@ -167,8 +174,8 @@ mod tests {
             build: String::new(),
             free_threaded: false,
             debug: false,
-            observer: "pyo3".into(),
-            compiler: compiler.into(),
+            observer: Observer::Pyo3,
+            compiler,
             compiler_version: None,
             reference,
         }
@@ -183,12 +190,17 @@ mod tests {
     #[test]
     fn families_split_by_compiler_and_reference_in_version_order() {
         let cols = [
-            column("cpython-3.10.13", "3.10.13", "cpython", false),
-            column("cpython-3.9.18", "3.9.18", "cpython", false),
-            column("cpython-3.9.18+cython", "3.9.18", "cython", false),
-            column("cpython-3.9.18+ref", "3.9.18", "cpython", true),
-            column("cpython-3.11.2", "3.11.2", "cpython", false),
-            column("cpython-3.11.7", "3.11.7", "cpython", false),
+            column("cpython-3.10.13", "3.10.13", None, false),
+            column("cpython-3.9.18", "3.9.18", None, false),
+            column(
+                "cpython-3.9.18+cython",
+                "3.9.18",
+                Some(Compiler::Cython),
+                false,
+            ),
+            column("cpython-3.9.18+ref", "3.9.18", None, true),
+            column("cpython-3.11.2", "3.11.2", None, false),
+            column("cpython-3.11.7", "3.11.7", None, false),
         ];
         let f = families(&cols);
         let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();

@@ -183,7 +183,7 @@ fn columns_table(s: &mut String, m: &Matrix) {
             md(&c.implementation),
             md(&c.implementation_version),
             md(&c.version),
-            md(&c.observer),
+            md(c.observer.name()),
             md(&compiled_with(c)),
             if c.reference { "yes" } else { "no" },
             md(&build)
@@ -194,12 +194,12 @@ fn columns_table(s: &mut String, m: &Matrix) {
 
 /// `—` for the runtime's own objects, else the compiler (and its release).
 pub fn compiled_with(c: &MatrixColumn) -> String {
-    if c.compiler == "cpython" {
-        "—".to_string()
-    } else {
-        c.compiler_version
+    match c.compiler {
+        None => "—".to_string(),
+        Some(compiler) => c
+            .compiler_version
             .clone()
-            .unwrap_or_else(|| c.compiler.clone())
+            .unwrap_or_else(|| compiler.name().into()),
     }
 }
 

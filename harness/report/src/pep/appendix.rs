@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use introspec_runner::Results;
+use introspec_results::Results;
 use introspec_spec::Spec;
 
 use super::sources::Origin;
@@ -111,7 +111,7 @@ fn builds(s: &mut String, m: &Matrix) {
                 )),
                 rst(&c.version),
                 rst(&build),
-                rst(&c.observer),
+                rst(c.observer.name()),
                 rst(&crate::markdown::compiled_with(c)),
                 (if c.reference { "loaded" } else { "no" }).to_string(),
             ],
@@ -429,7 +429,7 @@ fn version_specific(m: &Matrix, r: &Row, checked: &[usize]) -> Vec<String> {
     let base: Vec<usize> = checked
         .iter()
         .copied()
-        .filter(|i| m.columns[*i].compiler == "cpython" && !m.columns[*i].reference)
+        .filter(|i| m.columns[*i].compiler.is_none() && !m.columns[*i].reference)
         .collect();
     let mut ids: BTreeSet<u32> = BTreeSet::new();
     for i in &base {
@@ -488,7 +488,7 @@ fn differences(
             if !t.tally.iter().any(|ta| {
                 ta.target_kind == r.kind
                     && ta.layer == tally_layer
-                    && counts_for(&r.observable, &ta.observable)
+                    && counts_for(&r.observable, &ta.kind)
                     && ta.fail + ta.xfail > 0
             }) {
                 continue;
@@ -496,7 +496,7 @@ fn differences(
             for p in t
                 .problems
                 .iter()
-                .filter(|p| p.layer == tally_layer && counts_for(&r.observable, &p.observable))
+                .filter(|p| p.layer == tally_layer && counts_for(&r.observable, &p.kind))
             {
                 let known = p
                     .deviation

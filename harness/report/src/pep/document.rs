@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use introspec_judge::Status;
-use introspec_runner::{Results, TrialRecord};
+use introspec_results::{Results, TrialRecord};
 
 use super::prose::{Decision, Prose};
 use super::sources::{Origin, Sources, Usage};
@@ -318,7 +318,7 @@ fn motivation(s: &mut String, ctx: &Ctx, prose: &Prose) {
     }
     s.push('\n');
     let _ = writeln!(s, "{}\n", prose.motivation.pitfalls_intro.trim());
-    let runtime = ctx.families_of(|c| c.compiler == "cpython" && !c.reference);
+    let runtime = ctx.families_of(|c| c.compiler.is_none() && !c.reference);
     for (i, p) in prose.motivation.pitfall.iter().enumerate() {
         let _ = writeln!(s, "{}. It assumes {}.\n", i + 1, p.claim.trim());
         if !p.cases.is_empty() {
@@ -355,7 +355,7 @@ fn indent(line: &str, n: usize) -> String {
 /// One line per (observable, kind, layer) of the compiled families: their cells folded by
 /// version, and how many rows pass on every compiled column.
 fn compiled_rows(s: &mut String, ctx: &Ctx, observables: &[String], layers: &[&str]) {
-    let fams = ctx.families_of(|c| c.compiler != "cpython" && !c.reference);
+    let fams = ctx.families_of(|c| c.compiler.is_some() && !c.reference);
     if fams.is_empty() {
         let _ = writeln!(s, "No compiled column was run.\n");
         return;
@@ -453,7 +453,7 @@ fn decision(s: &mut String, ctx: &Ctx, d: &Decision) {
     let m = ctx.m;
     heading(s, d.title.trim(), '-');
     let _ = writeln!(s, "{}\n", d.question.trim());
-    let runtime = ctx.families_of(|c| c.compiler == "cpython");
+    let runtime = ctx.families_of(|c| c.compiler.is_none());
     if !d.cases.is_empty() {
         let _ = writeln!(s, "Observed (runtimes bare and with the reference):\n");
         let n = ctx.case_lines(s, &d.cases, &runtime);
@@ -515,7 +515,7 @@ fn feature_rows(s: &mut String, ctx: &Ctx, feature: &str) {
     let newest = m
         .columns
         .iter()
-        .filter(|c| c.compiler == "cpython" && c.implementation == "cpython" && !c.reference)
+        .filter(|c| c.compiler.is_none() && c.implementation == "cpython" && !c.reference)
         .max_by_key(|c| version_parts(&c.version));
     let having: Vec<&str> = m
         .columns
@@ -617,7 +617,7 @@ fn runtime_deviations(ctx: &Ctx) -> (Vec<Defined>, Vec<Defined>) {
         let Some(ci) = m.columns.iter().position(|c| c.name == t.column) else {
             continue;
         };
-        if m.columns[ci].compiler != "cpython" {
+        if m.columns[ci].compiler.is_some() {
             continue;
         }
         for d in &t.deviations {

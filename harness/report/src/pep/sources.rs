@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use introspec_cases::Corpus;
-use introspec_runner::Results;
+use introspec_results::Results;
 use introspec_spec::Spec;
 use serde::Deserialize;
 

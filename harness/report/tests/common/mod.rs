@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use introspec_runner::Results;
+use introspec_results::Results;
 use introspec_spec::Spec;
 
 /// The project root (holding spec/).

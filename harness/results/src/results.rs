@@ -1,11 +1,11 @@
 //! The results file: versioned JSON (`introspec-results/1`, documented in
 //! reports/SCHEMA.md), from which every report is made without rerunning anything.
 
-use introspec_judge::{Check, Status, Verdict};
+use introspec_judge::{Check, CheckKind, Status, Verdict};
 use introspec_runtimes::{Absent, Unusable};
 use serde::{Deserialize, Serialize};
 
-use crate::columns::Column;
+use crate::column::Column;
 
 pub const SCHEMA: &str = "introspec-results/1";
 
@@ -63,7 +63,9 @@ pub struct TrialRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub target_kind: String,
-    pub observable: String,
+    /// The kind of the checks counted (spelt `observable` in the results file).
+    #[serde(rename = "observable")]
+    pub kind: CheckKind,
     pub layer: String,
     pub pass: u32,
     pub fail: u32,
@@ -84,15 +86,15 @@ impl TrialRecord {
                 .iter()
                 .find(|(n, _)| *n == c.target)
                 .map_or("", |(_, k)| k.as_str());
-            let pos = tally.iter().position(|t| {
-                t.target_kind == kind && t.observable == c.observable && t.layer == c.layer
-            });
+            let pos = tally
+                .iter()
+                .position(|t| t.target_kind == kind && t.kind == c.kind && t.layer == c.layer);
             let t = match pos {
                 Some(i) => &mut tally[i],
                 None => {
                     tally.push(Tally {
                         target_kind: kind.into(),
-                        observable: c.observable.clone(),
+                        kind: c.kind.clone(),
                         layer: c.layer.clone(),
                         pass: 0,
                         fail: 0,
@@ -108,17 +110,13 @@ impl TrialRecord {
             }
         }
         tally.sort_by(|a, b| {
-            (&a.target_kind, &a.observable, &a.layer).cmp(&(
-                &b.target_kind,
-                &b.observable,
-                &b.layer,
-            ))
+            (&a.target_kind, &a.kind, &a.layer).cmp(&(&b.target_kind, &b.kind, &b.layer))
         });
         TrialRecord {
             case: case.into(),
             column: column.into(),
             status: v.status,
-            reason: v.reason.clone(),
+            reason: v.reason.as_ref().map(ToString::to_string),
             duration_us,
             tally,
             problems: v.checks.iter().filter(|c| !c.ok).cloned().collect(),
