@@ -16,6 +16,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// `INTROSPEC_MEMORY`: the memory limit of every worker (`None`: unlimited).
     pub memory_limit: Option<u64>,
+    /// `INTROSPEC_INSTALL`: the runtimes the harness installs into its cache if missing.
+    pub install: Vec<introspec_runtimes::Installable>,
 }
 
 impl Default for Settings {
@@ -23,6 +25,7 @@ impl Default for Settings {
         Settings {
             timeout: DEFAULT_TIMEOUT,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+            install: Vec::new(),
         }
     }
 }
@@ -44,6 +47,11 @@ impl Settings {
         if let Some(v) = get("INTROSPEC_MEMORY").filter(|v| !v.is_empty()) {
             s.memory_limit = parse_memory(&v).map_err(|why| {
                 format!("INTROSPEC_MEMORY={v:?}: {why}; give a size such as 2GiB, 512MiB or 1073741824, or `none`")
+            })?;
+        }
+        if let Some(v) = get("INTROSPEC_INSTALL") {
+            s.install = introspec_runtimes::Installable::parse_list(&v).map_err(|why| {
+                format!("INTROSPEC_INSTALL={v:?}: {why}, for example INTROSPEC_INSTALL=rustpython")
             })?;
         }
         Ok(s)
@@ -130,5 +138,22 @@ mod tests {
             .unwrap_err()
             .contains("INTROSPEC_MEMORY"));
         assert_eq!(Settings::from_vars(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn the_runtimes_to_install() {
+        assert_eq!(
+            with("INTROSPEC_INSTALL", "rustpython").unwrap().install,
+            [introspec_runtimes::Installable::RustPython]
+        );
+        assert!(with("INTROSPEC_INSTALL", "none")
+            .unwrap()
+            .install
+            .is_empty());
+        let e = with("INTROSPEC_INSTALL", "graalpy").unwrap_err();
+        assert!(
+            e.starts_with("INTROSPEC_INSTALL=") && e.contains("`rustpython`"),
+            "{e}"
+        );
     }
 }
