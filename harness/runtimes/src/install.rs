@@ -146,7 +146,9 @@ impl Installable {
     /// The first install's cost as measured (README, "Runtimes").
     pub fn cost(self) -> &'static str {
         match self {
-            Installable::RustPython => "about 10 minutes of 2 cores the first time",
+            Installable::RustPython => {
+                "about 14 minutes of CPU the first time (measured: user 13 m 31 s, sys 43 s)"
+            }
         }
     }
 
