@@ -3,6 +3,13 @@
 # Speaks the worker protocol of harness/PROTOCOL.md on a private copy of fds 0 and 1.
 # Started as `python introspec_portable.py`.
 #
+# Jython (2.7 on the JVM) has no os.dup/os.dup2 and no fstat of fds 0-2, so there the channel
+# cannot move off fds 0 and 1: it stays on the process's own stdin and stdout (the file
+# objects the interpreter opened on them, kept privately), and sys.stdin/sys.stdout are
+# pointed at /dev/null and stderr instead. A case's `print` still cannot reach the channel;
+# a write to fd 1 itself (os.write(1, ...)) could, and is not undone. Every fallback for
+# Jython is marked `_JYTHON` below.
+#
 # No `from __future__` import here on purpose: `compile`/`eval` of case code must not
 # inherit compiler flags from this file (the PyO3 observer calls them with no Python frame).
 
@@ -13,11 +20,15 @@ import os
 # ---------------------------------------------------------------------------------------
 # The private channel, taken before anything else is imported.
 
+_JYTHON = sys.platform.startswith("java")
 _write = os.write
 _fstat = os.fstat   # bound now: a case may replace the os module's functions
-_dup2 = os.dup2
+_dup2 = getattr(os, "dup2", None)   # _JYTHON: none
 _RFD = None
 _WFD = None
+# _JYTHON: the channel's two file objects (the interpreter's own stdin and stdout)
+_CHAN_IN = None
+_CHAN_OUT = None
 # Private copies of what fds 0, 1 and 2 must point at (/dev/null, and the stderr pipe for both
 # 1 and 2), and the (st_dev, st_ino) of each: a case that closes or redirects one of them is
 # undone after it (see _restore_fds).
@@ -32,12 +43,19 @@ def _fd_id(fd):
 
 
 def _take_channel():
-    global _RFD, _WFD, _NULLFD, _ERRFD, _FD_WANT
+    global _RFD, _WFD, _NULLFD, _ERRFD, _FD_WANT, _CHAN_IN, _CHAN_OUT
     for f in (sys.stdout, sys.stderr):
         try:
             f.flush()
         except BaseException:
             pass
+    if _JYTHON:
+        # no fd to move (see the top of the file): keep the streams, give the case others
+        _RFD = 0
+        _CHAN_IN, _CHAN_OUT = sys.stdin, sys.stdout
+        sys.stdin = open(os.devnull)
+        sys.stdout = sys.stderr
+        return
     _RFD = os.dup(0)
     _WFD = os.dup(1)
     _NULLFD = os.open(os.devnull, os.O_RDWR)
@@ -71,6 +89,8 @@ def _restore_fds():
 
 def _fresh_stream(fd):
     # A stream over fd 0, 1 or 2 for one whose stream a case closed; it never owns its fd.
+    if _JYTHON:  # no os.dup: /dev/null for stdin, stderr's stream (if open) for the others
+        return open(os.devnull) if fd == 0 else sys.__stderr__
     if PY2:
         return os.fdopen(os.dup(fd), "r" if fd == 0 else "w", 0 if fd == 2 else 1)
     import io
@@ -126,10 +146,18 @@ _I64_MIN = -(1 << 63)
 _I64_MAX = (1 << 63) - 1
 _INF = float("inf")
 
+# The pattern is written with escapes that re reads (3.3+) or that unicode_escape decodes (2.7),
+# never as literal surrogates: Jython's compiler rejects those even in a branch not taken
 if sys.maxunicode == 0xFFFF:  # a narrow 2.7 build: surrogate pairs are real characters
-    _LONE = u"[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
+    _LONE = r"[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
 else:
-    _LONE = u"[\ud800-\udfff]"
+    _LONE = r"[\ud800-\udfff]"
+if _JYTHON:
+    # Jython's unicode cannot hold a lone surrogate (unichr(0xd800) raises ValueError):
+    # nothing to replace
+    _LONE = u"(?!)"
+elif PY2:
+    _LONE = _LONE.decode("unicode_escape")
 _lone_re = re.compile(_LONE)
 
 
@@ -167,10 +195,14 @@ def _send(msg):
         except UnicodeEncodeError:  # lone surrogates: each becomes U+FFFD
             data = _lone_re.sub(u"\ufffd", line).encode("utf-8")
     try:
+        if _CHAN_OUT is not None:  # _JYTHON
+            _CHAN_OUT.write(data)
+            _CHAN_OUT.flush()
+            return
         while data:
             n = _write(_WFD, data)
             data = data[n:]
-    except OSError:  # the harness is gone
+    except (OSError, IOError):  # the harness is gone
         os._exit(1)
 
 
@@ -879,9 +911,11 @@ def serve():
     if _RFD is None:
         _take_channel()
     _send(_hello())
-    import io
-    inp = io.open(_RFD, "rb", closefd=False)
-    readline = inp.readline
+    if _CHAN_IN is not None:  # _JYTHON
+        readline = _CHAN_IN.readline
+    else:
+        import io
+        readline = io.open(_RFD, "rb", closefd=False).readline
     handlers = _HANDLERS
     while True:
         try:

@@ -14,7 +14,14 @@ use crate::files::{collect_toml, read_case_file};
 use crate::model::*;
 
 /// Implementations and compilers a selector may name.
-pub const IMPLEMENTATIONS: [&str; 5] = ["cpython", "pypy", "graalpy", "rustpython", "ironpython"];
+pub const IMPLEMENTATIONS: [&str; 6] = [
+    "cpython",
+    "pypy",
+    "graalpy",
+    "rustpython",
+    "ironpython",
+    "jython",
+];
 pub const COMPILERS: [&str; 3] = ["cpython", "cython", "mypyc"];
 
 /// The corpus: every valid case and deviation, and a diagnostic for every invalid input.

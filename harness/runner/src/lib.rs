@@ -57,8 +57,10 @@ impl Project {
 
     /// The runtimes on this machine (those no observer can read are unusable).
     pub fn discover(&self) -> Discovery {
-        let mut d =
-            introspec_runtimes::discover(&introspec_runtimes::Options::from_env(&self.root));
+        let mut opts = introspec_runtimes::Options::from_env(&self.root);
+        opts.cache_dir = Some(self.cache.clone());
+        opts.install = self.settings.install.clone();
+        let mut d = introspec_runtimes::discover(&opts);
         introspec_worker::observers::drop_unreadable(&mut d);
         d
     }

@@ -25,6 +25,8 @@ pub struct Settings {
     /// The per-user cache directory: `INTROSPEC_CACHE`, else `$XDG_CACHE_HOME/introspec`,
     /// else `$HOME/.cache/introspec`; `None` when none is set (see [`Settings::cache`]).
     pub cache_dir: Option<PathBuf>,
+    /// `INTROSPEC_INSTALL`: the runtimes the harness installs into its cache if missing.
+    pub install: Vec<introspec_runtimes::Installable>,
 }
 
 impl Default for Settings {
@@ -34,6 +36,7 @@ impl Default for Settings {
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
             compilers: Compiler::ALL.to_vec(),
             cache_dir: None,
+            install: Vec::new(),
         }
     }
 }
@@ -77,6 +80,11 @@ impl Settings {
         s.cache_dir = set("INTROSPEC_CACHE")
             .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("introspec")))
             .or_else(|| set("HOME").map(|h| h.join(".cache/introspec")));
+        if let Some(v) = get("INTROSPEC_INSTALL") {
+            s.install = introspec_runtimes::Installable::parse_list(&v).map_err(|why| {
+                format!("INTROSPEC_INSTALL={v:?}: {why}, for example INTROSPEC_INSTALL=rustpython")
+            })?;
+        }
         Ok(s)
     }
 
@@ -244,6 +252,21 @@ mod tests {
         assert_eq!(
             vars(&[("HOME", "/h"), ("INTROSPEC_CACHE", "")]),
             Path::new("/h/.cache/introspec")
+        );
+    }
+    fn the_runtimes_to_install() {
+        assert_eq!(
+            with("INTROSPEC_INSTALL", "rustpython").unwrap().install,
+            [introspec_runtimes::Installable::RustPython]
+        );
+        assert!(with("INTROSPEC_INSTALL", "none")
+            .unwrap()
+            .install
+            .is_empty());
+        let e = with("INTROSPEC_INSTALL", "graalpy").unwrap_err();
+        assert!(
+            e.starts_with("INTROSPEC_INSTALL=") && e.contains("`rustpython`"),
+            "{e}"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Interpreter discovery. With no configuration it finds pyenv's versions, `python3.X`,
-//! `python2.7` and `pypy3` on `PATH`; it adds every path in `INTROSPEC_PYTHONS` (separated
+//! `python2.7`, `pypy3`, `rustpython` and `jython` on `PATH`; it adds every path in `INTROSPEC_PYTHONS` (separated
 //! by `:`) and in `runtimes.toml` (`[[runtime]] path = "…"`). Each candidate is identified
 //! by running it once with a tiny script that works from Python 2.7 on; answers are cached
 //! by path, size and modification time, so listing trials starts no interpreter.
@@ -11,6 +11,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use introspec_spec::Version;
 use serde::{Deserialize, Serialize};
+
+pub mod install;
+pub use install::Installable;
 
 /// What an interpreter says of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,13 +71,18 @@ pub struct Discovery {
 }
 
 /// Where to look, and where to cache identities.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub env_pythons: Option<String>,
     pub runtimes_toml: Option<PathBuf>,
     pub cache_file: Option<PathBuf>,
-    /// Search pyenv and PATH (off in tests that want only explicit paths).
+    /// Search pyenv, PATH and the runtimes installed in `cache_dir` (off in tests that want
+    /// only explicit paths).
     pub search_machine: bool,
+    /// The per-user cache, where [`Installable`] runtimes are installed.
+    pub cache_dir: Option<PathBuf>,
+    /// The runtimes to install into `cache_dir` if they are not there (`INTROSPEC_INSTALL`).
+    pub install: Vec<Installable>,
 }
 
 impl Options {
@@ -85,6 +93,8 @@ impl Options {
             runtimes_toml: Some(project_root.join("runtimes.toml")),
             cache_file: Some(project_root.join("target/introspec-cache/runtimes.json")),
             search_machine: std::env::var_os("INTROSPEC_ONLY_LISTED").is_none(),
+            cache_dir: None,
+            install: Vec::new(),
         }
     }
 }
@@ -109,7 +119,8 @@ sys.stdout.write(json.dumps({"implementation": name, "implementation_version": p
   "build": " ".join(sys.version.split(None, 1)[1:]).replace("\n", " ")}) + "\n")
 "#;
 
-/// Ask one interpreter who it is (at most 20 s).
+/// Ask one interpreter who it is (at most 60 s: Jython's JVM alone took 22 s to start on a
+/// loaded 2-core machine).
 pub fn identify(path: &Path) -> Result<Identity, String> {
     if !path.exists() {
         return Err("no such file".into());
@@ -128,16 +139,21 @@ pub fn identify(path: &Path) -> Result<Identity, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // the JVM under Jython starts in half the time with the client compiler only
+        .env(
+            "JAVA_TOOL_OPTIONS",
+            "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        )
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
     let start = Instant::now();
     loop {
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(_) => break,
-            None if start.elapsed() > Duration::from_secs(20) => {
+            None if start.elapsed() > Duration::from_secs(60) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("did not answer within 20 s".into());
+                return Err("did not answer within 60 s".into());
             }
             None => std::thread::sleep(Duration::from_millis(5)),
         }
@@ -176,15 +192,40 @@ pub fn identify(path: &Path) -> Result<Identity, String> {
 /// The column name of an identity.
 pub fn column_name(id: &Identity) -> String {
     // a final release keeps the name it always had (`cpython-3.12.1`); any other carries
-    // its release level (`cpython-3.15.0a3`)
+    // its release level (`cpython-3.15.0a3`, `rustpython-3.14.0a0`)
     let mut name = format!("{}-{}", id.implementation, id.version);
-    if id.free_threaded {
+    // `t` is CPython's name for its free-threaded build (PEP 703's ABI flag, `python3.13t`),
+    // told apart from the default build of the same version. RustPython has no GIL in its
+    // one build and says so (`Py_GIL_DISABLED` is true in its `_sysconfig`); its identity
+    // keeps that, but a `t` on its name would claim a second, GIL-less build of it
+    if id.free_threaded && id.implementation == "cpython" {
         name.push('t');
     }
     if id.debug {
         name.push('d');
     }
     name
+}
+
+/// The environment a worker needs to start within an address-space limit of `limit` bytes
+/// (`RLIMIT_AS`, set by harness/worker). CPython, PyPy and RustPython reserve no more than
+/// they use and need nothing; the JVM under Jython reserves a heap of a quarter of the
+/// machine's memory and a 1 GiB compressed class space up front, so it does not start at
+/// all under a 2 GiB limit ("Could not allocate compressed class space") unless
+/// `JAVA_TOOL_OPTIONS` bounds them: a heap of a quarter of the limit, 64 MiB each of class
+/// space and code cache, the serial collector (no GC threads' reservations), and no crash
+/// report file left in the working directory; and the client compiler only, which starts
+/// Jython in about half the wall time (12 s against 22 s measured on a loaded 2-core
+/// machine). Every other runtime ignores the variable.
+pub fn environment_for_memory_limit(limit: u64) -> Vec<(String, String)> {
+    let heap_mib = (limit >> 20) / 4;
+    vec![(
+        "JAVA_TOOL_OPTIONS".into(),
+        format!(
+            "-Xmx{heap_mib}m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=64m \
+             -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:ErrorFile=/dev/null"
+        ),
+    )]
 }
 
 #[derive(Deserialize)]
@@ -259,6 +300,13 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
                 }
             }
         }
+    }
+    // the runtimes the harness installs: before PATH, so that the pinned build is the column
+    // when a user's own build reports the same version
+    let (found, failed) = installed(opts);
+    out.extend(found);
+    bad.extend(failed);
+    if opts.search_machine {
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
                 if dir.components().any(|c| c.as_os_str() == "shims") {
@@ -271,6 +319,7 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
                     "pypy".into(),
                     "graalpy".into(),
                     "rustpython".into(),
+                    "jython".into(),
                 ]);
                 for n in names {
                     let p = dir.join(&n);
@@ -299,6 +348,34 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
                     found_by: "runtimes.toml".into(),
                     why: format!("cannot parse: {}", e.message()),
                 }),
+            }
+        }
+    }
+    (out, bad)
+}
+
+/// The runtimes installed in the cache: each one asked for in `opts.install` is installed
+/// first if missing (minutes, once); one already there is used when the machine is searched.
+fn installed(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    let Some(cache) = &opts.cache_dir else {
+        return (out, bad);
+    };
+    for what in Installable::ALL {
+        if opts.install.contains(&what) {
+            match what.ensure(cache) {
+                Ok(exe) => out.push((exe, "INTROSPEC_INSTALL".into())),
+                Err(why) => bad.push(Unusable {
+                    path: what.dir(cache),
+                    found_by: "INTROSPEC_INSTALL".into(),
+                    why,
+                }),
+            }
+        } else if opts.search_machine {
+            let exe = what.executable(cache);
+            if exe.is_file() {
+                out.push((exe, "introspec cache".into()));
             }
         }
     }
@@ -405,11 +482,24 @@ pub fn discover(opts: &Options) -> Discovery {
             ))
     });
     let mut absent = Vec::new();
-    if opts.search_machine && !runtimes.iter().any(|r| r.identity.implementation == "pypy") {
-        absent.push(Absent {
-            name: "pypy".into(),
-            install: "apt-get install -y pypy3".into(),
-        });
+    if opts.search_machine {
+        let has = |implementation: &str| {
+            runtimes
+                .iter()
+                .any(|r| r.identity.implementation == implementation)
+        };
+        for (implementation, install) in [
+            ("pypy", "apt-get install -y pypy3".to_string()),
+            ("jython", "apt-get install -y jython".to_string()),
+            ("rustpython", Installable::RustPython.how_to_install()),
+        ] {
+            if !has(implementation) {
+                absent.push(Absent {
+                    name: implementation.into(),
+                    install,
+                });
+            }
+        }
     }
     Discovery {
         runtimes,
@@ -443,6 +533,14 @@ mod tests {
         id.version = Version::parse("3.14.0rc1").unwrap();
         id.free_threaded = true;
         assert_eq!(column_name(&id), "cpython-3.14.0rc1t");
+        // RustPython 0.5.0: sys.version_info (3, 14, 0, 'alpha', 0), Py_GIL_DISABLED true
+        id.implementation = "rustpython".into();
+        id.version = Version::parse("3.14.0a0").unwrap();
+        assert_eq!(column_name(&id), "rustpython-3.14.0a0");
+        id.implementation = "jython".into();
+        id.version = Version::new(2, 7, 3);
+        id.free_threaded = false;
+        assert_eq!(column_name(&id), "jython-2.7.3");
     }
 
     /// A pre-release keeps its release level in its identity and column name: a real
@@ -478,6 +576,7 @@ mod tests {
             runtimes_toml: None,
             cache_file: None,
             search_machine: false,
+            ..Default::default()
         });
         let _ = std::fs::remove_dir_all(&dir);
         assert!(d.unusable.is_empty(), "{:?}", d.unusable);
@@ -497,6 +596,7 @@ mod tests {
             runtimes_toml: None,
             cache_file: None,
             search_machine: false,
+            ..Default::default()
         };
         let d = discover(&opts);
         assert!(d.runtimes.is_empty());

@@ -14,6 +14,7 @@ fn python() -> PathBuf {
         runtimes_toml: None,
         cache_file: None,
         search_machine: true,
+        ..Default::default()
     });
     d.runtimes
         .into_iter()

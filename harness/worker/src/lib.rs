@@ -129,6 +129,12 @@ impl Worker {
             .env_remove("PYTHONSTARTUP")
             .env_remove("PYTHONPATH")
             .env_remove("PYTHONHOME");
+        if let Some(limit) = spec.memory_limit {
+            // what a runtime needs to start at all under the limit (the JVM under Jython)
+            for (k, v) in introspec_runtimes::environment_for_memory_limit(limit) {
+                cmd.env(k, v);
+            }
+        }
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
