@@ -254,6 +254,8 @@ mod tests {
             Path::new("/h/.cache/introspec")
         );
     }
+
+    #[test]
     fn the_runtimes_to_install() {
         assert_eq!(
             with("INTROSPEC_INSTALL", "rustpython").unwrap().install,
