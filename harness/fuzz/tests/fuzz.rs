@@ -37,6 +37,14 @@ fn main() {
     let project: &'static Project = Box::leak(Box::new(project));
     let cols = introspec_fuzz::cli::select_columns(project, &[], false);
     let mut trials = Vec::new();
+    // Not fuzzed yet: Jython. Its deviations depend on the path a generated program takes
+    // (gi_frame is kept when the body returns, cleared when it raises; its StopIteration carries
+    // ''), which a deviation record, selected by case id, cannot say for generated programs:
+    // a record over `generator.fuzz.*` is XPASS on every program that raises. Its corpus cases
+    // run in the conformance suite with their deviations (cases/deviations/jython.toml).
+    let cols = cols
+        .into_iter()
+        .filter(|c| c.runtime.identity.implementation != "jython");
     for col in cols {
         let name = format!("fuzz::{}", col.name);
         trials.push(Trial::test(name, move || {
