@@ -72,6 +72,7 @@ pub fn cpython_tests(
             } else {
                 suites.to_vec()
             },
+            testdir: None,
         };
         let pythons = interpreters(root, runtime);
         if pythons.is_empty() {

@@ -33,8 +33,10 @@ pub const SUITES: [&str; 8] = [
 ];
 
 /// regrtest's options, the same on CPython 3.9 to 3.13 (`-j1`: each test file in a worker
-/// process regrtest starts; `--timeout`: seconds one test file may take).
-pub const REGRTEST_ARGS: [&str; 5] = ["-m", "test", "-j1", "--timeout", "600"];
+/// process regrtest starts; `-W`: a failing test file's output is shown, with unittest's
+/// `FAIL:`/`ERROR:` header of each failing subtest, which the JUnit file leaves unnamed;
+/// `--timeout`: seconds one test file may take).
+pub const REGRTEST_ARGS: [&str; 6] = ["-m", "test", "-j1", "-W", "--timeout", "600"];
 
 /// How a run is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -116,6 +118,9 @@ pub struct Inputs {
     pub run_timeout: Duration,
     /// The suites to run (a subset of [`SUITES`] when asked).
     pub suites: Vec<String>,
+    /// Where regrtest finds the suites (`--testdir`): `None` for the CPython's own `Lib/test`,
+    /// a directory of test files for the harness's own tests.
+    pub testdir: Option<PathBuf>,
 }
 
 /// What one regrtest run found, summed.
@@ -278,9 +283,9 @@ pub fn stdlib_dir(python: &Path) -> Result<PathBuf, String> {
     Ok(PathBuf::from(dir))
 }
 
-/// Whether a CPython's `Lib/test` holds a suite (a module or a package).
-pub fn has_suite(stdlib: &Path, suite: &str) -> bool {
-    let t = stdlib.join("test");
+/// Whether a directory of tests (a CPython's `Lib/test`) holds a suite (a module or a
+/// package).
+pub fn has_suite(t: &Path, suite: &str) -> bool {
     t.join(format!("{suite}.py")).is_file() || t.join(suite).join("__init__.py").is_file()
 }
 
@@ -306,11 +311,14 @@ pub fn run(
 ) -> Result<Report, String> {
     let mut versions = Vec::new();
     for py in interpreters {
-        let stdlib = stdlib_dir(&py.path)?;
+        let tests = match &inputs.testdir {
+            Some(d) => d.clone(),
+            None => stdlib_dir(&py.path)?.join("test"),
+        };
         let mut suites = Vec::new();
         let mut missing = Vec::new();
         for suite in &inputs.suites {
-            if !has_suite(&stdlib, suite) {
+            if !has_suite(&tests, suite) {
                 missing.push(format!(
                     "{suite}: not in this CPython's Lib/test (a distribution that ships the tests apart, as Debian's libpython3.X-testsuite)"
                 ));

@@ -39,6 +39,9 @@ fn key(py: &Interpreter, inputs: &Inputs, suite: &str, mode: Mode, only: &[Strin
     if mode != Mode::Bare {
         d.add(&inputs.reference_module);
     }
+    if let Some(t) = &inputs.testdir {
+        d.add(t.to_string_lossy().as_bytes());
+    }
     for t in only {
         d.add(t);
     }
@@ -119,6 +122,9 @@ fn run_once(
     let probe = scratch.join("probe.txt");
     let mut cmd = Command::new(&py.path);
     cmd.args(REGRTEST_ARGS).arg("--junit-xml").arg(&xml);
+    if let Some(t) = &inputs.testdir {
+        cmd.arg("--testdir").arg(t);
+    }
     if !only.is_empty() {
         let m = scratch.join("match.txt");
         std::fs::write(&m, only.join("\n") + "\n").map_err(io("write", &m))?;

@@ -10,7 +10,7 @@ use introspec_judge::Status;
 use introspec_results::{Results, TrialRecord};
 
 use super::prose::{Decision, Prose};
-use super::sources::{Origin, Sources, Usage};
+use super::sources::{Origin, Sources, SuiteSide, Suites, Usage};
 use super::{heading, provenance, simple_table, source_label, version_parts, APPENDIX};
 use crate::markdown::groups::{families, runs, Family};
 use crate::markdown::notes::Notes;
@@ -254,6 +254,7 @@ pub fn render(
     bugs_section(&mut s, &ctx, prose, &bugs);
     reference_section(&mut s, &ctx, prose, &reference);
     compatibility(&mut s, prose, sources.usage.as_ref());
+    testsuites(&mut s, prose, sources.suites.as_ref());
     s
 }
 
@@ -904,6 +905,123 @@ fn compatibility(s: &mut String, prose: &Prose, usage: Option<&Usage>) {
             let _ = writeln!(s, "{}\n", c.probes_note.trim());
         }
     }
+}
+
+fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
     heading(s, "CPython's test suites with the proposal installed", '-');
-    let _ = writeln!(s, "{}\n", c.testsuite_missing.trim());
+    let c = &prose.compatibility;
+    let Some(r) = suites else {
+        let _ = writeln!(s, "{}\n", c.testsuite_missing.trim());
+        return;
+    };
+    let _ = writeln!(s, "{}\n", c.testsuite_intro.trim());
+    let pair = |b: usize, i: usize| {
+        if b == i {
+            b.to_string()
+        } else {
+            format!("{b} / {i}")
+        }
+    };
+    let mut rows = Vec::new();
+    let mut reproduced = Vec::new();
+    let mut unreproduced = Vec::new();
+    for v in &r.versions {
+        for (n, x) in v.suites.iter().enumerate() {
+            let (b, i) = (&x.bare.counts, &x.installed.counts);
+            let workers = match &x.installed.probe {
+                Some(p) => format!("{}/{}", p.workers_in_effect, p.workers),
+                None => String::new(),
+            };
+            let result = |side: &SuiteSide| {
+                let r = side.result.clone().unwrap_or_else(|| "no result".into());
+                if side.timed_out {
+                    format!("{r} (timed out)")
+                } else {
+                    r
+                }
+            };
+            let results = if result(&x.bare) == result(&x.installed) {
+                result(&x.bare)
+            } else {
+                format!("{} / {}", result(&x.bare), result(&x.installed))
+            };
+            let real = x.differences.iter().filter(|d| d.reproduced).count();
+            rows.push(vec![
+                if n == 0 {
+                    v.version.clone()
+                } else {
+                    "..".into()
+                },
+                rst_code(&x.name),
+                results,
+                pair(b.cases, i.cases),
+                pair(b.failures + b.errors, i.failures + i.errors),
+                pair(b.skipped, i.skipped),
+                workers,
+                real.to_string(),
+            ]);
+            for d in &x.differences {
+                let line = format!(
+                    "{} ({}, {}): {} bare, {} installed; alone: {} with the module imported only",
+                    rst_code(&d.test),
+                    v.version,
+                    x.name,
+                    d.bare,
+                    d.installed,
+                    d.rerun_loaded
+                );
+                if d.reproduced {
+                    reproduced.push((d.test.clone(), line));
+                } else {
+                    unreproduced.push(line);
+                }
+            }
+        }
+        for m in &v.missing {
+            rows.push(vec![
+                v.version.clone(),
+                rst(m),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    simple_table(
+        s,
+        &[
+            "CPython", "suite", "regrtest", "cases", "failed", "skipped", "workers", "differ",
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        s,
+        "Cells with two figures are bare / installed. \"failed\": failures and errors. Command: ``{}``, at commit ``{}``, reference module ``{}`` (sources ``{}``); ``reports/cpython-test-suites.json`` has every figure.\n",
+        r.command, r.commit, r.reference_module, r.reference_source
+    );
+    if reproduced.is_empty() {
+        let _ = writeln!(s, "{}\n", c.testsuite_no_difference.trim());
+    } else {
+        let _ = writeln!(s, "The test cases whose outcome changes:\n");
+        for (test, line) in &reproduced {
+            let why = c
+                .testsuite_explained
+                .iter()
+                .find(|e| &e.test == test)
+                .map(|e| e.why.trim().to_string())
+                .unwrap_or_else(|| "not yet explained".into());
+            let _ = writeln!(s, "* {line}. {why}");
+        }
+        s.push('\n');
+    }
+    if !unreproduced.is_empty() {
+        let _ = writeln!(s, "{}\n", c.testsuite_unreproduced.trim());
+        for line in &unreproduced {
+            let _ = writeln!(s, "* {line}");
+        }
+        s.push('\n');
+    }
 }
