@@ -241,6 +241,46 @@ pub struct Version {
     pub suites: Vec<Suite>,
     /// Suites this CPython does not have, with why.
     pub missing: Vec<String>,
+    /// The standard library's "is it a function?" probes, before and after `install()`.
+    pub stdlib_probes: Vec<StdlibProbe>,
+}
+
+/// One call into the standard library on one kind of object, before and after `install()`
+/// in the same process (`probes.py`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdlibProbe {
+    pub call: String,
+    pub bare: String,
+    pub installed: String,
+}
+
+const PROBES: &str = include_str!("probes.py");
+
+/// Run `probes.py` on one CPython.
+pub fn stdlib_probes(py: &Interpreter, inputs: &Inputs) -> Result<Vec<StdlibProbe>, String> {
+    let dir = inputs.cache.join("testsuites").join("probes");
+    let script = dir.join(format!(
+        "{}.py",
+        introspec_cache::short_digest(PROBES.as_bytes())
+    ));
+    introspec_cache::write_if_changed(&script, PROBES.as_bytes())?;
+    let o = std::process::Command::new(&py.path)
+        .arg("-I")
+        .arg(&script)
+        .arg(&inputs.reference_dir)
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", py.path.display()))?;
+    if !o.status.success() {
+        return Err(format!(
+            "harness/testsuites/src/probes.py failed on {} ({}): {}",
+            py.name,
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    serde_json::from_slice(&o.stdout)
+        .map_err(|e| format!("harness/testsuites/src/probes.py printed no list: {e}"))
 }
 
 /// The whole report.
@@ -360,11 +400,13 @@ pub fn run(
         if suites.is_empty() && missing.is_empty() {
             continue;
         }
+        progress(&format!("{} stdlib probes", py.name));
         versions.push(Version {
             name: py.name.clone(),
             version: py.version.clone(),
             suites,
             missing,
+            stdlib_probes: stdlib_probes(py, inputs)?,
         });
     }
     Ok(Report {

@@ -80,6 +80,19 @@ fn the_one_case_the_proposal_breaks_is_found_and_reproduced() {
         (Outcome::Passed, Outcome::Passed, Outcome::Failure)
     );
     assert!(d.reproduced);
+    // the standard library's probes: hasattr(x, "__code__") flips, dis reads the same code
+    let probes = &report.versions[0].stdlib_probes;
+    let row = |call: &str| {
+        probes
+            .iter()
+            .find(|p| p.call == call)
+            .unwrap_or_else(|| panic!("no probe {call:?} in {probes:?}"))
+    };
+    let h = row("hasattr(generator, \"__code__\")");
+    assert_eq!((h.bare.as_str(), h.installed.as_str()), ("False", "True"));
+    let d = row("dis.dis(generator): its output");
+    assert_eq!(d.bare, d.installed);
+    assert!(d.bare.contains(" lines, character sum "), "{d:?}");
     // the runs are cached: a second report is the same, and costs no regrtest run
     let mut ran = Vec::new();
     let again = {
@@ -90,7 +103,11 @@ fn the_one_case_the_proposal_breaks_is_found_and_reproduced() {
         .unwrap()
     };
     assert_eq!(again, report);
-    assert!(ran.iter().all(|m| m.ends_with("from the cache")), "{ran:?}");
+    assert!(
+        ran.iter()
+            .all(|m| m.ends_with("from the cache") || m.ends_with("stdlib probes")),
+        "{ran:?}"
+    );
     let json = introspec_testsuites::json(&report);
     assert!(
         !json.contains(&*cache.to_string_lossy()),

@@ -1017,6 +1017,46 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
         }
         s.push('\n');
     }
+    let _ = writeln!(s, "{}\n", c.stdlib_probes_intro.trim());
+    let mut grouped: Vec<(String, String, String, Vec<String>)> = Vec::new();
+    for v in &r.versions {
+        for p in &v.stdlib_probes {
+            match grouped
+                .iter_mut()
+                .find(|g| g.0 == p.call && g.1 == p.bare && g.2 == p.installed)
+            {
+                Some(g) => g.3.push(v.version.clone()),
+                None => grouped.push((
+                    p.call.clone(),
+                    p.bare.clone(),
+                    p.installed.clone(),
+                    vec![v.version.clone()],
+                )),
+            }
+        }
+    }
+    let every = r.versions.len();
+    let rows: Vec<Vec<String>> = grouped
+        .iter()
+        .map(|(call, bare, installed, versions)| {
+            vec![
+                rst_code(call),
+                rst(bare),
+                if bare == installed {
+                    "same".into()
+                } else {
+                    rst(installed)
+                },
+                if versions.len() == every {
+                    "all".into()
+                } else {
+                    versions.join(", ")
+                },
+            ]
+        })
+        .collect();
+    simple_table(s, &["call", "bare", "installed", "CPython"], &rows);
+    let _ = writeln!(s, "{}\n", c.stdlib_probes_note.trim());
     if !unreproduced.is_empty() {
         let _ = writeln!(s, "{}\n", c.testsuite_unreproduced.trim());
         for line in &unreproduced {

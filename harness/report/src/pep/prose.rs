@@ -94,6 +94,10 @@ pub struct Compatibility {
     pub testsuite_no_difference: String,
     /// What a difference that did not reproduce on its rerun is.
     pub testsuite_unreproduced: String,
+    /// Before the table of the standard library's probes.
+    pub stdlib_probes_intro: String,
+    /// After it: what the table shows.
+    pub stdlib_probes_note: String,
     /// Why a reproduced difference happens, by test id (read from the test's source).
     #[serde(default)]
     pub testsuite_explained: Vec<Explained>,

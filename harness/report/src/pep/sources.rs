@@ -190,6 +190,15 @@ pub struct SuitesVersion {
     pub version: String,
     pub suites: Vec<SuiteRun>,
     pub missing: Vec<String>,
+    pub stdlib_probes: Vec<StdlibProbe>,
+}
+
+/// A standard-library call on one kind, before and after `install()`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StdlibProbe {
+    pub call: String,
+    pub bare: String,
+    pub installed: String,
 }
 
 /// One suite on one CPython, bare and installed.
