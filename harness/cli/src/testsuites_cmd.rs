@@ -107,8 +107,12 @@ pub fn cpython_tests(
                         println!("    {} {} -> {}", d.test, d.bare.name(), d.installed.name());
                     }
                 }
-                for m in &v.missing {
-                    println!("{:<18} {m}", v.name);
+                if !v.missing.is_empty() {
+                    println!(
+                        "{:<18} not in its Lib/test: {}",
+                        v.name,
+                        v.missing.join(", ")
+                    );
                 }
             }
             ExitCode::SUCCESS
