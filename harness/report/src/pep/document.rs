@@ -923,8 +923,10 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
         }
     };
     let mut rows = Vec::new();
-    let mut reproduced = Vec::new();
-    let mut unreproduced = Vec::new();
+    type Key = (String, String, String, String);
+    let mut reproduced: Vec<(Key, Vec<String>)> = Vec::new();
+    let mut unreproduced: Vec<(Key, Vec<String>)> = Vec::new();
+    let mut not_in_effect: Vec<String> = Vec::new();
     for v in &r.versions {
         for (n, x) in v.suites.iter().enumerate() {
             let (b, i) = (&x.bare.counts, &x.installed.counts);
@@ -961,19 +963,32 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
                 real.to_string(),
             ]);
             for d in &x.differences {
-                let line = format!(
-                    "{} ({}, {}): {} bare, {} installed; alone: {} with the module imported only",
-                    rst_code(&d.test),
-                    v.version,
-                    x.name,
-                    d.bare,
-                    d.installed,
-                    d.rerun_loaded
+                let key = (
+                    d.test.clone(),
+                    d.bare.clone(),
+                    d.installed.clone(),
+                    d.rerun_loaded.clone(),
                 );
-                if d.reproduced {
-                    reproduced.push((d.test.clone(), line));
+                let list = if d.reproduced {
+                    &mut reproduced
                 } else {
-                    unreproduced.push(line);
+                    &mut unreproduced
+                };
+                match list.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, vs)) => vs.push(v.version.clone()),
+                    None => list.push((key, vec![v.version.clone()])),
+                }
+            }
+            if let Some(p) = &x.installed.probe {
+                for f in &p.failures {
+                    not_in_effect.push(format!(
+                        "{} ``{}``: {} of {} workers; {}",
+                        v.version,
+                        x.name,
+                        p.workers_in_effect,
+                        p.workers,
+                        rst(f)
+                    ));
                 }
             }
         }
@@ -981,7 +996,11 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
             let names: Vec<String> = v.missing.iter().map(|m| rst_code(m)).collect();
             rows.push(vec![
                 v.version.clone(),
-                names.join(", "),
+                if v.missing.len() == r.suites.len() {
+                    "all".into()
+                } else {
+                    names.join(", ")
+                },
                 "not in its Lib/test".into(),
                 String::new(),
                 String::new(),
@@ -1003,65 +1022,143 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
         "Cells with two figures are bare / installed. \"failed\": failures and errors. Command: ``{}``, at commit ``{}``, reference module ``{}`` (sources ``{}``); ``reports/cpython-test-suites.json`` has every figure.\n",
         r.command, r.commit, r.reference_module, r.reference_source
     );
+    let bullet = |(test, bare, installed, loaded): &Key, versions: &[String]| {
+        format!(
+            "* {} ({}): {bare} bare, {installed} installed; rerun alone: {loaded} with the module imported only",
+            rst_code(test),
+            versions.join(", ")
+        )
+    };
+    if !not_in_effect.is_empty() {
+        let _ = writeln!(s, "{}\n", c.testsuite_not_in_effect.trim());
+        for line in &not_in_effect {
+            let _ = writeln!(s, "* {line}");
+        }
+        s.push('\n');
+    }
     if reproduced.is_empty() {
         let _ = writeln!(s, "{}\n", c.testsuite_no_difference.trim());
     } else {
         let _ = writeln!(s, "The test cases whose outcome changes:\n");
-        for (test, line) in &reproduced {
-            let why = c
-                .testsuite_explained
+        // one paragraph per explanation, after the cases it explains
+        let why_of = |test: &str| {
+            c.testsuite_explained
                 .iter()
-                .find(|e| &e.test == test)
+                .find(|e| e.test == test)
                 .map(|e| e.why.trim().to_string())
-                .unwrap_or_else(|| "not yet explained".into());
-            let _ = writeln!(s, "* {line}. {why}");
+                .unwrap_or_else(|| "Not yet explained.".into())
+        };
+        let mut whys: Vec<String> = Vec::new();
+        for (k, _) in &reproduced {
+            let w = why_of(&k.0);
+            if !whys.contains(&w) {
+                whys.push(w);
+            }
         }
-        s.push('\n');
+        for w in &whys {
+            for (k, vs) in reproduced.iter().filter(|(k, _)| &why_of(&k.0) == w) {
+                let _ = writeln!(s, "{}", bullet(k, vs));
+            }
+            let _ = writeln!(s, "\n{w}\n");
+        }
     }
     let _ = writeln!(s, "{}\n", c.stdlib_probes_intro.trim());
-    let mut grouped: Vec<(String, String, String, Vec<String>)> = Vec::new();
+    // per call: one row when every CPython gives the same bare and installed answers or
+    // answers the same bare and installed, else a row per distinct answer
+    // the call with its object named `x`, and the kind it was called on
+    let split = |call: &str| -> (String, String) {
+        for kind in ["async generator", "generator", "coroutine"] {
+            if call.contains(&format!("({kind}")) {
+                return (
+                    call.replacen(&format!("({kind}"), "(x", 1),
+                    kind.to_string(),
+                );
+            }
+        }
+        (call.to_string(), String::new())
+    };
+    let mut calls: Vec<String> = Vec::new();
+    let mut kinds: Vec<String> = Vec::new();
     for v in &r.versions {
         for p in &v.stdlib_probes {
-            match grouped
-                .iter_mut()
-                .find(|g| g.0 == p.call && g.1 == p.bare && g.2 == p.installed)
-            {
-                Some(g) => g.3.push(v.version.clone()),
-                None => grouped.push((
-                    p.call.clone(),
-                    p.bare.clone(),
-                    p.installed.clone(),
-                    vec![v.version.clone()],
-                )),
+            let (call, kind) = split(&p.call);
+            if !calls.contains(&call) {
+                calls.push(call);
+            }
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
             }
         }
     }
-    let every = r.versions.len();
-    let rows: Vec<Vec<String>> = grouped
-        .iter()
-        .map(|(call, bare, installed, versions)| {
-            vec![
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for call in &calls {
+        // (bare, installed) -> (kinds, versions)
+        let mut answers: Vec<(String, String, Vec<String>, Vec<String>)> = Vec::new();
+        for v in &r.versions {
+            for p in &v.stdlib_probes {
+                let (c, kind) = split(&p.call);
+                if &c != call {
+                    continue;
+                }
+                match answers
+                    .iter_mut()
+                    .find(|a| a.0 == p.bare && a.1 == p.installed)
+                {
+                    Some(a) => {
+                        if !a.2.contains(&kind) {
+                            a.2.push(kind);
+                        }
+                        if !a.3.contains(&v.version) {
+                            a.3.push(v.version.clone());
+                        }
+                    }
+                    None => answers.push((
+                        p.bare.clone(),
+                        p.installed.clone(),
+                        vec![kind],
+                        vec![v.version.clone()],
+                    )),
+                }
+            }
+        }
+        if answers.len() > 1 && answers.iter().all(|a| a.0 == a.1) {
+            rows.push(vec![
                 rst_code(call),
-                rst(bare),
+                "all".into(),
+                "differs by kind or version".into(),
+                "same".into(),
+                "all".into(),
+            ]);
+            continue;
+        }
+        for (bare, installed, ks, versions) in answers {
+            rows.push(vec![
+                rst_code(call),
+                if ks.len() == kinds.len() {
+                    "all".into()
+                } else {
+                    ks.join(", ")
+                },
+                rst(&bare),
                 if bare == installed {
                     "same".into()
                 } else {
-                    rst(installed)
+                    rst(&installed)
                 },
-                if versions.len() == every {
+                if versions.len() == r.versions.len() {
                     "all".into()
                 } else {
                     versions.join(", ")
                 },
-            ]
-        })
-        .collect();
-    simple_table(s, &["call", "bare", "installed", "CPython"], &rows);
+            ]);
+        }
+    }
+    simple_table(s, &["call", "x", "bare", "installed", "CPython"], &rows);
     let _ = writeln!(s, "{}\n", c.stdlib_probes_note.trim());
     if !unreproduced.is_empty() {
         let _ = writeln!(s, "{}\n", c.testsuite_unreproduced.trim());
-        for line in &unreproduced {
-            let _ = writeln!(s, "* {line}");
+        for (k, vs) in &unreproduced {
+            let _ = writeln!(s, "{}", bullet(k, vs));
         }
         s.push('\n');
     }

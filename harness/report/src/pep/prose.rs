@@ -90,6 +90,9 @@ pub struct Compatibility {
     pub testsuite_missing: String,
     /// Before the test-suites table: how the suites were run.
     pub testsuite_intro: String,
+    /// Before the list of the installed runs' processes (or interpreters) where the
+    /// proposal was not in effect.
+    pub testsuite_not_in_effect: String,
     /// After the table when no difference reproduced.
     pub testsuite_no_difference: String,
     /// What a difference that did not reproduce on its rerun is.
