@@ -12,6 +12,7 @@ use introspec_runner::{columns, git_commit, Project, Results, RunEvent, Session,
 
 mod progress;
 mod report_cmd;
+mod testsuites_cmd;
 mod usage_cmd;
 
 /// mimalloc: the harness allocates and frees many small strings per case (cases, checks,
@@ -174,6 +175,22 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// CPython's own test suites (Lib/test: test_inspect, test_generators, test_coroutines,
+    /// test_asyncgen, test_types, test_dis, test_sys_settrace, test_asyncio) on every CPython
+    /// where the reference implementation loads, run by regrtest bare and with
+    /// async_introspection.install() done in every process; every test case whose outcome
+    /// differs is rerun once. Writes reports/cpython-test-suites.json. Runs are cached.
+    CpythonTests {
+        /// Only the runtimes whose column name contains this text (repeatable).
+        #[arg(long)]
+        runtime: Vec<String>,
+        /// Only these suites (repeatable; default: all eight).
+        #[arg(long)]
+        suite: Vec<String>,
+        /// Where to write the report (default: reports/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +243,11 @@ fn main() -> ExitCode {
         Command::Compare { old, new, fail_on } => report_cmd::compare(&old, &new, &fail_on),
         Command::Merge { files, out } => report_cmd::merge(&files, &out),
         Command::Usage { pins, out } => usage_cmd::usage(&root, pins, out),
+        Command::CpythonTests {
+            runtime,
+            suite,
+            out,
+        } => testsuites_cmd::cpython_tests(&root, &runtime, &suite, out),
         Command::Run {
             jobs,
             column,

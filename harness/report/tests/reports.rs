@@ -213,8 +213,8 @@ fn the_pep_material_is_restructuredtext_in_the_order_of_a_pep_with_provenance() 
         "Options:",
         // generated from the fixture's trials: where the case ran, and how
         "* ``generator.frame.lasti.created_before_311``: pass on cpython 3.8, pypy 3.9; known deviation [D",
-        // the test-suite run of issue 18 item 2 does not exist: the document says so
-        "Not yet done: CPython's own test suites",
+        // no test-suites report was given to the fixture's rendering: the document says so
+        "No test-suites report (``reports/cpython-test-suites.json``) was given to this rendering",
     ] {
         assert!(rst.contains(want), "pep-evidence.rst lacks {want:?}");
     }

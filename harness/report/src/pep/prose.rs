@@ -86,7 +86,33 @@ pub struct Compatibility {
     /// The usage patterns whose answer changes if the kinds grow `__code__`.
     pub probes: Vec<String>,
     pub probes_note: String,
+    /// Said when no test-suites report was given to the rendering.
     pub testsuite_missing: String,
+    /// Before the test-suites table: how the suites were run.
+    pub testsuite_intro: String,
+    /// Before the list of the installed runs' processes (or interpreters) where the
+    /// proposal was not in effect.
+    pub testsuite_not_in_effect: String,
+    /// After the table when no difference reproduced.
+    pub testsuite_no_difference: String,
+    /// What a difference that did not reproduce on its rerun is.
+    pub testsuite_unreproduced: String,
+    /// Before the table of the standard library's probes.
+    pub stdlib_probes_intro: String,
+    /// After it: what the table shows.
+    pub stdlib_probes_note: String,
+    /// Why a reproduced difference happens, by test id (read from the test's source).
+    #[serde(default)]
+    pub testsuite_explained: Vec<Explained>,
+}
+
+/// Why one test's outcome changes with the proposal installed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Explained {
+    /// The test id (`test.test_inspect.TestX.test_y`).
+    pub test: String,
+    pub why: String,
 }
 
 /// The prose, parsed.

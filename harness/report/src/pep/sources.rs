@@ -74,11 +74,18 @@ impl Sources {
         } else {
             None
         };
+        let suites_file = root.join("reports/cpython-test-suites.json");
+        let suites = if suites_file.exists() {
+            Some(load_suites(&suites_file)?)
+        } else {
+            None
+        };
         Ok(Sources {
             results_file: named(file),
             more,
             cases,
             usage,
+            suites,
         })
     }
 }
@@ -99,6 +106,8 @@ pub struct Sources {
     pub cases: BTreeMap<String, CaseNote>,
     /// `reports/usage-in-the-wild.json`, when it exists.
     pub usage: Option<Usage>,
+    /// `reports/cpython-test-suites.json`, when it exists.
+    pub suites: Option<Suites>,
 }
 
 /// What a case is about, from `cases/`.
@@ -156,6 +165,110 @@ pub fn load_usage(path: &Path) -> Result<Usage, ReportError> {
             path,
             format!("has schema {:?}, not {USAGE_SCHEMA}", u.schema),
             "rerun `introspec usage` with this checkout's harness",
+        ));
+    }
+    Ok(u)
+}
+
+/// The part of `introspec-cpython-tests/1` the PEP material reads (harness/testsuites
+/// writes it: `introspec cpython-tests`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Suites {
+    pub schema: String,
+    pub commit: String,
+    pub reference_module: String,
+    pub reference_source: String,
+    pub command: String,
+    pub suites: Vec<String>,
+    pub versions: Vec<SuitesVersion>,
+}
+
+/// One CPython of the test-suites report.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SuitesVersion {
+    pub name: String,
+    pub version: String,
+    pub suites: Vec<SuiteRun>,
+    pub missing: Vec<String>,
+    pub stdlib_probes: Vec<StdlibProbe>,
+}
+
+/// A standard-library call on one kind, before and after `install()`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StdlibProbe {
+    pub call: String,
+    pub bare: String,
+    pub installed: String,
+}
+
+/// One suite on one CPython, bare and installed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SuiteRun {
+    pub name: String,
+    pub bare: SuiteSide,
+    pub installed: SuiteSide,
+    pub differences: Vec<SuiteDifference>,
+}
+
+/// One side of a suite.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SuiteSide {
+    pub result: Option<String>,
+    pub timed_out: bool,
+    pub counts: SuiteCounts,
+    pub probe: Option<SuiteProbe>,
+}
+
+/// The outcomes of one run, summed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SuiteCounts {
+    pub cases: usize,
+    pub passed: usize,
+    pub failures: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub expected_failures: usize,
+    pub unexpected_successes: usize,
+}
+
+/// What the installed run's processes said of the proposal.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SuiteProbe {
+    pub workers: usize,
+    pub workers_in_effect: usize,
+    pub every_process: bool,
+    pub failures: Vec<String>,
+}
+
+/// A test case whose outcome differed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SuiteDifference {
+    pub test: String,
+    pub bare: String,
+    pub installed: String,
+    pub rerun_loaded: String,
+    pub reproduced: bool,
+}
+
+/// The schema the test-suites report must have.
+pub const SUITES_SCHEMA: &str = "introspec-cpython-tests/1";
+
+/// Read a test-suites report (`introspec-cpython-tests/1`).
+pub fn load_suites(path: &Path) -> Result<Suites, ReportError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ReportError::io(path, "cannot read the test-suites report", &e))?;
+    let u: Suites = serde_json::from_str(&text).map_err(|e| {
+        ReportError::new(
+            path,
+            format!("is not an {SUITES_SCHEMA} report: {e}"),
+            "rerun `introspec cpython-tests`, which writes it",
+        )
+    })?;
+    if u.schema != SUITES_SCHEMA {
+        return Err(ReportError::new(
+            path,
+            format!("has schema {:?}, not {SUITES_SCHEMA}", u.schema),
+            "rerun `introspec cpython-tests` with this checkout's harness",
         ));
     }
     Ok(u)
