@@ -1,8 +1,8 @@
 //! Version-specific builds of the two PyO3 modules (the observer and the reference
 //! implementation of the proposal) for a runtime that cannot load their abi3 builds: a
-//! free-threaded CPython (PEP 703) has no stable ABI for extension modules, and PyO3 0.30
-//! builds for it only against that interpreter ("Supporting Free-Threaded CPython", PyO3's
-//! guide). Made on first use with the cargo that built the harness, from the crate sources of
+//! free-threaded CPython (PEP 703) has no stable ABI for extension modules before 3.15, and
+//! PyO3 0.30 builds for it only against that interpreter (the same crates, abi3 feature
+//! and all: its build configuration falls back to a version-specific free-threaded build). Made on first use with the cargo that built the harness, from the crate sources of
 //! the checkout that built it, into the cache; keyed by a BLAKE3 digest of those sources and
 //! of the interpreter, and locked, so harnesses started at once build it once.
 
@@ -144,12 +144,14 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Stri
 fn cargo_build(krate: &Path, target: &Path, python: &Path) -> Result<(), String> {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet", "--no-default-features"])
+    cmd.args(["build", "--release", "--quiet"])
         .arg("--manifest-path")
         .arg(krate.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(target)
-        // PyO3's build script reads the interpreter to build for from PYO3_PYTHON
+        // PyO3's build script reads the interpreter to build for from PYO3_PYTHON; asked
+        // for abi3 by an interpreter with Py_GIL_DISABLED it builds "a version-specific
+        // free-threaded build" instead (pyo3-build-config 0.30, InterpreterConfig)
         .env("PYO3_PYTHON", python)
         .env("PYO3_BUILD_EXTENSION_MODULE", "1");
     // a cargo started by `cargo run` must not take the outer one's view of itself
@@ -176,7 +178,7 @@ fn cargo_build(krate: &Path, target: &Path, python: &Path) -> Result<(), String>
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(15).collect();
         return Err(format!(
-            "building {} for {} failed (`PYO3_PYTHON={} PYO3_BUILD_EXTENSION_MODULE=1 cargo build --release --no-default-features --manifest-path {}` shows why): {}",
+            "building {} for {} failed (`PYO3_PYTHON={} PYO3_BUILD_EXTENSION_MODULE=1 cargo build --release --manifest-path {}` shows why): {}",
             krate.display(),
             python.display(),
             python.display(),
