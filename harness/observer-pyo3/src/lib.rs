@@ -1107,6 +1107,8 @@ impl Worker {
             error,
             steps,
             left,
+            // getpid(2) now: in a process a case forked, the child's
+            pid: Some(std::process::id()),
         }
     }
 

@@ -330,6 +330,7 @@ impl<'p> Session<'p> {
             }),
             steps: vec![],
             left: vec![],
+            pid: None,
         };
         self.judge_outcome(case, column, RunOutcome::Done(result), start.elapsed())
     }
@@ -355,6 +356,7 @@ impl<'p> Session<'p> {
                     error: r.error.clone(),
                     steps: vec![],
                     left: r.left.clone(),
+                    pid: None,
                 }),
                 duration: out.duration,
                 diverged_at: out.diverged_at,
