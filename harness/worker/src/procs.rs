@@ -103,7 +103,9 @@ pub fn start_guardian(program: &std::path::Path) -> std::io::Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .env_remove(TOKEN_VAR);
+        // it needs nothing of the harness's environment, and holds none of it: a process
+        // found by a variable the harness was given is a worker or a case's child, never it
+        .env_clear();
     // SAFETY: setsid(2) only, between fork and exec
     unsafe {
         cmd.pre_exec(|| {

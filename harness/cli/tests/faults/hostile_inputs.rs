@@ -77,10 +77,15 @@ fn the_loader_follows_no_cycle_and_reads_only_bounded_regular_files() {
     );
 }
 
+/// Held by the tests that time `introspec check` on ten thousand cases: they do not run at the
+/// same time, so neither times the other's load.
+static TIMED_CHECKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Ten thousand cases in one file (2.8 MB) check in well under five seconds (it took 100 s
 /// in a debug build when each case's line was found by rescanning the file from its start).
 #[test]
 fn ten_thousand_cases_in_one_file_check_in_linear_time() {
+    let _alone = TIMED_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
     let mut toml = String::new();
     for i in 0..10_000 {
         toml.push_str(&padded_case(&format!("many.{i:05}"), 0));
@@ -311,6 +316,7 @@ fn check_to_files(root: &Path, within: Duration) -> Option<(Duration, String)> {
 /// in a debug build), and every diagnostic is there, located and with its help.
 #[test]
 fn ten_thousand_unknown_names_check_in_linear_time() {
+    let _alone = TIMED_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
     let small = project_with("misspelt-1k", &misspelt_cases(1_000));
     let big = project_with("misspelt-10k", &misspelt_cases(10_000));
     let mut times: Vec<Duration> = (0..3)
