@@ -98,8 +98,9 @@ def _lo_modules(modules, modules_copy):
         sys.modules = modules
         changed.append("sys.modules itself")
     now = modules
-    if len(now) != len(modules_copy) or any(now.get(k, _LO_MISSING) is not v
-                                            for k, v in modules_copy.items()):
+    # the common case, in C: the same entries (the dict compares an unchanged entry by
+    # identity; a module, by default, equals itself alone)
+    if len(now) != len(modules_copy) or now != modules_copy:
         for k, v in modules_copy.items():
             if now.get(k, _LO_MISSING) is not v:
                 now[k] = v
