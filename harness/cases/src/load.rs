@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use introspec_spec::diag::{key_offset, value_offset, LineIndex};
+use introspec_spec::diag::{key_offset, value_offset, Candidates, LineIndex};
 use introspec_spec::{
     did_you_mean, unknown, Diagnostic, Domain, Pattern, Severity, Spec, Specifier,
 };
@@ -47,6 +47,7 @@ impl Corpus {
         collect_toml(dir, &mut files, &mut visited);
         files.sort();
         let mut seen: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
+        let names = Names::new(spec);
         for file in files {
             corpus.files += 1;
             let is_deviation_file = file
@@ -124,6 +125,7 @@ impl Corpus {
                     rc,
                     raw.prelude.as_deref(),
                     spec,
+                    &names,
                     &file,
                     &lines,
                     line,
@@ -394,10 +396,32 @@ const OPS: [&str; 10] = [
     "create", "next", "send", "throw", "close", "asend", "athrow", "aclose", "eval", "exec",
 ];
 
+/// The spec's names that a misspelt one is compared with, prepared once per load.
+struct Names {
+    kinds: Candidates,
+    features: Candidates,
+    observables: Candidates,
+}
+
+impl Names {
+    fn new(spec: &Spec) -> Names {
+        Names {
+            kinds: Candidates::new("kind", spec.kinds.keys().map(String::as_str)),
+            features: Candidates::new("feature", spec.features.keys().map(String::as_str)),
+            observables: Candidates::new(
+                "observable",
+                spec.observables.iter().map(|o| o.name.as_str()),
+            ),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn build_case(
     rc: RawCase,
     prelude: Option<&str>,
     spec: &Spec,
+    names: &Names,
     file: &Path,
     lines: &LineIndex,
     line: usize,
@@ -409,24 +433,12 @@ fn build_case(
         |span: usize, msg: String| lines.at(file, Some(span), format!("case `{case_id}`: {msg}"));
 
     if !spec.kinds.contains_key(rc.kind.get_ref()) {
-        errs.push(unknown(
-            file,
-            text,
-            &rc.kind,
-            "kind",
-            spec.kinds.keys().map(String::as_str),
-        ));
+        errs.push(unknown(file, lines, &rc.kind, &names.kinds));
     }
     let mut objects = vec![("subject".to_string(), rc.kind.get_ref().clone())];
     for (name, kind) in &rc.objects {
         if !spec.kinds.contains_key(kind.get_ref()) {
-            errs.push(unknown(
-                file,
-                text,
-                kind,
-                "kind",
-                spec.kinds.keys().map(String::as_str),
-            ));
+            errs.push(unknown(file, lines, kind, &names.kinds));
         }
         objects.push((name.clone(), kind.get_ref().clone()));
     }
@@ -447,13 +459,7 @@ fn build_case(
             });
     for f in &rc.features {
         if !spec.features.contains_key(f.get_ref()) {
-            errs.push(unknown(
-                file,
-                text,
-                f,
-                "feature",
-                spec.features.keys().map(String::as_str),
-            ));
+            errs.push(unknown(file, lines, f, &names.features));
         }
     }
     if rc.id.get_ref().is_empty() || rc.id.get_ref().contains(char::is_whitespace) {
@@ -582,6 +588,7 @@ fn build_case(
         }
         let ctx = ExpectCtx {
             spec,
+            observables: &names.observables,
             objects: &objects,
             here: &here,
             span,
@@ -723,6 +730,8 @@ fn pattern(
 
 struct ExpectCtx<'a> {
     spec: &'a Spec,
+    /// The spec's observables, for a did-you-mean (the case's objects are added to them).
+    observables: &'a Candidates,
     objects: &'a [(String, String)],
     here: &'a dyn Fn(usize, String) -> Diagnostic,
     /// The start of the step's table, and the file's text: a problem with a key points at it.
@@ -784,17 +793,12 @@ impl ExpectCtx<'_> {
                     )),
                 }
             } else {
-                let names = self
-                    .spec
-                    .observables
-                    .iter()
-                    .map(|o| o.name.as_str())
-                    .chain(self.objects.iter().map(|(n, _)| n.as_str()));
+                let objects: Vec<&str> = self.objects.iter().map(|(n, _)| n.as_str()).collect();
                 let d = (self.here)(
                     self.key_at(key),
                     format!("unknown observable or object `{key}`"),
                 );
-                errs.push(did_you_mean(d, key, "observable", names));
+                errs.push(self.observables.help(d, key, &objects));
             }
         }
     }

@@ -221,8 +221,25 @@ macro_rules! settings_or_exit {
 }
 
 fn main() -> ExitCode {
+    use introspec_worker::procs;
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == procs::GUARDIAN_ARG) {
+        let prefix = args.next().unwrap_or_default();
+        procs::guardian_main(&prefix.to_string_lossy());
+    }
     let cli = Cli::parse();
     let root = project_root(cli.root.as_deref());
+    if matches!(
+        cli.command,
+        Command::Run { .. } | Command::Fuzz { .. } | Command::Bench { .. }
+    ) {
+        // whatever kills this process, even SIGKILL, what its workers' cases started dies
+        // with it (worker::procs)
+        let started = std::env::current_exe().and_then(|exe| procs::start_guardian(&exe));
+        if let Err(e) = started {
+            eprintln!("introspec: cannot start the guardian process ({e}): a SIGKILL of the harness may leave processes of its cases behind");
+        }
+    }
     match cli.command {
         Command::Runtimes => runtimes(&root),
         Command::Check => check(&root),

@@ -967,6 +967,7 @@ extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
 
 /// SIGINT to `introspec run`'s process group (what Ctrl-C at a terminal does) while every
 /// worker is inside a 60-second case: the run ends at once with status 130, no worker is

@@ -67,6 +67,51 @@ def _lo_kill_children(before):
     return len(killed)
 
 
+_LO_MODULE = type(sys)
+_LO_SPECS = sys.version_info >= (3, 4)
+
+
+def _lo_imported(name, m):
+    """Whether the new sys.modules entry `name` is what an import makes: a module the import
+    system made (it has a __spec__; before 3.4, a __file__ or a built-in's name), a submodule
+    that its package holds under that name (pyexpat.errors, which pyexpat's C code adds without
+    a spec), the None of Python 2's relative-import cache, or any object that is not a module
+    (stdlib aliases such as typing.io, which only their package's import adds). A bare
+    types.ModuleType put there by hand is not."""
+    if m is None or not isinstance(m, _LO_MODULE):
+        return True
+    if _LO_SPECS:
+        if getattr(m, "__spec__", None) is not None:
+            return True
+    elif getattr(m, "__file__", None) is not None or name in sys.builtin_module_names:
+        return True
+    parent, _, attr = name.rpartition(".")
+    return bool(parent) and getattr(sys.modules.get(parent), attr, None) is m
+
+
+def _lo_modules(modules, modules_copy):
+    """Give back sys.modules: the dict itself, every entry that existed before the case (put
+    back when it was replaced or removed), and no entry the import system did not make; the
+    names changed. A new module that was imported is no leftover."""
+    changed = []
+    if sys.modules is not modules:
+        sys.modules = modules
+        changed.append("sys.modules itself")
+    now = modules
+    # the common case, in C: the same entries (the dict compares an unchanged entry by
+    # identity; a module, by default, equals itself alone)
+    if len(now) != len(modules_copy) or now != modules_copy:
+        for k, v in modules_copy.items():
+            if now.get(k, _LO_MISSING) is not v:
+                now[k] = v
+                changed.append(k)
+        for k in [k for k in now if k not in modules_copy]:
+            if not _lo_imported(k, now[k]):
+                del now[k]
+                changed.append(k)
+    return sorted(changed)
+
+
 def leftovers_save():
     """What a case may change and the observer gives back, before the case."""
     return (set(_lo_threading.enumerate()), sys.gettrace(), sys.getprofile(),
@@ -74,13 +119,13 @@ def leftovers_save():
             getattr(_lo_threading, "_profile_hook", None),
             [(n, _lo_signal.getsignal(getattr(_lo_signal, n))) for n in _LO_SIGNALS],
             sys.path, list(sys.path), dict(_lo_builtins.__dict__), _lo_tools(),
-            _lo_children())
+            _lo_children(), sys.modules, dict(sys.modules))
 
 
 def leftovers_check(saved):
     """Undo what the case left behind; [(what, undone)], undone False where it cannot be."""
     (threads, trace, profile, thook, phook, handlers, path, path_items, builtins_copy,
-     tools, children) = saved
+     tools, children, modules, modules_copy) = saved
     left = []
     if children is not None:
         n = _lo_kill_children(children)
@@ -151,5 +196,11 @@ def leftovers_check(saved):
             else:
                 del d[k]
         left.append(("changed builtins (%s)" % ", ".join(changed), True))
+    try:
+        changed = _lo_modules(modules, modules_copy)
+        if changed:
+            left.append(("changed sys.modules (%s)" % ", ".join(changed), True))
+    except Exception as e:
+        left.append(("changed sys.modules (%s)" % type(e).__name__, False))
     return left
 # end of leftovers

@@ -1140,6 +1140,8 @@ impl Worker {
             error,
             steps,
             left,
+            // getpid(2) now: in a process a case forked, the child's
+            pid: Some(std::process::id()),
         }
     }
 

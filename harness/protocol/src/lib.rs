@@ -178,6 +178,12 @@ pub struct CaseResult {
     /// `sys.monitoring` tools, `sys.path`, builtins), found after it ran; absent when nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<Leftover>,
+    /// The pid of the process that answered (the observer's `getpid()` when it sends): the
+    /// harness takes an answer from the worker alone, not from a process a case forked that
+    /// writes on the protocol channel (a copy of the observer, or forged lines). The harness
+    /// checks it and clears it, so it is in no results file or snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 impl CaseResult {

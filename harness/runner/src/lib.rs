@@ -325,6 +325,7 @@ impl<'p> Session<'p> {
             }),
             steps: vec![],
             left: vec![],
+            pid: None,
         };
         self.judge_outcome(case, column, RunOutcome::Done(result), start.elapsed())
     }
@@ -350,6 +351,7 @@ impl<'p> Session<'p> {
                     error: r.error.clone(),
                     steps: vec![],
                     left: r.left.clone(),
+                    pid: None,
                 }),
                 duration: out.duration,
                 diverged_at: out.diverged_at,

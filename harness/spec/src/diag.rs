@@ -206,25 +206,122 @@ impl std::error::Error for Diagnostics {}
 
 /// Suggest the closest of `candidates` to `name`, for "did you mean" help.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let a: Vec<char> = name.chars().collect();
+    let mut rows = (Vec::new(), Vec::new());
     candidates
         .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(2))
+        .filter_map(|c| {
+            let limit = (c.len().max(name.len()) / 3).max(2);
+            let b: Vec<char> = c.chars().collect();
+            within(&a, &b, limit, &mut rows).map(|d| (d, c))
+        })
         .min()
         .map(|(_, c)| c)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
+/// The names a "did you mean" chooses from, prepared once for many diagnostics: each name's
+/// characters, and the list that the help gives when no name is close. A file with thousands
+/// of misspelt names costs one comparison per name and candidate, and no candidate list is
+/// built or joined again per diagnostic.
+#[derive(Debug, Clone)]
+pub struct Candidates {
+    what: String,
+    names: Vec<(String, Vec<char>)>,
+    list: String,
+}
+
+impl Candidates {
+    /// `what` names the kind of name in the help (`known {what}s: …`).
+    pub fn new<'a>(what: &str, names: impl IntoIterator<Item = &'a str>) -> Candidates {
+        let names: Vec<(String, Vec<char>)> = names
+            .into_iter()
+            .map(|n| (n.to_string(), n.chars().collect()))
+            .collect();
+        let list = names
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Candidates {
+            what: what.to_string(),
+            names,
+            list,
+        }
+    }
+
+    /// The kind of name (`feature`, `kind`, `observable`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The closest name to `name` among these and `extra` (as [`closest`] over both).
+    pub fn closest<'a>(&'a self, name: &str, extra: &[&'a str]) -> Option<&'a str> {
+        let a: Vec<char> = name.chars().collect();
+        let mut rows = (Vec::new(), Vec::new());
+        let mut best: Option<(usize, &str)> = None;
+        let mut consider = |c: &'a str, b: &[char]| {
+            let limit = (c.len().max(name.len()) / 3).max(2);
+            if let Some(d) = within(&a, b, limit, &mut rows) {
+                if best.is_none_or(|x| (d, c) < x) {
+                    best = Some((d, c));
+                }
+            }
+        };
+        for (c, b) in &self.names {
+            consider(c, b);
+        }
+        for c in extra {
+            let b: Vec<char> = c.chars().collect();
+            consider(c, &b);
+        }
+        best.map(|(_, c)| c)
+    }
+
+    /// Add "did you mean" (or the list of known names, these and then `extra`) to `d`.
+    pub fn help(&self, d: Diagnostic, name: &str, extra: &[&str]) -> Diagnostic {
+        match self.closest(name, extra) {
+            Some(c) => d.with_help(format!("did you mean `{c}`?")),
+            None => {
+                let mut list = self.list.clone();
+                for e in extra {
+                    if !list.is_empty() {
+                        list.push_str(", ");
+                    }
+                    list.push_str(e);
+                }
+                d.with_help(format!("known {}s: {list}", self.what))
+            }
+        }
+    }
+}
+
+/// The edit distance of `a` and `b` if it is at most `limit`: two names whose lengths differ
+/// by more are not compared at all. `rows` are reused buffers.
+fn within(
+    a: &[char],
+    b: &[char],
+    limit: usize,
+    rows: &mut (Vec<usize>, Vec<usize>),
+) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
+    let d = edit_distance(a, b, rows);
+    (d <= limit).then_some(d)
+}
+
+fn edit_distance(a: &[char], b: &[char], rows: &mut (Vec<usize>, Vec<usize>)) -> usize {
+    let (prev, cur) = rows;
+    prev.clear();
+    prev.extend(0..=b.len());
     for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
+        cur.clear();
+        cur.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
             let sub = prev[j] + usize::from(ca != cb);
             cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
         }
-        prev = cur;
+        std::mem::swap(prev, cur);
     }
     prev[b.len()]
 }

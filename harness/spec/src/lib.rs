@@ -245,7 +245,7 @@ impl Spec {
             spec.check_feature(&k.feature, &kpath, &ktext, &mut diags);
             if let Some(sa) = &k.spell_as {
                 if !kind_names.contains(sa.get_ref()) {
-                    diags.push(unknown(
+                    diags.push(unknown_in_spec(
                         &kpath,
                         &ktext,
                         sa,
@@ -411,7 +411,7 @@ impl Spec {
             let mut kind_invariants = BTreeMap::new();
             for (kind, ki) in s.kinds {
                 if !spec.kinds.contains_key(kind.get_ref()) {
-                    diags.push(unknown(
+                    diags.push(unknown_in_spec(
                         &spath,
                         &stext,
                         &kind,
@@ -442,12 +442,12 @@ impl Spec {
                 .flatten()
             {
                 if !STATES.contains(&st.get_ref().as_str()) {
-                    diags.push(unknown(&spath, &stext, st, "state", STATES));
+                    diags.push(unknown_in_spec(&spath, &stext, st, "state", STATES));
                 }
             }
             for k in &t.kinds {
                 if !spec.kinds.contains_key(k.get_ref()) {
-                    diags.push(unknown(
+                    diags.push(unknown_in_spec(
                         &spath,
                         &stext,
                         k,
@@ -486,7 +486,7 @@ impl Spec {
         let mut out = Vec::new();
         for (obs, value) in raw {
             match self.observable(obs.get_ref()) {
-                None => diags.push(unknown(
+                None => diags.push(unknown_in_spec(
                     file,
                     text,
                     &obs,
@@ -510,7 +510,7 @@ impl Spec {
         diags: &mut Vec<Diagnostic>,
     ) {
         if !self.features.contains_key(name.get_ref()) {
-            diags.push(unknown(
+            diags.push(unknown_in_spec(
                 file,
                 text,
                 name,
@@ -622,8 +622,8 @@ pub fn did_you_mean<'a>(
     }
 }
 
-/// "unknown X `name`", located, with a did-you-mean.
-pub fn unknown<'a>(
+/// "unknown X `name`" in a spec file (a few names in a small file), with a did-you-mean.
+fn unknown_in_spec<'a>(
     file: &Path,
     text: &str,
     name: &Spanned<String>,
@@ -637,6 +637,23 @@ pub fn unknown<'a>(
         format!("unknown {what} `{}`", name.get_ref()),
     );
     did_you_mean(d, name.get_ref(), what, known)
+}
+
+/// "unknown X `name`", located with the file's line index (a binary search, not a rescan of
+/// the text), with a did-you-mean from candidates prepared once ([`diag::Candidates`]): a
+/// file of thousands of unknown names is checked in time linear in their number.
+pub fn unknown(
+    file: &Path,
+    lines: &diag::LineIndex,
+    name: &Spanned<String>,
+    known: &diag::Candidates,
+) -> Diagnostic {
+    let d = lines.at(
+        file,
+        Some(name.span().start),
+        format!("unknown {} `{}`", known.what(), name.get_ref()),
+    );
+    known.help(d, name.get_ref(), &[])
 }
 
 /// Read and parse one TOML file; on failure push a located diagnostic.

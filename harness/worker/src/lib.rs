@@ -420,7 +420,18 @@ impl Worker {
         };
         match got {
             Ok(Line::Text(t)) => match proto::decode::<Response>(&t) {
+                // an answer that another process wrote on the protocol channel (a child the
+                // case forked, which the observer kills before it answers the case itself, so
+                // such a line comes before the case's own answer): this case's fault
+                Ok(Response::Result(r)) if r.pid != Some(self.child.id()) => {
+                    RunOutcome::Protocol(format!(
+                        "an answer for `{}` from another process than the worker ({}): a process the case started wrote on the protocol channel",
+                        r.id,
+                        r.pid.map_or("no pid".into(), |p| format!("pid {p}"))
+                    ))
+                }
                 Ok(Response::Result(mut r)) if r.id == case_id => {
+                    r.pid = None;
                     normalize::result(&mut r);
                     RunOutcome::Done(r)
                 }

@@ -10,9 +10,16 @@
 //!
 //! They are stopped (`SIGSTOP`: a stopped process cannot fork) until a scan finds no new one,
 //! then killed. A process whose environment a case replaced, that left the worker's group and
-//! whose parent chain to the worker broke when the worker died, escapes; so does everything if
-//! the harness itself is killed by SIGKILL (the worker dies of `PR_SET_PDEATHSIG`, its
-//! children do not).
+//! whose parent chain to the worker broke when the worker died, escapes.
+//!
+//! A harness killed by SIGKILL runs none of this: its workers die of `PR_SET_PDEATHSIG`, and
+//! their children are re-parented to init. The [guardian](start_guardian) kills them: a
+//! process of its own session, started once by the harness (its own binary in a hidden mode,
+//! [`guardian_main`]) before any worker, whose standard input is a pipe only the harness
+//! writes. The harness tells it each worker's process group as it starts; every token of the
+//! harness shares one prefix. When the pipe reaches end of file (the harness is gone, however
+//! it died), the guardian stops and kills every process in those groups, holding a token with
+//! that prefix, or descending from one of them, as [`kill_tree`] does, and exits.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -30,27 +37,126 @@ pub struct Tree {
 /// The trees of the live workers of this process, for [`kill_all`].
 static LIVE: Mutex<Vec<Tree>> = Mutex::new(Vec::new());
 
-/// A token no other worker of this or another harness has.
+/// The prefix of every token of this process (`PID-NANOS`): no other harness has it.
+fn run_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{}-{nanos}", std::process::id())
+    })
+}
+
+/// A token no other worker of this or another harness has: the run's prefix and a number.
 pub fn new_token() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{}-{}", run_prefix(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// The guardian's pipe (see [`start_guardian`]), once started.
+static GUARDIAN: Mutex<Option<std::process::ChildStdin>> = Mutex::new(None);
+
+/// Tell the guardian, if there is one, a line (`+PGID` or `-PGID`). A guardian that is gone
+/// is forgotten.
+fn tell_guardian(line: &str) {
+    use std::io::Write;
+    let mut g = GUARDIAN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(pipe) = g.as_mut() {
+        if pipe.write_all(line.as_bytes()).is_err() {
+            *g = None;
+        }
+    }
 }
 
 pub fn register(tree: &Tree) {
     LIVE.lock().unwrap().push(tree.clone());
+    tell_guardian(&format!("+{}\n", tree.pid));
 }
 
 pub fn unregister(tree: &Tree) {
     LIVE.lock().unwrap().retain(|t| t != tree);
+    tell_guardian(&format!("-{}\n", tree.pid));
+}
+
+/// The argument that puts the harness's binary in the guardian's mode: `BINARY
+/// GUARDIAN_ARG PREFIX` runs [`guardian_main`]. Only the harness passes it.
+pub const GUARDIAN_ARG: &str = "__introspec_guardian";
+
+/// Start the guardian: `program` (the harness's own binary, whose `main` calls
+/// [`guardian_main`] when its first argument is [`GUARDIAN_ARG`]) in a session of its own
+/// (a Ctrl-C or a hang-up of the harness's terminal does not reach it), with the write end
+/// of its standard input kept by this process until it exits. Call it once, before the first
+/// worker starts; a second call does nothing.
+pub fn start_guardian(program: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut g = GUARDIAN.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_some() {
+        return Ok(());
+    }
+    let mut cmd = Command::new(program);
+    cmd.arg(GUARDIAN_ARG)
+        .arg(run_prefix())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // it needs nothing of the harness's environment, and holds none of it: a process
+        // found by a variable the harness was given is a worker or a case's child, never it
+        .env_clear();
+    // SAFETY: setsid(2) only, between fork and exec
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    *g = child.stdin.take();
+    // never waited for: it outlives this process by design, and init reaps it
+    std::mem::forget(child);
+    Ok(())
+}
+
+/// The guardian's mode: read `+PGID` / `-PGID` lines from standard input until end of file,
+/// then stop and kill every process of those groups, with a token that starts with `prefix`,
+/// or descending from one of them, until none is left; then exit. Never returns.
+pub fn guardian_main(prefix: &str) -> ! {
+    use std::io::BufRead;
+    // the harness's group was told to stop (a terminal's Ctrl-C): the guardian keeps waiting
+    // for the pipe to close
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let mut groups = BTreeSet::new();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let (sign, pgid) = line.split_at(line.len().min(1));
+        if let Ok(pgid) = pgid.trim().parse::<i32>() {
+            if pgid > 1 {
+                match sign {
+                    "+" => {
+                        groups.insert(pgid);
+                    }
+                    "-" => {
+                        groups.remove(&pgid);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let needle = format!("{TOKEN_VAR}={prefix}-").into_bytes();
+    stop_then_kill(|| {
+        matching(|p| {
+            groups.contains(&p.pgrp) || groups.contains(&p.pid) || has_token_prefix(p.pid, &needle)
+        })
+    });
+    std::process::exit(0)
 }
 
 /// Kill every live worker of this process and everything each started: for a harness about
@@ -92,17 +198,23 @@ fn has_token(pid: i32, needle: &[u8]) -> bool {
         .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle))
 }
 
+fn has_token_prefix(pid: i32, needle: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv.starts_with(needle)))
+}
+
 /// The processes of `tree` now: its group, its descendants, the holders of its token (never
 /// this process).
 fn members(tree: &Tree) -> BTreeSet<i32> {
+    let needle = format!("{TOKEN_VAR}={}", tree.token).into_bytes();
+    matching(|p| p.pid == tree.pid || p.pgrp == tree.pid || has_token(p.pid, &needle))
+}
+
+/// The processes `seed` picks now and their descendants (never this process).
+fn matching(seed: impl Fn(&Proc) -> bool) -> BTreeSet<i32> {
     let me = std::process::id() as i32;
     let procs = processes();
-    let needle = format!("{TOKEN_VAR}={}", tree.token).into_bytes();
-    let mut found: BTreeSet<i32> = procs
-        .iter()
-        .filter(|p| p.pid == tree.pid || p.pgrp == tree.pid || has_token(p.pid, &needle))
-        .map(|p| p.pid)
-        .collect();
+    let mut found: BTreeSet<i32> = procs.iter().filter(|p| seed(p)).map(|p| p.pid).collect();
     loop {
         let more: Vec<i32> = procs
             .iter()
@@ -124,21 +236,27 @@ pub fn kill_tree(tree: &Tree) {
     if tree.pid <= 1 {
         return;
     }
-    let mut stopped = BTreeSet::new();
     // SAFETY: kill(2) with a pid or a negated process group; no memory is touched
     unsafe { libc::kill(-tree.pid, libc::SIGSTOP) };
+    stop_then_kill(|| members(tree));
+    unsafe { libc::kill(-tree.pid, libc::SIGKILL) };
+}
+
+/// Stop (`SIGSTOP`) what `scan` finds until a scan finds no new process, then kill them all.
+fn stop_then_kill(scan: impl Fn() -> BTreeSet<i32>) {
+    let mut stopped = BTreeSet::new();
     for _ in 0..50 {
-        let now = members(tree);
+        let now = scan();
         let new: Vec<i32> = now.difference(&stopped).copied().collect();
         if new.is_empty() {
             break;
         }
         for pid in new {
+            // SAFETY: kill(2) with a pid; no memory is touched
             unsafe { libc::kill(pid, libc::SIGSTOP) };
             stopped.insert(pid);
         }
     }
-    unsafe { libc::kill(-tree.pid, libc::SIGKILL) };
     for pid in stopped {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }

@@ -303,6 +303,78 @@ fn children_of_cases_do_not_outlive_introspec_run() {
     }
 }
 
+/// `introspec run` killed by SIGKILL (it runs no handler, drops no worker) in a case that
+/// started a child in its group (`Popen`), one in a session of its own, a daemon (`setsid`
+/// and a second fork, the sleeper orphaned) and a `fork` + `exec`, then loops: within three
+/// seconds no process of any case, nor any worker, is left, on both columns. The workers die
+/// of their parent-death signal; their children are killed by the guardian process, which
+/// sees the harness's pipe close.
+#[test]
+fn children_of_cases_do_not_outlive_a_harness_killed_by_sigkill() {
+    let mut toml = String::from(LEAK_PRELUDE);
+    toml.push_str(&leak_case(
+        "leak.all.hangs",
+        60.0,
+        "subprocess.Popen(['sleep', '300'], env=child_env('K')); \
+    subprocess.Popen(['sleep', '300'], env=child_env('K'), start_new_session=True); \
+    subprocess.Popen([sys.executable, '-c', 'import os, subprocess; os.setsid(); subprocess.Popen([\"sleep\", \"300\"])'], env=child_env('K')).wait(); \
+    os.fork() or os.execve('/bin/sleep', ['sleep', '300'], child_env('K'))",
+        "forever()",
+    ));
+    let root = project_with("leaks-sigkill", &toml);
+    let mut pythons: Vec<&Path> = columns().iter().map(|c| c.runtime.path.as_path()).collect();
+    pythons.dedup();
+    let marker = unique("leaks-sigkill");
+    let child_marker = format!("{marker}-K");
+    let mut cmd = introspec();
+    only(&mut cmd, &pythons);
+    cmd.arg("--root")
+        .arg(&root)
+        .args(["run", "--no-reference", "--jobs", "2", "--out"])
+        .arg(root.join("results.json"))
+        .env("INTROSPEC_FAULTS_RUN", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().unwrap();
+    // every column's case has started its four children
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with_env("INTROSPEC_FAULTS_CHILD", &child_marker).len() < 4 * pythons.len() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            kill_all_with_env("INTROSPEC_FAULTS_RUN", &marker);
+            panic!("the children never started");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(unsafe { kill(child.id() as i32, SIGKILL) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(SIGKILL)
+    );
+    let left = std::panic::catch_unwind(|| {
+        assert_no_process_with_env(
+            "INTROSPEC_FAULTS_CHILD",
+            &child_marker,
+            Duration::from_secs(3),
+        );
+        assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &marker, Duration::from_secs(3));
+    });
+    // a failing run leaves no sleeper on the machine either
+    kill_all_with_env("INTROSPEC_FAULTS_RUN", &marker);
+    if let Err(e) = left {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// Kill every process whose environment holds `KEY=value` (the cleanup of a failed test).
+fn kill_all_with_env(key: &str, value: &str) {
+    for pid in processes_with_env(key, value) {
+        unsafe { kill(pid as i32, SIGKILL) };
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Class 5: results lost on interruption.
 
