@@ -62,7 +62,8 @@ fn columns() -> &'static [Column] {
     static COLUMNS: OnceLock<Vec<Column>> = OnceLock::new();
     COLUMNS.get_or_init(|| {
         let root = checkout();
-        let mut d = introspec_runtimes::discover(&introspec_runtimes::Options::from_env(&root));
+        let settings = introspec_runner::Settings::from_env().expect("the settings are valid");
+        let mut d = introspec_runtimes::discover(&settings.discovery(&root));
         introspec_worker::observers::drop_unreadable(&mut d);
         let cpython: Vec<_> = d
             .runtimes

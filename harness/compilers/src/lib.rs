@@ -485,6 +485,7 @@ mod tests {
             debug: false,
             executable: "/x/python".into(),
             build: "b".into(),
+            prefix: "/x".into(),
         }
     }
 

@@ -57,9 +57,10 @@ impl Project {
 
     /// The runtimes on this machine (those no observer can read are unusable).
     pub fn discover(&self) -> Discovery {
-        let mut opts = introspec_runtimes::Options::from_env(&self.root);
-        opts.cache_dir = Some(self.cache.clone());
-        opts.install = self.settings.install.clone();
+        let mut opts = self.settings.discovery(&self.root);
+        if opts.cache_dir.is_some() {
+            opts.cache_dir = Some(self.cache.clone());
+        }
         let mut d = introspec_runtimes::discover(&opts);
         introspec_worker::observers::drop_unreadable(&mut d);
         d
