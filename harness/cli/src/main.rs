@@ -686,6 +686,16 @@ fn run(
     for a in &discovery.absent {
         eprintln!("absent runtime {}: install it with `{}`", a.name, a.install);
     }
+    if project.settings.compilers_explicit {
+        // asked for by name: say where a compiler makes no column (unsupported, not attempted)
+        for rt in &discovery.runtimes {
+            for compiler in &project.settings.compilers {
+                if let Err(why) = columns::compiled(rt, *compiler) {
+                    eprintln!("no {} column for {}: {why}", compiler.name(), rt.name);
+                }
+            }
+        }
+    }
     let mut cols = columns::all(
         &discovery.runtimes,
         &project.cache,
@@ -793,7 +803,7 @@ fn run(
     if interrupted {
         return ExitCode::from(130);
     }
-    if results.trials.iter().any(|t| t.status.fails_run()) {
+    if results.trials.iter().any(|t| t.status.fails_run()) || !results.broken.is_empty() {
         ExitCode::from(1)
     } else if !dropped_input.is_empty() {
         // a case file that failed to load is input silently dropped: it fails the run
@@ -843,6 +853,9 @@ fn print_summary(r: &Results, source: &dyn Fn(&str) -> String, problems: bool) {
     }
     if !problems {
         return;
+    }
+    for b in &r.broken {
+        println!("\ncolumn broken: {}: {}", b.column, b.why);
     }
     let bad: Vec<_> = r.trials.iter().filter(|t| t.status.fails_run()).collect();
     if !bad.is_empty() {

@@ -243,3 +243,53 @@ fn the_path_scan_finds_python3_x_t_and_d() {
     assert_eq!(found, ["python3.13t", "python3.14d"], "{v:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A compiled column that cannot be built (here: no package index, as on a machine without
+/// network) is one result, the column broken with pip's own error, and fails the run; its
+/// trials are not each an ERROR repeating why.
+#[test]
+fn a_compiled_column_that_cannot_be_built_is_one_broken_result() {
+    let (python, name) = python();
+    let dir = scratch("nonet");
+    let out = dir.join("results.json");
+    let mut c = introspec(&dir.join("cache"));
+    c.env("PIP_INDEX_URL", "http://127.0.0.1:9/")
+        .env("PIP_RETRIES", "0")
+        .args([
+            "run",
+            "--no-reference",
+            "--compilers",
+            "cython",
+            "--case",
+            "generator.lifecycle",
+            "--python",
+        ])
+        .arg(&python)
+        .arg("--out")
+        .arg(&out);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let column = format!("{name}+cython");
+    assert!(
+        stdout.contains(&format!("column broken: {column}: "))
+            && stdout.contains("No matching distribution found"),
+        "{}",
+        show(&o)
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let broken = r["broken"].as_array().unwrap();
+    assert_eq!(broken.len(), 1, "{r:#}");
+    assert_eq!(broken[0]["column"], column.as_str());
+    let errors = r["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["column"] == column.as_str() && t["status"] != "skip")
+        .count();
+    assert_eq!(
+        errors, 0,
+        "the broken column's trials are not recorded one by one"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
