@@ -224,6 +224,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// The local loop alone: `introspec run --python PATH` warm (one warm-up, then the
+    /// median of --repeats runs; target under 2 s), written to reports/bench-local-loop.json
+    /// (`introspec bench` measures it too, into reports/bench.json's `local_loop`).
+    LocalLoop {
+        /// The interpreter (default: the newest CPython found that has a +ref column).
+        #[arg(long, value_name = "PATH")]
+        python: Option<PathBuf>,
+        /// Timed runs.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
     /// Transitions executed and checked per second per runtime, against a Hypothesis
     /// RuleBasedStateMachine doing the same checks in the same interpreter.
     Fuzz {
@@ -386,6 +397,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Bench {
+            what: Some(BenchWhat::LocalLoop { python, repeats }),
+            ..
+        } => bench_local_loop(&root, python, repeats),
+        Command::Bench {
             jobs,
             scale,
             rate_seconds,
@@ -412,6 +427,7 @@ fn bench(
                 .join(format!("introspec-bench-cold-{}", std::process::id())),
             repeats,
         }),
+        exe: std::env::current_exe().ok(),
     };
     match introspec_bench::run(root, &settings_or_exit!(), &opts, &|m| eprintln!("{m}")) {
         Ok(report) => {
@@ -432,6 +448,59 @@ fn bench(
             ExitCode::from(2)
         }
     }
+}
+
+/// `introspec bench local-loop`: the one figure, merged into reports/bench.json.
+fn bench_local_loop(root: &std::path::Path, python: Option<PathBuf>, repeats: usize) -> ExitCode {
+    let python = match python {
+        Some(p) => p,
+        None => {
+            let project = match load(root) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            match introspec_bench::local_loop_python(&project.discover().runtimes) {
+                Some(p) => p,
+                None => {
+                    eprintln!("no CPython 3.9 or newer found for the local loop; give one with --python PATH");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot find the introspec binary: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = introspec_bench::local_loop::LocalLoopOptions {
+        exe,
+        python,
+        repeats,
+        scratch: std::env::temp_dir().join(format!("introspec-bench-local-{}", std::process::id())),
+    };
+    let figure = match introspec_bench::local_loop::local_loop(root, &opts, &|m| eprintln!("{m}")) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = std::fs::remove_dir_all(&opts.scratch);
+    print!("{}", introspec_bench::local_loop::render(&figure));
+    // its own file: reports/bench.json's other figures stay as their run wrote them
+    let out = root.join("reports/bench-local-loop.json");
+    if let Err(e) = introspec_cache::write_atomic(
+        &out,
+        serde_json::to_string_pretty(&figure).unwrap().as_bytes(),
+    ) {
+        eprintln!("cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    eprintln!("written: {}", out.display());
+    ExitCode::SUCCESS
 }
 
 /// The settings from the environment, read once here, at the edge (README, "Settings").
