@@ -257,6 +257,19 @@ def _decimal(x):
     return sign + head + u"".join(p.rjust(1000, u"0") for p in reversed(parts))
 
 
+def _frame_locals_proxy():
+    """type(f_locals) of a function frame, unless it is dict: PEP 667's FrameLocalsProxy (3.13+)."""
+    try:
+        t = type((lambda: sys._getframe().f_locals)())
+    except BaseException:
+        return None
+    return None if t is dict else t
+
+
+# Summarised as the dict it stands for (its values are compared, not its type).
+_FRAME_LOCALS_PROXY = _frame_locals_proxy()
+
+
 class _Summ(object):
     """Summarises values for one snapshot (or one outcome): object ids count from 0."""
 
@@ -309,6 +322,13 @@ class _Summ(object):
                 return self.obj(x)
             d = depth + 1
             return {"Seq": [self.value(i, d) for i in x]}
+        if t is _FRAME_LOCALS_PROXY and _FRAME_LOCALS_PROXY is not None and depth < 3:
+            try:
+                copy = dict(x)
+            except BaseException:
+                copy = None
+            if copy is not None and len(copy) <= 50:
+                x, t = copy, dict
         if t is dict:
             if depth >= 3 or len(x) > 50:
                 return self.obj(x)

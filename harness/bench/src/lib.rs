@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use introspec_cases::{Case, Corpus};
 use introspec_judge::Trial;
 use introspec_runner::{columns, Column, Project, Session, Settings};
-use introspec_worker::{RunOutcome, Worker, WorkerSpec};
+use introspec_worker::{RunOutcome, Worker};
 use serde::Serialize;
 
 /// Everything measured.
@@ -164,14 +164,12 @@ pub fn matrix(project: &Project, cols: Vec<Column>, jobs: usize) -> Timed {
 /// Case-steps per second on one column, the worker started beforehand (not timed).
 pub fn rate(project: &Project, col: &Column, seconds: f64) -> Option<Rate> {
     let session = Session::new(project, vec![col.clone()]);
-    let spec = WorkerSpec {
-        python: col.runtime.path.clone(),
-        observer: col.observer,
-        loads: col.loads.clone(),
-        cache: project.cache.clone(),
-        env: vec![],
-        memory_limit: project.settings.memory_limit,
-    };
+    let spec = introspec_runner::worker_spec_for(
+        col,
+        &project.cache,
+        vec![],
+        project.settings.memory_limit,
+    );
     let mut worker = Worker::start(&spec, Duration::from_secs(30)).ok()?;
     let applicable: Vec<usize> = (0..session.compiled.len())
         .filter(|c| session.skip_reason(*c, 0).is_none())

@@ -63,6 +63,7 @@ fn columns() -> &'static [Column] {
     COLUMNS.get_or_init(|| {
         let root = checkout();
         let settings = introspec_runner::Settings::from_env().expect("the settings are valid");
+        let cache = settings.cache(&root);
         let mut d = introspec_runtimes::discover(&settings.discovery(&root));
         introspec_worker::observers::drop_unreadable(&mut d);
         let cpython: Vec<_> = d
@@ -78,15 +79,15 @@ fn columns() -> &'static [Column] {
             introspec_worker::observers::preferred(&rt.identity) == Observer::Portable
                 && rt.language() >= Version::new(3, 6, 0)
         }) {
-            Some(rt) => columns::base(rt),
+            Some(rt) => columns::base(rt, &cache),
             None => {
-                let mut c = columns::base(pyo3);
+                let mut c = columns::base(pyo3, &cache);
                 c.observer = Observer::Portable;
                 c.name = format!("{}~portable", c.name);
                 c
             }
         };
-        let pyo3 = columns::base(pyo3);
+        let pyo3 = columns::base(pyo3, &cache);
         assert_eq!(pyo3.observer, Observer::Pyo3);
         assert_eq!(portable.observer, Observer::Portable);
         vec![pyo3, portable]
@@ -1111,14 +1112,12 @@ fn many_workers_start_at_once_on_an_empty_cache() {
                 let col = &cols[i % cols.len()];
                 let cache = cache.clone();
                 s.spawn(move || {
-                    let spec = introspec_worker::WorkerSpec {
-                        python: col.runtime.path.clone(),
-                        observer: col.observer,
-                        loads: vec![],
-                        cache,
-                        env: vec![],
-                        memory_limit: Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
-                    };
+                    let spec = introspec_runner::worker_spec_for(
+                        col,
+                        &cache,
+                        vec![],
+                        Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
+                    );
                     introspec_worker::Worker::start(&spec, Duration::from_secs(60))
                         .map(|w| w.pid())
                         .map_err(|e| format!("{}: {e}", col.name))

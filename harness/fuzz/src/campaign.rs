@@ -15,7 +15,7 @@ use introspec_judge::{explain, Reason, Status, Trial, Verdict};
 use introspec_protocol as proto;
 use introspec_runner::Column;
 use introspec_spec::Spec;
-use introspec_worker::{RunOutcome, Worker, WorkerSpec};
+use introspec_worker::{RunOutcome, Worker};
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -107,14 +107,12 @@ impl Lane {
             return Err(b.clone());
         }
         if self.worker.as_ref().is_none_or(|w| !w.is_alive()) {
-            let spec = WorkerSpec {
-                python: self.column.runtime.path.clone(),
-                observer: self.column.observer,
-                loads: self.column.loads.clone(),
-                cache: self.cache.clone(),
-                env: vec![],
-                memory_limit: Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
-            };
+            let spec = introspec_runner::worker_spec_for(
+                &self.column,
+                &self.cache,
+                vec![],
+                Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
+            );
             match Worker::start(&spec, START_TIMEOUT) {
                 Ok(w) => self.worker = Some(w),
                 Err(e) => {

@@ -315,6 +315,25 @@ struct Shared {
     static_type_names: Mutex<AddrMap<usize, String>>,
     /// The recording of trace and monitoring events (issue 15).
     events: events::Events,
+    /// `type(f_locals)` of a function frame where that is not `dict`: PEP 667's
+    /// `FrameLocalsProxy` (3.13+), summarised as the dict it stands for (harness/PROTOCOL.md).
+    frame_locals_proxy: Option<Py<PyAny>>,
+    /// `builtins.dict`, which copies a proxy into the dict it stands for.
+    dict: Py<PyAny>,
+}
+
+/// The type of a function frame's `f_locals`, unless it is `dict` (before PEP 667, 3.13).
+fn frame_locals_proxy(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    let builtins = py.import("builtins")?;
+    let code = builtins.getattr("compile")?.call1((
+        "type((lambda: __import__('sys')._getframe().f_locals)())",
+        "<introspec frame locals>",
+        "eval",
+    ))?;
+    let t = builtins
+        .getattr("eval")?
+        .call1((code, PyDict::new(py)))?;
+    Ok((!t.is(py.get_type::<PyDict>())).then(|| t.unbind()))
 }
 
 impl Shared {
@@ -329,6 +348,8 @@ impl Shared {
             modules: Mutex::new(HashMap::new()),
             static_type_names: Mutex::new(AddrMap::default()),
             events: events::Events::load(py)?,
+            frame_locals_proxy: frame_locals_proxy(py)?,
+            dict: py.get_type::<PyDict>().into_any().unbind(),
         })
     }
 
@@ -639,6 +660,18 @@ impl<'a, 'py> Ids<'a, 'py> {
         } else if let Ok(d) = x.cast_exact::<PyDict>() {
             if depth <= MAX_DEPTH && d.len() <= MAX_ITEMS {
                 return self.dict(d, depth);
+            }
+        } else if let Some(proxy) = &self.shared.frame_locals_proxy {
+            // PEP 667's FrameLocalsProxy is summarised as the dict it stands for (its
+            // values are compared, not its type), within the limits of a dict.
+            if x.get_type().is(proxy.bind(self.py)) && depth <= MAX_DEPTH {
+                if let Ok(copy) = self.shared.dict.bind(self.py).call1((x,)) {
+                    if let Ok(d) = copy.cast_exact::<PyDict>() {
+                        if d.len() <= MAX_ITEMS {
+                            return self.dict(d, depth);
+                        }
+                    }
+                }
             }
         }
         self.obj(x)

@@ -53,6 +53,19 @@ pub struct Matrix {
 }
 
 impl MatrixColumn {
+    /// The runtime's build as the column tables name it: the build string, then what sets
+    /// it apart (`default (free-threaded)`, `… (debug)`).
+    pub fn build_label(&self) -> String {
+        let mut build = self.build.clone();
+        if self.free_threaded {
+            build.push_str(" (free-threaded)");
+        }
+        if self.debug {
+            build.push_str(" (debug)");
+        }
+        build
+    }
+
     /// What a header says under the name: the observer, the compiler of compiled columns,
     /// and `ref` when the reference implementation is loaded (`pyo3 · cython · ref`).
     pub fn subtitle(&self) -> String {

@@ -43,11 +43,14 @@ impl Column {
     pub fn availability(&self) -> Availability {
         Availability {
             language: self.runtime.language(),
-            provides: if self.reference {
-                vec!["reference".into()]
-            } else {
-                vec![]
-            },
+            provides: [
+                (self.reference, "reference"),
+                (self.runtime.identity.free_threaded, "free-threaded"),
+            ]
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, name)| name.to_string())
+            .collect(),
         }
     }
 }

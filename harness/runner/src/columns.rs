@@ -11,11 +11,11 @@ use introspec_runtimes::Runtime;
 use introspec_worker::{observers, reference_supports};
 
 /// The base column of a runtime, read by its preferred observer.
-pub fn base(rt: &Runtime) -> Column {
+pub fn base(rt: &Runtime, cache: &Path) -> Column {
     Column {
         name: rt.name.clone(),
         runtime: rt.clone(),
-        observer: observers::preferred(&rt.identity),
+        observer: observers::preferred_built(&rt.identity, &rt.path, cache),
         compiler: None,
         compiler_version: None,
         reference: false,
@@ -26,11 +26,11 @@ pub fn base(rt: &Runtime) -> Column {
 /// The same runtime with the reference implementation loaded and installed, if it loads there.
 pub fn with_reference(rt: &Runtime, cache: &Path) -> Option<Column> {
     reference_supports(&rt.identity).ok()?;
-    let dir = observers::reference_dir(cache).ok()?;
+    let dir = observers::reference_dir_for(&rt.identity, &rt.path, cache).ok()?;
     Some(Column {
         name: format!("{}+ref", rt.name),
         runtime: rt.clone(),
-        observer: observers::preferred(&rt.identity),
+        observer: observers::preferred_built(&rt.identity, &rt.path, cache),
         compiler: None,
         compiler_version: None,
         reference: true,
@@ -64,7 +64,7 @@ pub fn compiled(rt: &Runtime, compiler: Compiler) -> Result<Column, String> {
 pub fn all(runtimes: &[Runtime], cache: &Path, compilers: &[Compiler]) -> Vec<Column> {
     let mut out = Vec::new();
     for rt in runtimes {
-        out.push(base(rt));
+        out.push(base(rt, cache));
         if let Some(c) = with_reference(rt, cache) {
             out.push(c);
         }

@@ -215,19 +215,14 @@ impl<'p> Session<'p> {
     }
 
     fn worker_spec(&self, col: &Column, build: Option<&ColumnBuild>) -> WorkerSpec {
-        WorkerSpec {
-            python: col.runtime.path.clone(),
-            observer: col.observer,
-            loads: col
-                .loads
-                .iter()
-                .cloned()
-                .chain(build.map(|b| b.load.clone()))
-                .collect(),
-            cache: self.project.cache.clone(),
-            env: self.worker_env.clone(),
-            memory_limit: self.project.settings.memory_limit,
-        }
+        let mut spec = worker_spec_for(
+            col,
+            &self.project.cache,
+            self.worker_env.clone(),
+            self.project.settings.memory_limit,
+        );
+        spec.loads.extend(build.map(|b| b.load.clone()));
+        spec
     }
 
     /// A compiled column's build: made (or found in the cache) on first use, with every case
@@ -1113,5 +1108,27 @@ pub fn git_commit(root: &Path) -> String {
             }
         }
         None => "unknown".into(),
+    }
+}
+
+/// How a worker for `col` is started: its interpreter and observer (the PyO3 observer built
+/// for the interpreter where the runtime needs it), the modules the column loads, where the
+/// observers are written, extra environment and the memory limit. One place for `run`, the
+/// fuzzer, bench and the tests.
+pub fn worker_spec_for(
+    col: &Column,
+    cache: &Path,
+    env: Vec<(String, String)>,
+    memory_limit: Option<u64>,
+) -> WorkerSpec {
+    WorkerSpec {
+        python: col.runtime.path.clone(),
+        observer: col.observer,
+        loads: col.loads.clone(),
+        cache: cache.to_path_buf(),
+        env,
+        memory_limit,
+        interpreter_build: col.observer == Observer::Pyo3
+            && introspec_worker::observers::needs_interpreter_build(&col.runtime.identity),
     }
 }

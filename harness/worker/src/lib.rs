@@ -8,6 +8,7 @@
 pub mod normalize;
 pub mod observers;
 pub mod procs;
+pub mod pyext;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,6 +36,9 @@ pub struct WorkerSpec {
     /// The most memory the worker may take (bytes of address space, `RLIMIT_AS`, set
     /// before the interpreter starts); `None`: unlimited.
     pub memory_limit: Option<u64>,
+    /// The PyO3 observer is the build for this interpreter (a free-threaded CPython:
+    /// [`pyext`]), not the embedded abi3 build.
+    pub interpreter_build: bool,
 }
 
 /// Why a worker could not start.
@@ -105,8 +109,14 @@ impl Worker {
         let mut cmd = Command::new(&spec.python);
         match spec.observer {
             Observer::Pyo3 => {
-                let dir = observers::pyo3_dir(&spec.cache)
-                    .map_err(|e| StartError(format!("cannot write the PyO3 observer: {e}")))?;
+                let dir = if spec.interpreter_build {
+                    pyext::for_interpreter(&spec.cache, &spec.python)
+                        .map(|b| b.observer_dir)
+                        .map_err(|e| StartError(format!("no PyO3 observer for it: {e}")))?
+                } else {
+                    observers::pyo3_dir(&spec.cache)
+                        .map_err(|e| StartError(format!("cannot write the PyO3 observer: {e}")))?
+                };
                 let boot = format!(
                     "import sys; sys.path.insert(0, {:?}); import introspec_pyo3; introspec_pyo3.serve()",
                     dir.display().to_string()

@@ -63,9 +63,10 @@ pub fn supports(observer: Observer, id: &Identity) -> Result<(), String> {
                 ))
             } else if v < (3, 9, 0) {
                 Err("PyO3 0.30's abi3 build needs CPython 3.9 or newer".into())
-            } else if id.free_threaded {
-                Err("free-threaded builds cannot load abi3 extension modules".into())
+            } else if id.free_threaded && v < (3, 14, 0) {
+                Err("free-threaded builds cannot load abi3 extension modules, and PyO3 0.30's builds for one are tried here from 3.14 on".into())
             } else {
+                // a free-threaded 3.14+ loads a build for its interpreter (crate::pyext)
                 Ok(())
             }
         }
@@ -106,9 +107,42 @@ pub fn drop_unreadable(d: &mut Discovery) {
     }
 }
 
-/// Whether the reference implementation (an abi3 module) loads into a runtime.
+/// Whether the reference implementation (an abi3 module, or for a free-threaded CPython a
+/// build for its interpreter) loads into a runtime.
 pub fn reference_supports(id: &Identity) -> Result<(), String> {
     supports(Observer::Pyo3, id)
+}
+
+/// Whether a runtime loads the PyO3 modules built for its own interpreter rather than their
+/// abi3 builds (a free-threaded CPython: crate::pyext).
+pub fn needs_interpreter_build(id: &Identity) -> bool {
+    id.free_threaded && id.implementation == "cpython"
+}
+
+/// The observer of record for the runtime at `python`: as [`preferred`], except that where
+/// the PyO3 observer needs a build for the interpreter and that build cannot be made, the
+/// portable observer reads it (and why is printed once).
+pub fn preferred_built(id: &Identity, python: &Path, cache: &Path) -> Observer {
+    let preferred = preferred(id);
+    if preferred == Observer::Pyo3 && needs_interpreter_build(id) {
+        if let Err(why) = crate::pyext::for_interpreter(cache, python) {
+            eprintln!(
+                "introspec: {} is read by the portable observer: {why}",
+                python.display()
+            );
+            return Observer::Portable;
+        }
+    }
+    preferred
+}
+
+/// The directory holding the reference implementation for the runtime at `python`.
+pub fn reference_dir_for(id: &Identity, python: &Path, cache: &Path) -> Result<PathBuf, String> {
+    if needs_interpreter_build(id) {
+        crate::pyext::for_interpreter(cache, python).map(|b| b.reference_dir)
+    } else {
+        reference_dir(cache).map_err(|e| e.to_string())
+    }
 }
 
 fn write_once(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {

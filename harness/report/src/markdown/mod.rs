@@ -169,13 +169,7 @@ fn columns_table(s: &mut String, m: &Matrix) {
     let _ = writeln!(s, "## Columns\n");
     let _ = writeln!(s, "| column | implementation | Python | observer | cases compiled with | reference loaded | build |\n|---|---|---|---|---|---|---|");
     for c in &m.columns {
-        let mut build = c.build.clone();
-        if c.free_threaded {
-            build.push_str(" (free-threaded)");
-        }
-        if c.debug {
-            build.push_str(" (debug)");
-        }
+        let build = c.build_label();
         let _ = writeln!(
             s,
             "| {} | {} {} | {} | {} | {} | {} | {} |",

@@ -94,13 +94,7 @@ fn builds(s: &mut String, m: &Matrix) {
         ],
     );
     for c in &m.columns {
-        let mut build = c.build.clone();
-        if c.free_threaded {
-            build.push_str(" (free-threaded)");
-        }
-        if c.debug {
-            build.push_str(" (debug)");
-        }
+        let build = c.build_label();
         table_row(
             s,
             &[
