@@ -7,6 +7,7 @@
 //! (generated copies of every case, ×10 and ×100), fitted to a line.
 
 pub mod cold;
+pub mod local_loop;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,6 +38,10 @@ pub struct Report {
     /// `--cold`: the first run of a new user, measured (see [`cold`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cold: Option<cold::Cold>,
+    /// `introspec run --python PATH` warm, on the newest CPython read by the PyO3 observer
+    /// (see [`local_loop`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_loop: Option<local_loop::LocalLoop>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +99,8 @@ pub struct Options {
     pub rate_seconds: f64,
     /// Measure the cold path too (minutes: a Rust build and every compiled column from empty).
     pub cold: Option<cold::ColdOptions>,
+    /// The `introspec` binary, for the local-loop figure (`None`: not measured).
+    pub exe: Option<std::path::PathBuf>,
 }
 
 fn interpreter_columns(project: &Project) -> (introspec_runtimes::Discovery, Vec<Column>) {
@@ -395,6 +402,20 @@ pub fn run(
         Some(c) => Some(cold::cold(root, c, log)?),
         None => None,
     };
+    let local_loop = match (&opts.exe, local_loop_python(&discovery.runtimes)) {
+        (Some(exe), Some(python)) => Some(local_loop::local_loop(
+            root,
+            &local_loop::LocalLoopOptions {
+                exe: exe.clone(),
+                python,
+                repeats: 5,
+                scratch: std::env::temp_dir()
+                    .join(format!("introspec-bench-local-{}", std::process::id())),
+            },
+            log,
+        )?),
+        _ => None,
+    };
     Ok(Report {
         machine: machine(),
         commit: introspec_runner::git_commit(root),
@@ -407,7 +428,20 @@ pub fn run(
         scale_fit,
         harness_peak_rss_kib,
         cold,
+        local_loop,
     })
+}
+
+/// The interpreter of the local-loop figure: the newest CPython (default build) with a
+/// `+ref` column.
+pub fn local_loop_python(runtimes: &[introspec_runtimes::Runtime]) -> Option<std::path::PathBuf> {
+    runtimes
+        .iter()
+        .filter(|r| r.identity.implementation == "cpython")
+        .filter(|r| !r.identity.free_threaded && !r.identity.debug)
+        .filter(|r| introspec_worker::reference_supports(&r.identity).is_ok())
+        .max_by_key(|r| r.identity.version.clone())
+        .map(|r| r.path.clone())
 }
 
 /// The human table.
@@ -470,6 +504,9 @@ pub fn render(r: &Report) -> String {
         "harness peak memory: {} MiB",
         r.harness_peak_rss_kib / 1024
     );
+    if let Some(l) = &r.local_loop {
+        s.push_str(&local_loop::render(l));
+    }
     if let Some(c) = &r.cold {
         render_cold(&mut s, c);
     }

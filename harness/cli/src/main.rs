@@ -21,11 +21,34 @@ mod usage_cmd;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Every environment variable the harness reads, for `--help` (README, "Settings").
+const ENVIRONMENT: &str = "\
+Environment (read once, at start; a bad value stops with the variable and the fix):
+  INTROSPEC_CACHE        the per-user cache directory (default $XDG_CACHE_HOME/introspec, ~/.cache/introspec)
+  INTROSPEC_TIMEOUT      seconds a case may take unless it sets `timeout` (0.001 to 86400; default 10)
+  INTROSPEC_MEMORY       each worker's address-space limit: 2GiB, 512MiB, bytes, or `none` (default 2GiB)
+  INTROSPEC_PYTHONS      interpreters to add, by path, `:`-separated (`run --python` replaces them)
+  INTROSPEC_ONLY_LISTED  set: only INTROSPEC_PYTHONS and runtimes.toml, no search of pyenv and PATH
+                         (`run --python PATH` does this for its paths)
+  INTROSPEC_COMPILERS    compiled columns: none, cython, mypyc, or cython,mypyc (default both; with
+                         `run --python`, none unless this or --compilers is given)
+  INTROSPEC_INSTALL      runtimes to install into the cache on first use: rustpython, or none
+  INTROSPEC_BUILD_JOBS   C compilers run at once by the compiled columns' builds (default 2)
+  INTROSPEC_BUILD_LOG    set: print every build step with its time
+  INTROSPEC_FUZZ_PLANT   `fuzz`: a bug planted in the model, to see the fuzzer find it
+  INTROSPEC_FUZZ_TIMING  set: `bench fuzz` prints where the time goes
+  PYENV_ROOT, HOME, PATH where interpreters are searched; XDG_CACHE_HOME, HOME the cache's default
+Test harnesses only: INTROSPEC_CHROMIUM (the browser of the report tests), INTROSPEC_CI_RUSTPYTHON
+(.ci/run: also the RustPython column). Set by the harness for its own processes, never by you:
+INTROSPEC_WORKER_TOKEN, INTROSPEC_FAULTS_*, and at build time INTROSPEC_PYO3_OBSERVER_SO,
+INTROSPEC_REFERENCE_SO, INTROSPEC_PYEXT_TARGET_DIR (harness/worker/build.rs).";
+
 #[derive(Parser)]
 #[command(
     name = "introspec",
     version,
-    about = "Conformance suite for Python's generator, coroutine and async generator introspection"
+    about = "Conformance suite for Python's generator, coroutine and async generator introspection",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
     /// The project directory (holding spec/ and cases/); found from the current directory by default.
@@ -37,11 +60,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every case on every runtime found; write reports/results/latest.json.
+    /// Run every case on every runtime found; write reports/results/latest.json and the reports.
+    ///
+    /// A narrowed run (--python, --column, --case, --no-reference, INTROSPEC_ONLY_LISTED)
+    /// writes its results to --out, else target/introspec/results.json, and leaves reports/
+    /// alone: the committed results and reports are the whole matrix's.
+    #[command(after_help = ENVIRONMENT)]
     Run {
         /// Worker threads (default: every core).
         #[arg(long, short)]
         jobs: Option<usize>,
+        /// Exactly this interpreter (repeatable): its plain and +ref columns, nothing searched,
+        /// INTROSPEC_PYTHONS and runtimes.toml left out; compiled columns only with --compilers
+        /// or INTROSPEC_COMPILERS. `introspec run --python ./python` for a local build.
+        #[arg(long, value_name = "PATH")]
+        python: Vec<PathBuf>,
+        /// Compiled columns to make: none, cython, mypyc, or cython,mypyc (overrides
+        /// INTROSPEC_COMPILERS).
+        #[arg(long, value_name = "LIST", value_parser = parse_compilers_arg)]
+        compilers: Option<Compilers>,
         /// Only columns whose name contains this text.
         #[arg(long)]
         column: Vec<String>,
@@ -56,7 +93,16 @@ enum Command {
         no_reference: bool,
     },
     /// List the interpreters found, and why any cannot be used.
-    Runtimes,
+    #[command(after_help = ENVIRONMENT)]
+    Runtimes {
+        /// As JSON (`introspec-runtimes/1`), for a CI job matrix: every runtime with its
+        /// columns, the unusable and the absent ones.
+        #[arg(long)]
+        json: bool,
+        /// Only these interpreters, as `run --python` takes them.
+        #[arg(long, value_name = "PATH")]
+        python: Vec<PathBuf>,
+    },
     /// Validate spec/ and cases/ without running anything.
     Check,
     /// Write the reports (matrix.md with matrix/*.md, matrix.html, matrix.json, pep-evidence.rst and its appendix) from a results file and the committed ones in reports/results/; reruns nothing.
@@ -195,6 +241,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// The local loop alone: `introspec run --python PATH` warm (one warm-up, then the
+    /// median of --repeats runs; target under 2 s), written to reports/bench-local-loop.json
+    /// (`introspec bench` measures it too, into reports/bench.json's `local_loop`).
+    LocalLoop {
+        /// The interpreter (default: the newest CPython found that has a +ref column).
+        #[arg(long, value_name = "PATH")]
+        python: Option<PathBuf>,
+        /// Timed runs.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
     /// Transitions executed and checked per second per runtime, against a Hypothesis
     /// RuleBasedStateMachine doing the same checks in the same interpreter.
     Fuzz {
@@ -205,6 +262,23 @@ enum BenchWhat {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+}
+
+/// `--compilers`' value.
+#[derive(Clone, Debug)]
+struct Compilers(Vec<introspec_runner::Compiler>);
+
+fn parse_compilers_arg(text: &str) -> Result<Compilers, String> {
+    introspec_runner::settings::parse_compilers(text)
+        .map(Compilers)
+        .map_err(|why| format!("{why}; give `none`, `cython`, `mypyc` or `cython,mypyc`"))
+}
+
+/// What narrows a run to part of the matrix.
+struct Narrowing {
+    columns: Vec<String>,
+    cases: Vec<String>,
+    no_reference: bool,
 }
 
 /// Held while the results file is written: a second Ctrl-C, which quits at once, waits for it.
@@ -241,7 +315,7 @@ fn main() -> ExitCode {
         }
     }
     match cli.command {
-        Command::Runtimes => runtimes(&root),
+        Command::Runtimes { json, python } => runtimes(&root, json, python),
         Command::Check => check(&root),
         Command::Report {
             results,
@@ -267,11 +341,21 @@ fn main() -> ExitCode {
         } => testsuites_cmd::cpython_tests(&root, &runtime, &suite, out),
         Command::Run {
             jobs,
+            python,
+            compilers,
             column,
             case,
             out,
             no_reference,
-        } => run(&root, jobs, &column, &case, out, no_reference),
+        } => {
+            let settings = settings_or_exit!().with_pythons(python, compilers.map(|c| c.0));
+            let narrow = Narrowing {
+                columns: column,
+                cases: case,
+                no_reference,
+            };
+            run(&root, settings, jobs, &narrow, out)
+        }
         Command::Fuzz {
             runtime,
             replay: Some(path),
@@ -352,6 +436,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Bench {
+            what: Some(BenchWhat::LocalLoop { python, repeats }),
+            ..
+        } => bench_local_loop(&root, python, repeats),
+        Command::Bench {
             jobs,
             scale,
             rate_seconds,
@@ -378,6 +466,7 @@ fn bench(
                 .join(format!("introspec-bench-cold-{}", std::process::id())),
             repeats,
         }),
+        exe: std::env::current_exe().ok(),
     };
     match introspec_bench::run(root, &settings_or_exit!(), &opts, &|m| eprintln!("{m}")) {
         Ok(report) => {
@@ -400,6 +489,59 @@ fn bench(
     }
 }
 
+/// `introspec bench local-loop`: the one figure, merged into reports/bench.json.
+fn bench_local_loop(root: &std::path::Path, python: Option<PathBuf>, repeats: usize) -> ExitCode {
+    let python = match python {
+        Some(p) => p,
+        None => {
+            let project = match load(root) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            match introspec_bench::local_loop_python(&project.discover().runtimes) {
+                Some(p) => p,
+                None => {
+                    eprintln!("no CPython 3.9 or newer found for the local loop; give one with --python PATH");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot find the introspec binary: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = introspec_bench::local_loop::LocalLoopOptions {
+        exe,
+        python,
+        repeats,
+        scratch: std::env::temp_dir().join(format!("introspec-bench-local-{}", std::process::id())),
+    };
+    let figure = match introspec_bench::local_loop::local_loop(root, &opts, &|m| eprintln!("{m}")) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = std::fs::remove_dir_all(&opts.scratch);
+    print!("{}", introspec_bench::local_loop::render(&figure));
+    // its own file: reports/bench.json's other figures stay as their run wrote them
+    let out = root.join("reports/bench-local-loop.json");
+    if let Err(e) = introspec_cache::write_atomic(
+        &out,
+        serde_json::to_string_pretty(&figure).unwrap().as_bytes(),
+    ) {
+        eprintln!("cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    eprintln!("written: {}", out.display());
+    ExitCode::SUCCESS
+}
+
 /// The settings from the environment, read once here, at the edge (README, "Settings").
 fn settings() -> Result<Settings, ExitCode> {
     Settings::from_env_diagnosed().map_err(|d| {
@@ -409,7 +551,11 @@ fn settings() -> Result<Settings, ExitCode> {
 }
 
 fn load(root: &std::path::Path) -> Result<Project, ExitCode> {
-    Project::load(root, &settings()?).map_err(|d| {
+    load_with(root, &settings()?)
+}
+
+fn load_with(root: &std::path::Path, settings: &Settings) -> Result<Project, ExitCode> {
+    Project::load(root, settings).map_err(|d| {
         eprintln!("{d}");
         ExitCode::from(2)
     })
@@ -443,11 +589,103 @@ fn check(root: &std::path::Path) -> ExitCode {
     }
 }
 
-fn runtimes(root: &std::path::Path) -> ExitCode {
-    let project = match load(root) {
+/// `introspec runtimes --json`: `introspec-runtimes/1`.
+#[derive(serde::Serialize)]
+struct RuntimesJson {
+    schema: &'static str,
+    runtimes: Vec<RuntimeJson>,
+    /// Compiled columns the compilers asked for cannot make, and why.
+    not_compiled: Vec<NotCompiled>,
+    unusable: Vec<introspec_runtimes::Unusable>,
+    absent: Vec<introspec_runtimes::Absent>,
+}
+
+#[derive(serde::Serialize)]
+struct RuntimeJson {
+    /// The base column's name (`cpython-3.12.1`); the group of columns a CI job runs.
+    name: String,
+    path: PathBuf,
+    found_by: String,
+    implementation: String,
+    version: String,
+    free_threaded: bool,
+    debug: bool,
+    prefix: String,
+    observer: introspec_runner::Observer,
+    /// Every column of this runtime: plain, `+ref`, compiled.
+    columns: Vec<ColumnJson>,
+}
+
+#[derive(serde::Serialize)]
+struct ColumnJson {
+    name: String,
+    reference: bool,
+    compiler: Option<introspec_runner::Compiler>,
+    compiler_version: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct NotCompiled {
+    runtime: String,
+    compiler: introspec_runner::Compiler,
+    why: String,
+}
+
+fn runtimes(root: &std::path::Path, json: bool, python: Vec<PathBuf>) -> ExitCode {
+    let settings = settings_or_exit!().with_pythons(python, None);
+    let project = match load_with(root, &settings) {
         Ok(p) => p,
         Err(c) => return c,
     };
+    if json {
+        let d = project.discover();
+        let cols = columns::all(&d.runtimes, &project.cache, &project.settings.compilers);
+        let mut not_compiled = Vec::new();
+        for rt in &d.runtimes {
+            for compiler in &project.settings.compilers {
+                if let Err(why) = columns::compiled(rt, *compiler) {
+                    not_compiled.push(NotCompiled {
+                        runtime: rt.name.clone(),
+                        compiler: *compiler,
+                        why,
+                    });
+                }
+            }
+        }
+        let out = RuntimesJson {
+            schema: "introspec-runtimes/1",
+            runtimes: d
+                .runtimes
+                .iter()
+                .map(|rt| RuntimeJson {
+                    name: rt.name.clone(),
+                    path: rt.path.clone(),
+                    found_by: rt.found_by.clone(),
+                    implementation: rt.identity.implementation.clone(),
+                    version: rt.identity.version.to_string(),
+                    free_threaded: rt.identity.free_threaded,
+                    debug: rt.identity.debug,
+                    prefix: rt.identity.prefix.clone(),
+                    observer: introspec_worker::observers::preferred(&rt.identity),
+                    columns: cols
+                        .iter()
+                        .filter(|c| c.runtime.name == rt.name)
+                        .map(|c| ColumnJson {
+                            name: c.name.clone(),
+                            reference: c.reference,
+                            compiler: c.compiler,
+                            compiler_version: c.compiler_version.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            not_compiled,
+            unusable: d.unusable,
+            absent: d.absent,
+        };
+        println!("{}", serde_json::to_string_pretty(&out).unwrap());
+        return ExitCode::SUCCESS;
+    }
     let d = project.discover();
     println!(
         "{:<22} {:<9} {:<7} {:<10} {:<18} path",
@@ -509,14 +747,23 @@ fn runtimes(root: &std::path::Path) -> ExitCode {
 
 fn run(
     root: &std::path::Path,
+    settings: Settings,
     jobs: Option<usize>,
-    only_columns: &[String],
-    only_cases: &[String],
+    narrow: &Narrowing,
     out: Option<PathBuf>,
-    no_reference: bool,
 ) -> ExitCode {
     let started = Instant::now();
-    let mut project = match load(root) {
+    let only_columns = &narrow.columns;
+    let only_cases = &narrow.cases;
+    let no_reference = narrow.no_reference;
+    // the committed results and reports are the whole matrix's: a run on part of it writes
+    // its results elsewhere (README, "Set-up and the two commands")
+    let narrowed = !settings.pythons.is_empty()
+        || settings.only_listed
+        || !only_columns.is_empty()
+        || !only_cases.is_empty()
+        || no_reference;
+    let mut project = match load_with(root, &settings) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -546,6 +793,16 @@ fn run(
     }
     for a in &discovery.absent {
         eprintln!("absent runtime {}: install it with `{}`", a.name, a.install);
+    }
+    if project.settings.compilers_explicit {
+        // asked for by name: say where a compiler makes no column (unsupported, not attempted)
+        for rt in &discovery.runtimes {
+            for compiler in &project.settings.compilers {
+                if let Err(why) = columns::compiled(rt, *compiler) {
+                    eprintln!("no {} column for {}: {why}", compiler.name(), rt.name);
+                }
+            }
+        }
     }
     let mut cols = columns::all(
         &discovery.runtimes,
@@ -613,7 +870,14 @@ fn run(
     print_cpu();
     let results = session.results(&discovery, &commit, interrupted);
     print_summary(&results, &|name| provenance(&session, name), true);
-    let out = out.unwrap_or_else(|| root.join("reports/results/latest.json"));
+    let main_results = root.join("reports/results/latest.json");
+    let out = out.unwrap_or_else(|| {
+        if narrowed {
+            root.join("target/introspec/results.json")
+        } else {
+            main_results.clone()
+        }
+    });
     // atomic: an interrupt while writing leaves the previous results whole; a second Ctrl-C
     // waits for the write to end (RESULTS_WRITE) before it quits
     let written = {
@@ -636,10 +900,7 @@ fn run(
     }
     // the reports are the whole matrix's: a run narrowed to some columns or cases (or
     // written elsewhere) leaves them alone; `introspec report --results FILE` makes its own
-    let whole = only_columns.is_empty()
-        && only_cases.is_empty()
-        && !interrupted
-        && out == root.join("reports/results/latest.json");
+    let whole = !narrowed && !interrupted && out == main_results;
     if whole {
         if let Err(code) = report_cmd::write(root, &results, &out, &root.join("reports")) {
             return code;
@@ -650,7 +911,7 @@ fn run(
     if interrupted {
         return ExitCode::from(130);
     }
-    if results.trials.iter().any(|t| t.status.fails_run()) {
+    if results.trials.iter().any(|t| t.status.fails_run()) || !results.broken.is_empty() {
         ExitCode::from(1)
     } else if !dropped_input.is_empty() {
         // a case file that failed to load is input silently dropped: it fails the run
@@ -700,6 +961,9 @@ fn print_summary(r: &Results, source: &dyn Fn(&str) -> String, problems: bool) {
     }
     if !problems {
         return;
+    }
+    for b in &r.broken {
+        println!("\ncolumn broken: {}: {}", b.column, b.why);
     }
     let bad: Vec<_> = r.trials.iter().filter(|t| t.status.fails_run()).collect();
     if !bad.is_empty() {

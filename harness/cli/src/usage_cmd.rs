@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use introspec_usage::{render, Interpreter, Pins};
 
 /// The CPythons found (no free-threaded or debug build: their Lib is the same, their `ast` too).
-fn cpythons(root: &Path) -> Vec<introspec_runtimes::Runtime> {
-    let d = introspec_runtimes::discover(&introspec_runtimes::Options::from_env(root));
+fn cpythons(
+    root: &Path,
+    settings: &introspec_runner::Settings,
+) -> Vec<introspec_runtimes::Runtime> {
+    let d = introspec_runtimes::discover(&settings.discovery(root));
     let mut found: Vec<_> = d
         .runtimes
         .into_iter()
@@ -28,7 +31,8 @@ fn interpreter(r: &introspec_runtimes::Runtime) -> Interpreter {
 }
 
 fn inputs(root: &Path, pins: &Pins) -> Result<introspec_usage::Inputs, String> {
-    let found = cpythons(root);
+    let settings = introspec_runner::Settings::from_env()?;
+    let found = cpythons(root, &settings);
     let scanner = found
         .iter()
         .rev()
@@ -62,7 +66,7 @@ fn inputs(root: &Path, pins: &Pins) -> Result<introspec_usage::Inputs, String> {
         .display()
         .to_string();
     Ok(introspec_usage::Inputs {
-        cache: introspec_runner::Settings::from_env()?.cache(root),
+        cache: settings.cache(root),
         scanner: interpreter(scanner),
         stdlib,
         pins_name,

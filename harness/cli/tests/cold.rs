@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use introspec_compilers::Compiler;
-use introspec_runtimes::{discover, Options};
+use introspec_runtimes::discover;
 
 fn checkout() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +36,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// The newest CPython both compilers build for, as (its path, its column name).
 fn runtime() -> (PathBuf, String) {
-    let d = discover(&Options::from_env(&checkout()));
+    let settings = introspec_runner::Settings::from_env().expect("the settings are valid");
+    let d = discover(&settings.discovery(&checkout()));
     d.runtimes
         .iter()
         .filter(|rt| {

@@ -75,24 +75,31 @@ pub fn pin(compiler: Compiler, id: &Identity) -> Result<&'static Pin, String> {
         ));
     }
     let v = id.version.release();
-    PINS.iter()
-        .filter(|p| p.compiler == compiler)
-        .find(|p| v >= (u64::from(p.python.0), u64::from(p.python.1), 0))
-        .ok_or_else(|| {
-            let oldest = PINS
-                .iter()
-                .filter(|p| p.compiler == compiler)
-                .map(|p| p.python)
-                .min()
-                .unwrap_or((3, 0));
-            format!(
-                "{} needs CPython {}.{} or newer for the batched build (the column is {})",
-                compiler.name(),
-                oldest.0,
-                oldest.1,
-                id.version
-            )
-        })
+    let minor = |p: (u32, u32)| (u64::from(p.0), u64::from(p.1));
+    let of = || PINS.iter().filter(|p| p.compiler == compiler);
+    if let Some(p) = of().find(|p| (v.0, v.1) >= minor(p.python) && (v.0, v.1) <= minor(p.newest)) {
+        return Ok(p);
+    }
+    let oldest = of().map(|p| p.python).min().unwrap_or((3, 0));
+    if (v.0, v.1) < minor(oldest) {
+        return Err(format!(
+            "{} needs CPython {}.{} or newer for the batched build (the column is {})",
+            compiler.name(),
+            oldest.0,
+            oldest.1,
+            id.version
+        ));
+    }
+    let top = of().max_by_key(|p| p.newest).expect("a pin per compiler");
+    Err(format!(
+        "{} supports CPython up to {}.{} ({}); this runtime is {}, so the column is not attempted: \
+         pin a release that supports it in harness/compilers/src/lib.rs (PINS)",
+        top.describe(),
+        top.newest.0,
+        top.newest.1,
+        top.newest_source,
+        id.version
+    ))
 }
 
 /// One release installed from PyPI for the runtimes whose Python is at least `python`.
@@ -102,6 +109,11 @@ pub struct Pin {
     pub compiler: Compiler,
     /// The oldest Python (major, minor) this release supports.
     pub python: (u32, u32),
+    /// The newest Python (major, minor) this release is used for: a newer runtime gets no
+    /// column of this compiler (it is reported unsupported, not attempted).
+    pub newest: (u32, u32),
+    /// Where [`Pin::newest`] comes from.
+    pub newest_source: &'static str,
     /// The PyPI package (`cython`, `mypy`).
     pub package: &'static str,
     /// Its exact version.
@@ -131,6 +143,8 @@ pub const PINS: &[Pin] = &[
     Pin {
         compiler: Compiler::Cython,
         python: (3, 9),
+        newest: (3, 15),
+        newest_source: "its changelog, 3.3.0a1: \"Changes were made to adapt to Python 3.15\" (cython/cython CHANGES.rst); its trove classifiers stop at 3.14",
         package: "cython",
         version: "3.3.1",
         with: &[],
@@ -138,6 +152,8 @@ pub const PINS: &[Pin] = &[
     Pin {
         compiler: Compiler::Cython,
         python: (3, 8),
+        newest: (3, 8),
+        newest_source: "3.9 and newer take cython 3.3.1; its trove classifiers list 3.8 to 3.14",
         package: "cython",
         version: "3.2.9",
         with: &[],
@@ -145,6 +161,8 @@ pub const PINS: &[Pin] = &[
     Pin {
         compiler: Compiler::Mypyc,
         python: (3, 10),
+        newest: (3, 15),
+        newest_source: "its trove classifiers, Programming Language :: Python :: 3.10 to 3.15",
         package: "mypy",
         version: "2.4.1",
         with: &["setuptools==84.2.1"],
@@ -152,6 +170,8 @@ pub const PINS: &[Pin] = &[
     Pin {
         compiler: Compiler::Mypyc,
         python: (3, 9),
+        newest: (3, 9),
+        newest_source: "3.10 and newer take mypy 2.4.1; its trove classifiers list 3.9 to 3.14",
         package: "mypy",
         version: "1.19.1",
         with: &["setuptools==82.0.1"],
@@ -159,6 +179,8 @@ pub const PINS: &[Pin] = &[
     Pin {
         compiler: Compiler::Mypyc,
         python: (3, 8),
+        newest: (3, 8),
+        newest_source: "3.9 and newer take mypy 1.19.1; its trove classifiers list 3.8 to 3.13",
         package: "mypy",
         version: "1.14.1",
         with: &["setuptools==75.3.4"],
@@ -485,6 +507,7 @@ mod tests {
             debug: false,
             executable: "/x/python".into(),
             build: "b".into(),
+            prefix: "/x".into(),
         }
     }
 
@@ -518,6 +541,20 @@ mod tests {
             .unwrap_err()
             .contains("3.8 or newer"));
         assert!(pin(Compiler::Cython, &id("3.9.16", "pypy")).is_err());
+        // a Python newer than every pin supports: unsupported, with why, not attempted
+        for c in Compiler::ALL {
+            let e = pin(c, &id("3.16.0", "cpython")).unwrap_err();
+            assert!(
+                e.contains("up to 3.15") && e.contains("not attempted"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            pin(Compiler::Cython, &id("3.15.0a3", "cpython"))
+                .unwrap()
+                .version,
+            "3.3.1"
+        );
         let mut ft = id("3.13.0", "cpython");
         ft.free_threaded = true;
         assert!(pin(Compiler::Cython, &ft).is_err());

@@ -152,7 +152,7 @@ fn create(rt: &Runtime, dir: &Path, pin: &Pin) -> Result<(), String> {
              environment is made afresh)",
             shown(&pip),
             out.status,
-            out.tail(6)
+            pip_errors(&out.stderr).unwrap_or_else(|| out.tail(6))
         ));
     }
     Ok(())
@@ -189,6 +189,17 @@ fn pip_has_python_option(version_line: &str) -> bool {
     (major, minor) >= (22, 3)
 }
 
+/// pip's own `ERROR:` lines (no index reachable: "No matching distribution found for …"),
+/// without the retries' warnings before them.
+fn pip_errors(stderr: &str) -> Option<String> {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ERROR:"))
+        .collect();
+    (!errors.is_empty()).then(|| errors.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -202,5 +213,18 @@ mod tests {
         assert!(!has("pip 22.0.4 from x"));
         assert!(!has("pip 18.1 from x"));
         assert!(!has("No module named pip"));
+    }
+
+    #[test]
+    fn pip_errors_are_its_error_lines() {
+        let stderr = "WARNING: Retrying (Retry(total=0)) after connection broken\n\
+                      ERROR: Could not find a version that satisfies the requirement cython==3.3.1\n\
+                      ERROR: No matching distribution found for cython==3.3.1\n";
+        assert_eq!(
+            super::pip_errors(stderr).unwrap(),
+            "ERROR: Could not find a version that satisfies the requirement cython==3.3.1 \
+             ERROR: No matching distribution found for cython==3.3.1"
+        );
+        assert_eq!(super::pip_errors("WARNING: x\n"), None);
     }
 }

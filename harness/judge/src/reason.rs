@@ -23,6 +23,15 @@ pub enum Reason {
         /// `; its last stderr lines: …`, or empty.
         stderr_tail: String,
     },
+    /// The column cannot run at all (its cases could not be built, its worker does not
+    /// start): ERROR for the trials of `cargo test`; `introspec run`'s results keep the
+    /// column's one `broken` entry instead of these.
+    ColumnBroken {
+        /// The column's name.
+        column: String,
+        /// Why.
+        why: String,
+    },
     /// Anything else, in words.
     Text(String),
 }
@@ -32,6 +41,10 @@ impl Reason {
     pub fn clipped(self) -> Reason {
         match self {
             Reason::Text(t) => Reason::Text(clip(t)),
+            Reason::ColumnBroken { column, why } => Reason::ColumnBroken {
+                column,
+                why: clip(why),
+            },
             Reason::Timeout {
                 seconds,
                 stderr_tail,
@@ -59,6 +72,7 @@ impl std::fmt::Display for Reason {
                 f,
                 "no answer within {seconds} s; the worker was killed and will be restarted{stderr_tail}"
             ),
+            Reason::ColumnBroken { column, why } => write!(f, "column {column} cannot run: {why}"),
             Reason::Text(t) => f.write_str(t),
         }
     }

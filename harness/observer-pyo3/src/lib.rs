@@ -1101,6 +1101,14 @@ impl Worker {
         if let Ok(b) = Baseline::capture(py) {
             self.baseline = b;
         }
+        // Everything alive now (the standard library, the observer, what was loaded) moves
+        // to the permanent generation (`gc.freeze`, 3.7+): no case's object is among it, and
+        // `gc.get_referrers`, which the reference implementation's `__returns_to__` calls on
+        // every read, then walks the cases' objects only, not the whole heap (0.77 ms a
+        // call on 3.12 with asyncio imported, 0.0003 ms frozen): the `+ref` column took five
+        // times the CPU of its plain column. Collections of the cases' own garbage
+        // (`gc.collect()` in a case) are unaffected.
+        let _ = py.import("gc").and_then(|gc| gc.call_method0("freeze"));
         Loaded {
             module: load.module,
             error,

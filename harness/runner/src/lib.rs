@@ -25,6 +25,23 @@ pub use introspec_results::{
 };
 
 pub use settings::{Settings, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT};
+/// The verdict of a trial on a column that cannot run at all (its cases could not be built,
+/// its worker does not start): [`Session::results`] keeps the column's one `broken` entry
+/// instead of these.
+fn cannot_run(column: &str, why: &str) -> Verdict {
+    verdict(
+        Status::Error,
+        Reason::ColumnBroken {
+            column: column.into(),
+            why: why.into(),
+        },
+    )
+}
+
+fn is_cannot_run(v: &Verdict) -> bool {
+    matches!(v.reason, Some(Reason::ColumnBroken { .. }))
+}
+
 /// The time an interpreter may take to start and say hello.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,9 +74,10 @@ impl Project {
 
     /// The runtimes on this machine (those no observer can read are unusable).
     pub fn discover(&self) -> Discovery {
-        let mut opts = introspec_runtimes::Options::from_env(&self.root);
-        opts.cache_dir = Some(self.cache.clone());
-        opts.install = self.settings.install.clone();
+        let mut opts = self.settings.discovery(&self.root);
+        if opts.cache_dir.is_some() {
+            opts.cache_dir = Some(self.cache.clone());
+        }
         let mut d = introspec_runtimes::discover(&opts);
         introspec_worker::observers::drop_unreadable(&mut d);
         d
@@ -215,10 +233,7 @@ impl<'p> Session<'p> {
             return Ok(None);
         };
         if let Some(why) = &slot.broken {
-            return Err(verdict(
-                Status::Error,
-                format!("column {} cannot run: {why}", col.name),
-            ));
+            return Err(cannot_run(&col.name, why));
         }
         if let Some(b) = &slot.build {
             return Ok(Some(b.clone()));
@@ -268,10 +283,7 @@ impl<'p> Session<'p> {
             Err(e) => {
                 let why = format!("the cases cannot be compiled with {}: {e}", compiler.name());
                 slot.broken = Some(why.clone());
-                Err(verdict(
-                    Status::Error,
-                    format!("column {} cannot run: {why}", col.name),
-                ))
+                Err(cannot_run(&col.name, &why))
             }
         }
     }
@@ -462,10 +474,7 @@ impl<'p> Session<'p> {
                     self.judge_outcome(case, column, outcome, start.elapsed())
                 }
                 Err(e) => TrialOutput {
-                    verdict: verdict(
-                        Status::Error,
-                        format!("column {} cannot run: {e}", col.name),
-                    ),
+                    verdict: cannot_run(&col.name, &e.0),
                     result: None,
                     duration: start.elapsed(),
                     diverged_at: None,
@@ -531,10 +540,7 @@ impl<'p> Session<'p> {
         let col = &self.columns[column];
         let build = self.prepare(slot, column)?;
         if let Some(why) = &slot.broken {
-            return Err(verdict(
-                Status::Error,
-                format!("column {} cannot run: {why}", col.name),
-            ));
+            return Err(cannot_run(&col.name, why));
         }
         if slot.worker.as_ref().is_none_or(|w| !w.is_alive()) {
             slot.worker = None;
@@ -545,10 +551,7 @@ impl<'p> Session<'p> {
                 }
                 Err(e) => {
                     slot.broken = Some(e.0.clone());
-                    return Err(verdict(
-                        Status::Error,
-                        format!("column {} cannot run: {e}", col.name),
-                    ));
+                    return Err(cannot_run(&col.name, &e.0));
                 }
             }
         }
@@ -940,8 +943,13 @@ impl<'p> Session<'p> {
         let memo = self.memo.lock().unwrap();
         let mut keys: Vec<&(usize, usize)> = memo.keys().collect();
         keys.sort_by_key(|(case, col)| (self.case(*case).id.clone(), *col));
+        // a column that could not run (its build or its worker failed) is one result, in
+        // `broken`, not an ERROR on every trial that only repeats why
+        let broken_cols: Vec<Option<String>> =
+            (0..self.columns.len()).map(|i| self.broken(i)).collect();
         let trials = keys
             .into_iter()
+            .filter(|k| broken_cols[k.1].is_none() || !is_cannot_run(&memo[*k].verdict))
             .map(|k| {
                 let t = &memo[k];
                 let c = self.case(k.0);

@@ -27,6 +27,18 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// `INTROSPEC_INSTALL`: the runtimes the harness installs into its cache if missing.
     pub install: Vec<introspec_runtimes::Installable>,
+    /// Whether `INTROSPEC_COMPILERS` was set (or `--compilers` given): `introspec run
+    /// --python` makes compiled columns only when asked.
+    pub compilers_explicit: bool,
+    /// `introspec run --python PATH` (the CLI sets it): exactly these interpreters, nothing
+    /// searched, `INTROSPEC_PYTHONS` and `runtimes.toml` left out.
+    pub pythons: Vec<PathBuf>,
+    /// `INTROSPEC_PYTHONS`: interpreters to add, by path.
+    pub env_pythons: Vec<PathBuf>,
+    /// `INTROSPEC_ONLY_LISTED` set: only `INTROSPEC_PYTHONS` and `runtimes.toml`, no search.
+    pub only_listed: bool,
+    /// Where the machine is searched (`PYENV_ROOT` or `$HOME/.pyenv`, `PATH`).
+    pub search: introspec_runtimes::Search,
 }
 
 impl Default for Settings {
@@ -37,13 +49,21 @@ impl Default for Settings {
             compilers: Compiler::ALL.to_vec(),
             cache_dir: None,
             install: Vec::new(),
+            compilers_explicit: false,
+            pythons: Vec::new(),
+            env_pythons: Vec::new(),
+            only_listed: false,
+            search: introspec_runtimes::Search::default(),
         }
     }
 }
 
 impl Settings {
-    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY`, `INTROSPEC_COMPILERS` and the cache
-    /// directory's variables (`INTROSPEC_CACHE`, `XDG_CACHE_HOME`, `HOME`).
+    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY`, `INTROSPEC_COMPILERS`, the cache
+    /// directory's variables (`INTROSPEC_CACHE`, `XDG_CACHE_HOME`, `HOME`) and where to find
+    /// interpreters (`INTROSPEC_PYTHONS`, `INTROSPEC_ONLY_LISTED`, `PYENV_ROOT`, `PATH`).
+    /// Called once, by the binaries (the `introspec` CLI and the test harnesses): no library
+    /// reads the environment.
     pub fn from_env() -> Result<Settings, String> {
         Settings::from_vars(|k| std::env::var(k).ok())
     }
@@ -75,7 +95,13 @@ impl Settings {
             s.compilers = parse_compilers(&v).map_err(|why| {
                 format!("INTROSPEC_COMPILERS={v:?}: {why}; give `none`, `cython`, `mypyc` or `cython,mypyc`")
             })?;
+            s.compilers_explicit = true;
         }
+        if let Some(v) = get("INTROSPEC_PYTHONS") {
+            s.env_pythons = introspec_runtimes::Options::split_pythons(&v);
+        }
+        s.only_listed = get("INTROSPEC_ONLY_LISTED").is_some();
+        s.search = introspec_runtimes::Search::from_vars(|k| get(k).map(Into::into));
         let set = |k: &str| get(k).filter(|d| !d.is_empty()).map(PathBuf::from);
         s.cache_dir = set("INTROSPEC_CACHE")
             .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("introspec")))
@@ -97,6 +123,43 @@ impl Settings {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| project_root.join("target/introspec-cache"))
+    }
+
+    /// Where discovery looks: with [`Settings::pythons`] (`--python`) exactly those; else
+    /// `INTROSPEC_PYTHONS`, `runtimes.toml` at the project root and, unless
+    /// `INTROSPEC_ONLY_LISTED`, the machine. Identities are cached under the checkout's
+    /// `target/`.
+    pub fn discovery(&self, project_root: &Path) -> introspec_runtimes::Options {
+        let cache_file = Some(project_root.join("target/introspec-cache/runtimes.json"));
+        if !self.pythons.is_empty() {
+            return introspec_runtimes::Options {
+                cache_file,
+                ..introspec_runtimes::Options::only(&self.pythons)
+            };
+        }
+        introspec_runtimes::Options {
+            pythons: Vec::new(),
+            env_pythons: self.env_pythons.clone(),
+            runtimes_toml: Some(project_root.join("runtimes.toml")),
+            cache_file,
+            search: (!self.only_listed).then(|| self.search.clone()),
+            cache_dir: Some(self.cache(project_root)),
+            install: self.install.clone(),
+        }
+    }
+
+    /// Settle the compiled columns of a run given `--python` (compiled columns only when
+    /// asked: by `--compilers` or `INTROSPEC_COMPILERS`) and `--compilers` itself.
+    pub fn with_pythons(mut self, pythons: Vec<PathBuf>, compilers: Option<Vec<Compiler>>) -> Self {
+        if let Some(c) = compilers {
+            self.compilers = c;
+            self.compilers_explicit = true;
+        }
+        if !pythons.is_empty() && !self.compilers_explicit {
+            self.compilers.clear();
+        }
+        self.pythons = pythons;
+        self
     }
 }
 
@@ -270,5 +333,41 @@ mod tests {
             e.starts_with("INTROSPEC_INSTALL=") && e.contains("`rustpython`"),
             "{e}"
         );
+    }
+
+    /// `--python` alone: exactly those paths, nothing searched, no compiled column; a
+    /// compiler asked for (flag or variable) keeps its columns.
+    #[test]
+    fn python_paths_are_exactly_the_runtimes_and_compilers_come_only_when_asked() {
+        let root = Path::new("/r");
+        let base = Settings::from_vars(|k| match k {
+            "INTROSPEC_PYTHONS" => Some("/x/python:/y/python".into()),
+            "PATH" => Some("/usr/bin".into()),
+            _ => None,
+        })
+        .unwrap();
+        let o = base.discovery(root);
+        assert_eq!(o.env_pythons.len(), 2);
+        assert_eq!(o.search.unwrap().path, [PathBuf::from("/usr/bin")]);
+        let s = base.clone().with_pythons(vec!["./python".into()], None);
+        assert!(s.compilers.is_empty());
+        let o = s.discovery(root);
+        assert_eq!(o.pythons, [PathBuf::from("./python")]);
+        assert!(o.env_pythons.is_empty() && o.search.is_none() && o.runtimes_toml.is_none());
+        let s = base
+            .clone()
+            .with_pythons(vec!["./python".into()], Some(vec![Compiler::Cython]));
+        assert_eq!(s.compilers, [Compiler::Cython]);
+        let s = with("INTROSPEC_COMPILERS", "mypyc")
+            .unwrap()
+            .with_pythons(vec!["./python".into()], None);
+        assert_eq!(s.compilers, [Compiler::Mypyc]);
+        // without --python the default stays both
+        assert_eq!(base.with_pythons(vec![], None).compilers, Compiler::ALL);
+        assert!(with("INTROSPEC_ONLY_LISTED", "1")
+            .unwrap()
+            .discovery(root)
+            .search
+            .is_none());
     }
 }

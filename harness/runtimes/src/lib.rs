@@ -1,8 +1,11 @@
-//! Interpreter discovery. With no configuration it finds pyenv's versions, `python3.X`,
-//! `python2.7`, `pypy3`, `rustpython` and `jython` on `PATH`; it adds every path in `INTROSPEC_PYTHONS` (separated
-//! by `:`) and in `runtimes.toml` (`[[runtime]] path = "…"`). Each candidate is identified
-//! by running it once with a tiny script that works from Python 2.7 on; answers are cached
-//! by path, size and modification time, so listing trials starts no interpreter.
+//! Interpreter discovery. Searching the machine ([`Search`]) finds pyenv's versions,
+//! `python3.X` (and `python3.Xt`, `python3.Xd`), `python2.7`, `pypy3`, `rustpython` and
+//! `jython` on `PATH`; it adds every path given ([`Options::pythons`]: `introspec run
+//! --python`; [`Options::env_pythons`]: `INTROSPEC_PYTHONS`) and in `runtimes.toml`
+//! (`[[runtime]] path = "…"`). Each candidate is identified by running it once with a tiny
+//! script that works from Python 2.7 on; answers are cached by path, size and modification
+//! time, so listing trials starts no interpreter. This crate reads no environment variable:
+//! the caller (the CLI) says where to look.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,10 @@ pub struct Identity {
     pub debug: bool,
     pub executable: String,
     pub build: String,
+    /// `sys.prefix`: where the interpreter's library is, which tells apart two builds of one
+    /// version (a venv's `bin/python` is the base interpreter's file with another prefix).
+    #[serde(default)]
+    pub prefix: String,
 }
 
 /// A usable runtime.
@@ -37,7 +44,8 @@ pub struct Runtime {
     pub name: String,
     pub path: PathBuf,
     pub identity: Identity,
-    /// How it was found: `pyenv`, `PATH`, `INTROSPEC_PYTHONS`, `runtimes.toml`.
+    /// How it was found: [`Source::label`] (`--python`, `INTROSPEC_PYTHONS`, `runtimes.toml`,
+    /// `pyenv`, `PATH`, …).
     pub found_by: String,
 }
 
@@ -70,15 +78,80 @@ pub struct Discovery {
     pub absent: Vec<Absent>,
 }
 
+/// How a candidate was found, in the order of precedence: a path given wins over one found,
+/// both when the same interpreter is reached twice and for the plain column name when two
+/// builds would share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// `introspec run --python PATH`.
+    PythonArg,
+    /// `INTROSPEC_PYTHONS`.
+    EnvPythons,
+    /// `runtimes.toml` at the project root.
+    RuntimesToml,
+    /// Installed into the cache because `INTROSPEC_INSTALL` asked for it.
+    Install,
+    /// Installed in the cache by an earlier run.
+    Cache,
+    /// `$PYENV_ROOT/versions/*`.
+    Pyenv,
+    /// A `python3.X`, `pypy3`… on `PATH`.
+    Path,
+}
+
+impl Source {
+    /// The name the results and `introspec runtimes` give it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::PythonArg => "--python",
+            Source::EnvPythons => "INTROSPEC_PYTHONS",
+            Source::RuntimesToml => "runtimes.toml",
+            Source::Install => "INTROSPEC_INSTALL",
+            Source::Cache => "introspec cache",
+            Source::Pyenv => "pyenv",
+            Source::Path => "PATH",
+        }
+    }
+}
+
+/// Where the machine is searched for interpreters, as the caller read it from its
+/// environment (the CLI: `PYENV_ROOT`, else `$HOME/.pyenv`, and `PATH`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    /// pyenv's root: its `versions/*/bin/python3` are candidates.
+    pub pyenv_root: Option<PathBuf>,
+    /// The directories of `PATH`, in order.
+    pub path: Vec<PathBuf>,
+}
+
+impl Search {
+    /// From a source of variables (`PYENV_ROOT`, `HOME`, `PATH`); the caller passes
+    /// `std::env::var_os` at its edge, or fixed values in a test.
+    pub fn from_vars(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Search {
+        let set = |k: &str| get(k).filter(|v| !v.is_empty());
+        Search {
+            pyenv_root: set("PYENV_ROOT")
+                .map(PathBuf::from)
+                .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".pyenv"))),
+            path: set("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Where to look, and where to cache identities.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    pub env_pythons: Option<String>,
+    /// Interpreters given by path on the command line (`--python`), first in precedence.
+    pub pythons: Vec<PathBuf>,
+    /// Interpreters given by path in `INTROSPEC_PYTHONS`.
+    pub env_pythons: Vec<PathBuf>,
     pub runtimes_toml: Option<PathBuf>,
     pub cache_file: Option<PathBuf>,
-    /// Search pyenv, PATH and the runtimes installed in `cache_dir` (off in tests that want
-    /// only explicit paths).
-    pub search_machine: bool,
+    /// Search pyenv, PATH and the runtimes installed in `cache_dir`; `None`: only the paths
+    /// given (`--python`, `INTROSPEC_ONLY_LISTED`, tests that want only explicit paths).
+    pub search: Option<Search>,
     /// The per-user cache, where [`Installable`] runtimes are installed.
     pub cache_dir: Option<PathBuf>,
     /// The runtimes to install into `cache_dir` if they are not there (`INTROSPEC_INSTALL`).
@@ -86,16 +159,21 @@ pub struct Options {
 }
 
 impl Options {
-    /// The defaults: the environment, `runtimes.toml` at the project root, the cache under `target/`.
-    pub fn from_env(project_root: &Path) -> Options {
+    /// Only these paths, nothing searched.
+    pub fn only(paths: &[PathBuf]) -> Options {
         Options {
-            env_pythons: std::env::var("INTROSPEC_PYTHONS").ok(),
-            runtimes_toml: Some(project_root.join("runtimes.toml")),
-            cache_file: Some(project_root.join("target/introspec-cache/runtimes.json")),
-            search_machine: std::env::var_os("INTROSPEC_ONLY_LISTED").is_none(),
-            cache_dir: None,
-            install: Vec::new(),
+            pythons: paths.to_vec(),
+            ..Default::default()
         }
+    }
+
+    /// Split `INTROSPEC_PYTHONS`'s value (`:`-separated paths, empty parts ignored).
+    pub fn split_pythons(list: &str) -> Vec<PathBuf> {
+        list.split(':')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect()
     }
 }
 
@@ -116,7 +194,8 @@ iv = impl.version if impl else sys.version_info
 sys.stdout.write(json.dumps({"implementation": name, "implementation_version": pep440(iv),
   "version": pep440(sys.version_info), "free_threaded": ft,
   "debug": hasattr(sys, "gettotalrefcount"), "executable": sys.executable or "",
-  "build": " ".join(sys.version.split(None, 1)[1:]).replace("\n", " ")}) + "\n")
+  "build": " ".join(sys.version.split(None, 1)[1:]).replace("\n", " "),
+  "prefix": sys.prefix or ""}) + "\n")
 "#;
 
 /// Ask one interpreter who it is (at most 60 s: Jython's JVM alone took 22 s to start on a
@@ -271,83 +350,95 @@ fn stamp(path: &Path) -> Option<String> {
     ))
 }
 
-/// Candidate interpreter paths, each with how it was found, in a stable order.
-pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
-    let mut out: Vec<(PathBuf, String)> = Vec::new();
+/// The names looked for in each `PATH` directory: every `python3.X` with its free-threaded
+/// (`python3.Xt`, PEP 703's ABI flag) and debug (`python3.Xd`) builds, then the other
+/// implementations.
+pub fn path_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for m in 6..=20 {
+        for flags in ["", "t", "d", "td"] {
+            names.push(format!("python3.{m}{flags}"));
+        }
+    }
+    names.extend(
+        [
+            "python2.7",
+            "pypy3",
+            "pypy",
+            "graalpy",
+            "rustpython",
+            "jython",
+        ]
+        .map(String::from),
+    );
+    names
+}
+
+/// Candidate interpreter paths, each with how it was found, in the order of precedence
+/// ([`Source`]): the paths given, then the cache's runtimes, pyenv's, `PATH`'s.
+pub fn candidates(opts: &Options) -> (Vec<(PathBuf, Source)>, Vec<Unusable>) {
+    let mut out: Vec<(PathBuf, Source)> = Vec::new();
     let mut bad = Vec::new();
-    if opts.search_machine {
-        let root = std::env::var_os("PYENV_ROOT")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
-        if let Some(root) = root {
-            if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
-                let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-                dirs.sort();
-                for d in dirs {
-                    let bin = d.join("bin");
-                    let exe = ["python3", "python", "pypy3", "pypy"]
-                        .iter()
-                        .map(|n| bin.join(n))
-                        .find(|p| p.exists());
-                    match exe {
-                        Some(p) => out.push((p, "pyenv".into())),
-                        None => bad.push(Unusable {
-                            path: d,
-                            found_by: "pyenv".into(),
-                            why: "no bin/python in this pyenv version".into(),
-                        }),
-                    }
-                }
-            }
-        }
-    }
-    // the runtimes the harness installs: before PATH, so that the pinned build is the column
-    // when a user's own build reports the same version
-    let (found, failed) = installed(opts);
-    out.extend(found);
-    bad.extend(failed);
-    if opts.search_machine {
-        if let Some(path) = std::env::var_os("PATH") {
-            for dir in std::env::split_paths(&path) {
-                if dir.components().any(|c| c.as_os_str() == "shims") {
-                    continue; // pyenv shims resolve to the versions found above
-                }
-                let mut names: Vec<String> = (6..=20).map(|m| format!("python3.{m}")).collect();
-                names.extend([
-                    "python2.7".into(),
-                    "pypy3".into(),
-                    "pypy".into(),
-                    "graalpy".into(),
-                    "rustpython".into(),
-                    "jython".into(),
-                ]);
-                for n in names {
-                    let p = dir.join(&n);
-                    if p.is_file() {
-                        out.push((p, "PATH".into()));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(list) = &opts.env_pythons {
-        for p in list.split(':').filter(|s| !s.trim().is_empty()) {
-            out.push((PathBuf::from(p.trim()), "INTROSPEC_PYTHONS".into()));
-        }
-    }
+    out.extend(opts.pythons.iter().map(|p| (p.clone(), Source::PythonArg)));
+    out.extend(
+        opts.env_pythons
+            .iter()
+            .map(|p| (p.clone(), Source::EnvPythons)),
+    );
     if let Some(t) = &opts.runtimes_toml {
         if let Ok(text) = std::fs::read_to_string(t) {
             match toml::from_str::<RuntimesToml>(&text) {
                 Ok(rt) => out.extend(
                     rt.runtime
                         .into_iter()
-                        .map(|r| (r.path, "runtimes.toml".into())),
+                        .map(|r| (r.path, Source::RuntimesToml)),
                 ),
                 Err(e) => bad.push(Unusable {
                     path: t.clone(),
-                    found_by: "runtimes.toml".into(),
+                    found_by: Source::RuntimesToml.label().into(),
                     why: format!("cannot parse: {}", e.message()),
                 }),
+            }
+        }
+    }
+    // the runtimes the harness installs: before pyenv and PATH, so that the pinned build is
+    // the plain column name when a user's own build reports the same version
+    let (found, failed) = installed(opts);
+    out.extend(found);
+    bad.extend(failed);
+    let Some(search) = &opts.search else {
+        return (out, bad);
+    };
+    if let Some(root) = &search.pyenv_root {
+        if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
+            let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            dirs.sort();
+            for d in dirs {
+                let bin = d.join("bin");
+                let exe = ["python3", "python", "pypy3", "pypy"]
+                    .iter()
+                    .map(|n| bin.join(n))
+                    .find(|p| p.exists());
+                match exe {
+                    Some(p) => out.push((p, Source::Pyenv)),
+                    None => bad.push(Unusable {
+                        path: d,
+                        found_by: Source::Pyenv.label().into(),
+                        why: "no bin/python in this pyenv version".into(),
+                    }),
+                }
+            }
+        }
+    }
+    let names = path_names();
+    for dir in &search.path {
+        if dir.components().any(|c| c.as_os_str() == "shims") {
+            continue; // pyenv shims resolve to the versions found above
+        }
+        for n in &names {
+            let p = dir.join(n);
+            if p.is_file() {
+                out.push((p, Source::Path));
             }
         }
     }
@@ -356,7 +447,7 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
 
 /// The runtimes installed in the cache: each one asked for in `opts.install` is installed
 /// first if missing (minutes, once); one already there is used when the machine is searched.
-fn installed(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
+fn installed(opts: &Options) -> (Vec<(PathBuf, Source)>, Vec<Unusable>) {
     let mut out = Vec::new();
     let mut bad = Vec::new();
     let Some(cache) = &opts.cache_dir else {
@@ -365,25 +456,103 @@ fn installed(opts: &Options) -> (Vec<(PathBuf, String)>, Vec<Unusable>) {
     for what in Installable::ALL {
         if opts.install.contains(&what) {
             match what.ensure(cache) {
-                Ok(exe) => out.push((exe, "INTROSPEC_INSTALL".into())),
+                Ok(exe) => out.push((exe, Source::Install)),
                 Err(why) => bad.push(Unusable {
                     path: what.dir(cache),
-                    found_by: "INTROSPEC_INSTALL".into(),
+                    found_by: Source::Install.label().into(),
                     why,
                 }),
             }
-        } else if opts.search_machine {
+        } else if opts.search.is_some() {
             let exe = what.executable(cache);
             if exe.is_file() {
-                out.push((exe, "introspec cache".into()));
+                out.push((exe, Source::Cache));
             }
         }
     }
     (out, bad)
 }
 
-/// Find and identify every interpreter. Duplicates (the same file reached twice, or the same
-/// implementation and build found twice) keep the first.
+/// Distinct column names for runtimes that would share one (`Runtime::name` set to
+/// [`column_name`], in the order of precedence). The first of each name keeps it; each other
+/// gets `@` and the shortest tail of its `sys.prefix` that no other in the group has
+/// (`cpython-3.12.1@venv-a`), else of its executable's directory, else its rank (`@2`). The
+/// debug and free-threaded builds already differ by `d` and `t`.
+pub fn distinct_names(runtimes: &mut [Runtime]) {
+    fn tails(p: &str) -> Vec<String> {
+        let parts: Vec<String> = Path::new(p)
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(s) => Some(
+                    s.to_string_lossy()
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect();
+        (1..=parts.len())
+            .map(|k| parts[parts.len() - k..].join("-"))
+            .collect()
+    }
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, rt) in runtimes.iter().enumerate() {
+        by_name.entry(rt.name.clone()).or_default().push(i);
+    }
+    let mut taken: Vec<String> = runtimes.iter().map(|r| r.name.clone()).collect();
+    for (name, group) in by_name {
+        if group.len() < 2 {
+            continue;
+        }
+        for (rank, &i) in group.iter().enumerate().skip(1) {
+            let mut choice = None;
+            for place in [
+                |rt: &Runtime| rt.identity.prefix.clone(),
+                |rt: &Runtime| {
+                    rt.path
+                        .parent()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                },
+            ] {
+                let mine = tails(&place(&runtimes[i]));
+                let others: Vec<Vec<String>> = group
+                    .iter()
+                    .filter(|&&j| j != i)
+                    .map(|&j| tails(&place(&runtimes[j])))
+                    .collect();
+                choice = mine.iter().enumerate().find_map(|(k, t)| {
+                    let unique = others.iter().all(|o| o.get(k) != Some(t));
+                    let candidate = format!("{name}@{t}");
+                    (unique && !taken.contains(&candidate)).then_some(candidate)
+                });
+                if choice.is_some() {
+                    break;
+                }
+            }
+            let mut chosen = choice.unwrap_or_else(|| format!("{name}@{}", rank + 1));
+            let mut n = rank + 1;
+            while taken.contains(&chosen) {
+                n += 1;
+                chosen = format!("{name}@{n}");
+            }
+            taken.push(chosen.clone());
+            runtimes[i].name = chosen;
+        }
+    }
+}
+
+/// Find and identify every interpreter. The same interpreter reached twice (one file with one
+/// `sys.prefix`: a symlink, `/bin` and `/usr/bin`) is kept once, as the first in precedence
+/// found it (a path given wins); two builds that would share a column name are both kept,
+/// under distinct names ([`distinct_names`]).
 pub fn discover(opts: &Options) -> Discovery {
     let (cands, mut unusable) = candidates(opts);
     let mut cache: Cache = opts
@@ -394,7 +563,7 @@ pub fn discover(opts: &Options) -> Discovery {
         .unwrap_or_default();
     let mut dirty = false;
     // identify in parallel: each start-up costs tens of milliseconds
-    let results: Vec<(PathBuf, String, Result<Identity, String>)> = std::thread::scope(|s| {
+    let results: Vec<(PathBuf, Source, Result<Identity, String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = cands
             .iter()
             .map(|(p, how)| {
@@ -411,7 +580,7 @@ pub fn discover(opts: &Options) -> Discovery {
                         Some(c) => (c.identity, false),
                         None => (identify(p), true),
                     };
-                    (p.clone(), how.clone(), r, st)
+                    (p.clone(), *how, r, st)
                 })
             })
             .collect();
@@ -443,30 +612,31 @@ pub fn discover(opts: &Options) -> Discovery {
         }
     }
     let mut runtimes: Vec<Runtime> = Vec::new();
-    let mut seen_real: Vec<PathBuf> = Vec::new();
+    let mut seen: Vec<(PathBuf, String)> = Vec::new();
     for (path, how, r) in results {
         match r {
             Err(why) => unusable.push(Unusable {
                 path,
-                found_by: how,
+                found_by: how.label().into(),
                 why,
             }),
             Ok(id) => {
                 let real = std::fs::canonicalize(&path).unwrap_or(path.clone());
-                let name = column_name(&id);
-                if seen_real.contains(&real) || runtimes.iter().any(|r| r.name == name) {
+                let key = (real, id.prefix.clone());
+                if seen.contains(&key) {
                     continue;
                 }
-                seen_real.push(real);
+                seen.push(key);
                 runtimes.push(Runtime {
-                    name,
+                    name: column_name(&id),
                     path,
                     identity: id,
-                    found_by: how,
+                    found_by: how.label().into(),
                 });
             }
         }
     }
+    distinct_names(&mut runtimes);
     runtimes.sort_by(|a, b| {
         (
             a.identity.implementation != "cpython",
@@ -482,7 +652,7 @@ pub fn discover(opts: &Options) -> Discovery {
             ))
     });
     let mut absent = Vec::new();
-    if opts.search_machine {
+    if opts.search.is_some() {
         let has = |implementation: &str| {
             runtimes
                 .iter()
@@ -522,6 +692,7 @@ mod tests {
             debug: false,
             executable: String::new(),
             build: String::new(),
+            prefix: String::new(),
         };
         assert_eq!(column_name(&id), "cpython-3.13.0t");
         id.free_threaded = false;
@@ -572,10 +743,7 @@ mod tests {
             paths.push(fake.display().to_string());
         }
         let d = discover(&Options {
-            env_pythons: Some(paths.join(":")),
-            runtimes_toml: None,
-            cache_file: None,
-            search_machine: false,
+            env_pythons: paths.iter().map(PathBuf::from).collect(),
             ..Default::default()
         });
         let _ = std::fs::remove_dir_all(&dir);
@@ -592,10 +760,7 @@ mod tests {
     #[test]
     fn a_missing_path_is_unusable_not_a_panic() {
         let opts = Options {
-            env_pythons: Some("/nonexistent/python:/etc/passwd".into()),
-            runtimes_toml: None,
-            cache_file: None,
-            search_machine: false,
+            env_pythons: Options::split_pythons("/nonexistent/python:/etc/passwd"),
             ..Default::default()
         };
         let d = discover(&opts);
@@ -603,5 +768,90 @@ mod tests {
         assert_eq!(d.unusable.len(), 2);
         assert!(d.unusable[0].why.contains("no such file"));
         assert!(d.unusable[1].why.contains("not an executable"));
+    }
+
+    fn runtime(name: &str, prefix: &str, path: &str) -> Runtime {
+        Runtime {
+            name: name.into(),
+            path: PathBuf::from(path),
+            identity: Identity {
+                implementation: "cpython".into(),
+                implementation_version: "3.12.1".into(),
+                version: Version::new(3, 12, 1),
+                free_threaded: false,
+                debug: false,
+                executable: path.into(),
+                build: String::new(),
+                prefix: prefix.into(),
+            },
+            found_by: Source::PythonArg.label().into(),
+        }
+    }
+
+    /// Two builds under one name: the first keeps it, the other gets the shortest tail of its
+    /// prefix that tells them apart; equal prefixes fall back to the executable's directory,
+    /// then to the rank. Nothing is dropped.
+    #[test]
+    fn builds_sharing_a_name_get_distinct_names() {
+        let mut rts = vec![
+            runtime("cpython-3.12.1", "/tmp/a/venv", "/tmp/a/venv/bin/python"),
+            runtime("cpython-3.12.1", "/tmp/b/venv", "/tmp/b/venv/bin/python"),
+            runtime(
+                "cpython-3.12.1",
+                "/root/.pyenv/versions/3.12.1",
+                "/root/.pyenv/versions/3.12.1/bin/python3",
+            ),
+            runtime("cpython-3.11.7", "/p", "/p/bin/python"),
+        ];
+        distinct_names(&mut rts);
+        let names: Vec<&str> = rts.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cpython-3.12.1",
+                "cpython-3.12.1@b-venv",
+                "cpython-3.12.1@3.12.1",
+                "cpython-3.11.7"
+            ]
+        );
+        let mut same_prefix = vec![
+            runtime("cpython-3.12.1", "/opt/py", "/opt/py/bin/python"),
+            runtime("cpython-3.12.1", "/opt/py", "/home/me/copy/python"),
+            runtime("cpython-3.12.1", "/opt/py", "/home/me/copy/python"),
+        ];
+        distinct_names(&mut same_prefix);
+        let names: Vec<&str> = same_prefix.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["cpython-3.12.1", "cpython-3.12.1@2", "cpython-3.12.1@3"]
+        );
+    }
+
+    #[test]
+    fn the_path_scan_names_free_threaded_and_debug_builds() {
+        let names = path_names();
+        for n in [
+            "python3.13",
+            "python3.13t",
+            "python3.13d",
+            "python3.14td",
+            "pypy3",
+        ] {
+            assert!(names.iter().any(|x| x == n), "{n}");
+        }
+    }
+
+    #[test]
+    fn search_reads_only_what_it_is_given() {
+        let s = Search::from_vars(|k| match k {
+            "HOME" => Some("/h".into()),
+            "PATH" => Some("/a:/b".into()),
+            _ => None,
+        });
+        assert_eq!(s.pyenv_root, Some(PathBuf::from("/h/.pyenv")));
+        assert_eq!(s.path, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        let s = Search::from_vars(|k| (k == "PYENV_ROOT").then(|| "/p".into()));
+        assert_eq!(s.pyenv_root, Some(PathBuf::from("/p")));
+        assert!(s.path.is_empty());
     }
 }

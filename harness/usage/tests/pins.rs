@@ -13,10 +13,9 @@ fn committed() -> PathBuf {
 
 fn python() -> PathBuf {
     let d = introspec_runtimes::discover(&introspec_runtimes::Options {
-        env_pythons: None,
-        runtimes_toml: None,
-        cache_file: None,
-        search_machine: true,
+        search: Some(introspec_runtimes::Search::from_vars(|k| {
+            std::env::var_os(k)
+        })),
         ..Default::default()
     });
     d.runtimes

@@ -10,10 +10,9 @@ use introspec_usage::{Form, Pattern};
 /// The newest CPython 3 on the machine, as `introspec usage` picks it.
 fn python() -> PathBuf {
     let d = introspec_runtimes::discover(&introspec_runtimes::Options {
-        env_pythons: None,
-        runtimes_toml: None,
-        cache_file: None,
-        search_machine: true,
+        search: Some(introspec_runtimes::Search::from_vars(|k| {
+            std::env::var_os(k)
+        })),
         ..Default::default()
     });
     d.runtimes
