@@ -7,13 +7,20 @@ use std::time::Duration;
 
 use introspec_testsuites::{Interpreter, SUITES};
 
-/// The CPythons the reference implementation loads into (the `+ref` columns), oldest first.
-fn interpreters(root: &Path, only: &[String]) -> Vec<Interpreter> {
-    let d = introspec_runtimes::discover(&introspec_runtimes::Options::from_env(root));
+/// The CPythons the abi3 reference implementation loads into (the `+ref` columns but those
+/// of free-threaded builds, which load a build of their own), oldest first.
+fn interpreters(
+    root: &Path,
+    settings: &introspec_runner::Settings,
+    only: &[String],
+) -> Vec<Interpreter> {
+    let d = introspec_runtimes::discover(&settings.discovery(root));
     let mut found: Vec<_> = d
         .runtimes
         .into_iter()
-        .filter(|r| r.identity.implementation == "cpython" && !r.identity.debug)
+        .filter(|r| {
+            r.identity.implementation == "cpython" && !r.identity.debug && !r.identity.free_threaded
+        })
         .filter(|r| introspec_worker::reference_supports(&r.identity).is_ok())
         .filter(|r| only.is_empty() || only.iter().any(|o| r.name.contains(o.as_str())))
         .collect();
@@ -74,7 +81,7 @@ pub fn cpython_tests(
             },
             testdir: None,
         };
-        let pythons = interpreters(root, runtime);
+        let pythons = interpreters(root, &settings, runtime);
         if pythons.is_empty() {
             return Err("no CPython where the reference implementation loads (3.9 or newer, not free-threaded); install one (pyenv install 3.13.0) or name it in INTROSPEC_PYTHONS".into());
         }

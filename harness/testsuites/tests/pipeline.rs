@@ -10,16 +10,17 @@ use introspec_testsuites::{Inputs, Interpreter, Outcome};
 
 fn python() -> Interpreter {
     let d = introspec_runtimes::discover(&introspec_runtimes::Options {
-        env_pythons: None,
-        runtimes_toml: None,
-        cache_file: None,
-        search_machine: true,
+        search: Some(introspec_runtimes::Search::from_vars(|k| {
+            std::env::var_os(k)
+        })),
         ..Default::default()
     });
     let r = d
         .runtimes
         .into_iter()
-        .filter(|r| r.identity.implementation == "cpython" && !r.identity.debug)
+        .filter(|r| {
+            r.identity.implementation == "cpython" && !r.identity.debug && !r.identity.free_threaded
+        })
         .filter(|r| introspec_worker::reference_supports(&r.identity).is_ok())
         .max_by(|a, b| a.identity.version.cmp(&b.identity.version))
         .expect("a CPython 3.9+ on this machine (pyenv install 3.13.0)");
