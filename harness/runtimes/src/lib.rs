@@ -678,6 +678,24 @@ pub fn discover(opts: &Options) -> Discovery {
     }
 }
 
+/// The Lib directory of a CPython (`sysconfig`'s `stdlib` path), for the tools that read its
+/// sources or run its test suites.
+pub fn stdlib_dir(python: &Path) -> Result<PathBuf, String> {
+    let out = std::process::Command::new(python)
+        .args([
+            "-I",
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || dir.is_empty() {
+        return Err(format!("{} did not say where its Lib is", python.display()));
+    }
+    Ok(PathBuf::from(dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

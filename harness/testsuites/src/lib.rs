@@ -307,23 +307,6 @@ pub fn command_text() -> String {
     )
 }
 
-/// The Lib directory of a CPython.
-pub fn stdlib_dir(python: &Path) -> Result<PathBuf, String> {
-    let out = std::process::Command::new(python)
-        .args([
-            "-I",
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || dir.is_empty() {
-        return Err(format!("{} did not say where its Lib is", python.display()));
-    }
-    Ok(PathBuf::from(dir))
-}
-
 /// Whether a directory of tests (a CPython's `Lib/test`) holds a suite (a module or a
 /// package).
 pub fn has_suite(t: &Path, suite: &str) -> bool {
@@ -354,7 +337,7 @@ pub fn run(
     for py in interpreters {
         let tests = match &inputs.testdir {
             Some(d) => d.clone(),
-            None => stdlib_dir(&py.path)?.join("test"),
+            None => introspec_runtimes::stdlib_dir(&py.path)?.join("test"),
         };
         let mut suites = Vec::new();
         let mut missing = Vec::new();

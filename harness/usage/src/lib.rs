@@ -4,7 +4,7 @@
 //! generator introspection attributes; the counts and places as a deterministic report
 //! (`reports/usage-in-the-wild.md` and `.json`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -90,23 +90,6 @@ pub fn is_test_path(path: &str) -> bool {
         || file == "conftest.py"
 }
 
-/// The Lib directory of a CPython.
-fn stdlib_dir(python: &Path) -> Result<PathBuf, String> {
-    let out = std::process::Command::new(python)
-        .args([
-            "-I",
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || dir.is_empty() {
-        return Err(format!("{} did not say where its Lib is", python.display()));
-    }
-    Ok(PathBuf::from(dir))
-}
-
 /// Fetch, verify and scan everything pinned; `progress` hears what is downloaded.
 pub fn run(pins: &Pins, inputs: &Inputs, progress: &dyn Fn(&str)) -> Result<Report, String> {
     let mut sources = Vec::new();
@@ -120,7 +103,7 @@ pub fn run(pins: &Pins, inputs: &Inputs, progress: &dyn Fn(&str)) -> Result<Repo
                 s.python
             )
         })?;
-        let dir = stdlib_dir(&python.path)?;
+        let dir = introspec_runtimes::stdlib_dir(&python.path)?;
         sources.push(Source {
             name: s.name.clone(),
             kind: Kind::Dir {
@@ -219,6 +202,7 @@ fn check_tree(pins: &Pins, s: &Stdlib, scanned: &scan::Scanned) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn a_standard_library_other_than_the_pinned_one_is_refused() {
