@@ -157,9 +157,12 @@ impl Worker {
             cmd.pre_exec(move || {
                 // die with the harness, whatever kills it
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // a process group of its own: a Ctrl-C at the terminal interrupts the harness,
-                // which stops its workers itself, and never raises KeyboardInterrupt in a case
-                libc::setpgid(0, 0);
+                // a session (and so a process group) of its own: a Ctrl-C at the terminal
+                // interrupts the harness, which stops its workers itself, and never raises
+                // KeyboardInterrupt in a case; and whatever a case starts is outside the
+                // harness's session unless it joins it, which is how an orphan the harness
+                // adopts is told from a child it started itself (procs)
+                libc::setsid();
                 // a child subreaper: a case's grandchild whose parent exits (a daemon that
                 // double-forks) is re-parented to the worker, so it stays in its tree
                 libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
@@ -187,6 +190,8 @@ impl Worker {
                 Ok(())
             });
         }
+        procs::adopt_orphans();
+        let spawning = procs::spawning();
         let mut child = spawn(cmd)
             .map_err(|e| StartError(format!("cannot start {}: {e}", spec.python.display())))?;
         let tree = procs::Tree {
@@ -194,6 +199,7 @@ impl Worker {
             token,
         };
         procs::register(&tree);
+        drop(spawning);
         let write_error = Arc::new(Mutex::new(None));
         let stdin = writer(
             child.stdin.take().expect("piped stdin"),

@@ -1,5 +1,5 @@
 //! Everything a worker started, found and killed as a whole. A worker is the leader of its own
-//! process group and a child subreaper (set before its interpreter starts), and carries a
+//! session (and process group) and a child subreaper (set before its interpreter starts), and carries a
 //! token in its environment that its children inherit. A case's children are found three
 //! ways, so that none outlives a timeout, a crash or the harness's end:
 //! - the worker's process group (`subprocess.Popen`, `os.fork`);
@@ -8,9 +8,19 @@
 //!   worker lives);
 //! - the token in the environment (a `setsid` child orphaned by a worker that died first).
 //!
+//! - the harness's adopted orphans: the harness is a child subreaper too (made one by its first
+//!   worker, [`adopt_orphans`]), so a child of a worker that died first (a crash, a kill) is
+//!   re-parented to the harness, not to init. Every worker leads a session of its own, so a
+//!   child of the harness outside the harness's session that is none of its workers and not
+//!   its guardian is such an orphan (whatever else the harness, or a program that embeds it,
+//!   starts stays in its session: compilers, `introspec run` in a test): it left the worker's
+//!   group, and its token if it replaced its environment, but not the harness. Every
+//!   [`kill_tree`] and [`kill_all`] kills and reaps them.
+//!
 //! They are stopped (`SIGSTOP`: a stopped process cannot fork) until a scan finds no new one,
 //! then killed. A process whose environment a case replaced, that left the worker's group and
-//! whose parent chain to the worker broke when the worker died, escapes.
+//! whose parent chain broke when the worker died escapes only the guardian (a harness killed
+//! by SIGKILL adopts nothing more), not a harness that lives.
 //!
 //! A harness killed by SIGKILL runs none of this: its workers die of `PR_SET_PDEATHSIG`, and
 //! their children are re-parented to init. The [guardian](start_guardian) kills them: a
@@ -71,6 +81,75 @@ fn tell_guardian(line: &str) {
     }
 }
 
+/// Held while a worker is spawned and registered, and while adopted orphans are swept: a
+/// worker between its `fork` (already in a session of its own) and [`register`] is a
+/// child of the harness that no list names yet, and no sweep may take it for an orphan.
+static SPAWNING: Mutex<()> = Mutex::new(());
+
+/// The pid of the guardian (a child of the harness in a session of its own, never an orphan).
+static GUARDIAN_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Whether this process made itself a child subreaper ([`adopt_orphans`]).
+static ADOPTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Make this process a child subreaper (once; Linux only): a descendant orphaned by the death
+/// of a worker is re-parented to this process instead of init, where [`kill_tree`] finds it.
+/// The first worker calls it; a harness that starts none adopts nothing.
+pub fn adopt_orphans() {
+    use std::sync::atomic::Ordering;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(2) with integer arguments; no memory is touched
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } == 0 {
+            ADOPTS.store(true, Ordering::SeqCst);
+        }
+    });
+}
+
+/// Hold this while a worker is spawned, until it is [`register`]ed (see [`SPAWNING`]).
+pub fn spawning() -> std::sync::MutexGuard<'static, ()> {
+    SPAWNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kill and reap the orphans this process adopted (see the module's documentation): its
+/// children outside its session that are no live worker and not the guardian.
+fn sweep_adopted() {
+    use std::sync::atomic::Ordering;
+    if !ADOPTS.load(Ordering::SeqCst) {
+        return;
+    }
+    let _spawning = spawning();
+    let me = std::process::id() as i32;
+    // SAFETY: getsid(2) of this process cannot fail
+    let my_session = unsafe { libc::getsid(0) };
+    let guardian = GUARDIAN_PID.load(Ordering::SeqCst);
+    let workers: BTreeSet<i32> = LIVE
+        .lock()
+        .map(|l| l.iter().map(|t| t.pid).collect())
+        .unwrap_or_default();
+    let orphans: BTreeSet<i32> = processes()
+        .into_iter()
+        .filter(|p| {
+            p.ppid == me
+                && p.session != my_session
+                && p.pid != guardian
+                && !workers.contains(&p.pid)
+        })
+        .map(|p| p.pid)
+        .collect();
+    if orphans.is_empty() {
+        return;
+    }
+    // each orphan and what it started since (its descendants)
+    stop_then_kill(|| matching(|p| orphans.contains(&p.pid)));
+    for pid in orphans {
+        // SAFETY: waitpid(2) of a child of this process that no `Child` handle owns (it was
+        // adopted, not spawned); it was just killed, so this returns at once
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    }
+}
+
 pub fn register(tree: &Tree) {
     LIVE.lock().unwrap().push(tree.clone());
     tell_guardian(&format!("+{}\n", tree.pid));
@@ -114,6 +193,7 @@ pub fn start_guardian(program: &std::path::Path) -> std::io::Result<()> {
         });
     }
     let mut child = cmd.spawn()?;
+    GUARDIAN_PID.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
     *g = child.stdin.take();
     // never waited for: it outlives this process by design, and init reaps it
     std::mem::forget(child);
@@ -166,15 +246,17 @@ pub fn kill_all() {
     for t in &trees {
         kill_tree(t);
     }
+    sweep_adopted();
 }
 
 struct Proc {
     pid: i32,
     ppid: i32,
     pgrp: i32,
+    session: i32,
 }
 
-/// Every process (`/proc/PID/stat`): pid, parent, process group.
+/// Every process (`/proc/PID/stat`): pid, parent, process group, session.
 fn processes() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
@@ -183,12 +265,18 @@ fn processes() -> Vec<Proc> {
         .filter_map(|e| {
             let pid: i32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses
+            // `pid (comm) state ppid pgrp session …`; comm may hold spaces and parentheses
             let rest = &stat[stat.rfind(')')? + 1..];
             let mut f = rest.split_whitespace().skip(1);
             let ppid = f.next()?.parse().ok()?;
             let pgrp = f.next()?.parse().ok()?;
-            Some(Proc { pid, ppid, pgrp })
+            let session = f.next()?.parse().ok()?;
+            Some(Proc {
+                pid,
+                ppid,
+                pgrp,
+                session,
+            })
         })
         .collect()
 }
@@ -240,6 +328,7 @@ pub fn kill_tree(tree: &Tree) {
     unsafe { libc::kill(-tree.pid, libc::SIGSTOP) };
     stop_then_kill(|| members(tree));
     unsafe { libc::kill(-tree.pid, libc::SIGKILL) };
+    sweep_adopted();
 }
 
 /// Stop (`SIGSTOP`) what `scan` finds until a scan finds no new process, then kill them all.

@@ -227,6 +227,81 @@ fn children_of_a_case_do_not_outlive_its_timeout_or_the_harness() {
     assert_eq!(outcomes[0].len(), 7);
 }
 
+/// The hardest child to find: one that replaces its whole environment (no token), starts a
+/// session of its own (out of the worker's group) and then loses its parent, because the case
+/// makes the worker exit at once (`os._exit`). Its only tie to the harness is that it is
+/// re-parented to it, the subreaper (worker::procs). The case is CRASH, the case after it
+/// passes in a new worker, and no such child remains once the column ran, on both observers.
+#[test]
+fn an_orphan_without_token_or_group_does_not_outlive_its_crashed_worker() {
+    let mut toml = String::from(LEAK_PRELUDE);
+    toml.push_str(&leak_case(
+        "leak.orphan.crash",
+        5.0,
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', 'orphan-' + os.environ['INTROSPEC_FAULTS_RUN']], env={}, start_new_session=True)",
+        "os._exit(3)",
+    ));
+    toml.push_str(&padded_case("good.after", 0));
+    let root = project_with("orphans", &toml);
+    let outcomes = per_column_within(Duration::from_secs(120), move |col| {
+        let p = load_root(&root);
+        let marker = unique("orphans");
+        let mut session = Session::new(&p, vec![col.clone()]);
+        session.worker_env = vec![("INTROSPEC_FAULTS_RUN".into(), marker.clone())];
+        session.run_column(0);
+        let arg = format!("orphan-{marker}");
+        // the session and its next worker still live: the orphan is gone all the same
+        assert_no_process_with_arg(&arg, Duration::from_secs(2));
+        let run = by_id(&session);
+        drop(session);
+        assert_no_process_with_arg(&arg, Duration::from_secs(2));
+        let statuses: BTreeMap<String, Status> = run
+            .iter()
+            .map(|(id, t)| (id.clone(), t.verdict.status))
+            .collect();
+        assert_eq!(
+            statuses.get("leak.orphan.crash"),
+            Some(&Status::Crash),
+            "{}: {statuses:?}",
+            col.name
+        );
+        assert_eq!(
+            statuses.get("good.after"),
+            Some(&Status::Pass),
+            "{}: {statuses:?}",
+            col.name
+        );
+        statuses
+    });
+    assert_eq!(outcomes[0], outcomes[1], "the two observers disagree");
+}
+
+/// Wait (at most `within`) until no process has `arg` as an argument.
+fn assert_no_process_with_arg(arg: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+                cmd.split(|b| *b == 0)
+                    .any(|a| a == arg.as_bytes())
+                    .then_some(pid)
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind with argument {arg}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `introspec run` that ends normally, and one quit at once by a second SIGINT, leave no
 /// child of any case behind (the second SIGINT exits without dropping the workers).
 #[test]
