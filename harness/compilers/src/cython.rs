@@ -109,10 +109,15 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
     let t = std::time::Instant::now();
     let total = units.len();
     ctx.report.step(Step::Compile, 0, total);
-    let results = gcc::compile_all(Compiler::Cython, &units, &objects_dir, &objkey, &|n| {
-        ctx.report.step(Step::Compile, n, total)
-    });
-    crate::log(format_args!(
+    let results = gcc::compile_all(
+        ctx.opts,
+        Compiler::Cython,
+        &units,
+        &objects_dir,
+        &objkey,
+        &|n| ctx.report.step(Step::Compile, n, total),
+    );
+    ctx.opts.log(format_args!(
         "{}: gcc {} cython units, {:.1} s",
         ctx.rt.name,
         units.len(),
@@ -140,7 +145,7 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
         }
     }
     ctx.report.step(Step::Link, 0, 1);
-    gcc::link(Compiler::Cython, &objects, &ctx.dir.join(LIBRARY))?;
+    gcc::link(ctx.opts, Compiler::Cython, &objects, &ctx.dir.join(LIBRARY))?;
     for (m, _, _) in &keyed {
         if !products.errors.contains_key(m) {
             products.libraries.insert(m.clone(), LIBRARY.into());
@@ -179,7 +184,7 @@ fn generate_shared(ctx: &Ctx, cdir: &Path) -> Result<(), String> {
         .arg(DRIVER)
         .arg(format!("--generate-shared={SHARED}.c"))
         .current_dir(&work);
-    let out = gcc::with_permit(|| run(&mut cmd, None, TRANSLATE));
+    let out = gcc::with_permit(ctx.opts, || run(&mut cmd, None, TRANSLATE));
     let made = work.join(format!("{SHARED}.c"));
     let r = if out.ok && made.is_file() {
         move_into_place(&made, &cdir.join(format!("{SHARED}.c")))
@@ -195,14 +200,14 @@ fn generate_shared(ctx: &Ctx, cdir: &Path) -> Result<(), String> {
     r
 }
 
-/// Translate the missing cases in at most [`gcc::jobs`] Cython processes; each C file (or
+/// Translate the missing cases in at most [`BuildOptions::jobs`](crate::BuildOptions::jobs) Cython processes; each C file (or
 /// the error that stopped it) goes to the cache under its key.
 fn translate(ctx: &Ctx, cdir: &Path, missing: &[&(String, String, String)]) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
     let chunks: Vec<Vec<&(String, String, String)>> = {
-        let n = gcc::jobs().min(missing.len()).max(1);
+        let n = ctx.opts.jobs.min(missing.len()).max(1);
         let mut c = vec![Vec::new(); n];
         for (i, m) in missing.iter().enumerate() {
             c[i % n].push(*m);
@@ -240,7 +245,7 @@ fn translate_chunk(
         .args(ARGS)
         .args(chunk.iter().map(|(m, _, _)| format!("{m}.py")))
         .current_dir(&work);
-    let out = gcc::with_permit(|| run(&mut cmd, None, TRANSLATE));
+    let out = gcc::with_permit(ctx.opts, || run(&mut cmd, None, TRANSLATE));
     let errors = attribute(&out.stderr, chunk.iter().map(|(m, _, _)| m.as_str()));
     let mut unexplained = Vec::new();
     for entry in chunk {

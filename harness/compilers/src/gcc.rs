@@ -6,25 +6,7 @@ use std::process::Command;
 use std::sync::{Condvar, Mutex, OnceLock};
 
 use crate::util::{move_into_place, run, temp_beside, Account, Digest};
-use crate::{Compiler, Step};
-
-/// How many C compilers run at once in this process, over every build: `INTROSPEC_BUILD_JOBS`,
-/// else 2 (the machines this suite runs on have two cores, shared).
-pub fn jobs() -> usize {
-    std::env::var("INTROSPEC_BUILD_JOBS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(2)
-}
-
-/// The C compiler: `CC` if set, else `gcc`.
-pub fn cc() -> String {
-    std::env::var("CC")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "gcc".into())
-}
+use crate::{BuildOptions, Compiler, Step};
 
 struct Permits {
     used: Mutex<usize>,
@@ -39,10 +21,10 @@ fn permits() -> &'static Permits {
     })
 }
 
-/// Run `f` while holding one of the process's [`jobs`] permits.
-pub fn with_permit<T>(f: impl FnOnce() -> T) -> T {
+/// Run `f` while holding one of the process's permits ([`BuildOptions::jobs`] in all).
+pub fn with_permit<T>(opts: &BuildOptions, f: impl FnOnce() -> T) -> T {
     let p = permits();
-    let max = jobs();
+    let max = opts.jobs.max(1);
     {
         let mut used = p.used.lock().unwrap();
         while *used >= max {
@@ -73,11 +55,12 @@ pub struct Unit {
     pub extra_key: Vec<u8>,
 }
 
-/// Compile units in parallel (at most [`jobs`] at once), each to a cached object under
+/// Compile units in parallel (at most [`BuildOptions::jobs`] at once), each to a cached object under
 /// `objects`, keyed by the digest of `key`, the unit's flags, source text and `extra_key`.
 /// Returns, per unit, the object or the compiler's complaint. `on_done` is called with the
 /// number of units finished each time one finishes.
 pub fn compile_all(
+    opts: &BuildOptions,
     compiler: Compiler,
     units: &[Unit],
     objects: &Path,
@@ -88,7 +71,7 @@ pub fn compile_all(
     let finished = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Result<PathBuf, String>>>> = Mutex::new(vec![None; units.len()]);
     std::thread::scope(|s| {
-        for _ in 0..jobs().min(units.len()) {
+        for _ in 0..opts.jobs.max(1).min(units.len()) {
             s.spawn(|| loop {
                 let i = {
                     let mut n = next.lock().unwrap();
@@ -98,7 +81,7 @@ pub fn compile_all(
                     *n += 1;
                     *n - 1
                 };
-                let r = compile_one(compiler, &units[i], objects, key);
+                let r = compile_one(opts, compiler, &units[i], objects, key);
                 results.lock().unwrap()[i] = Some(r);
                 let n = {
                     let mut f = finished.lock().unwrap();
@@ -118,6 +101,7 @@ pub fn compile_all(
 }
 
 fn compile_one(
+    opts: &BuildOptions,
     compiler: Compiler,
     unit: &Unit,
     objects: &Path,
@@ -126,7 +110,7 @@ fn compile_one(
     let text = std::fs::read(&unit.source)
         .map_err(|e| format!("cannot read {}: {e}", unit.source.display()))?;
     let mut d = Digest::new();
-    d.add(key).add(cc());
+    d.add(key).add(&opts.cc);
     for f in &unit.flags {
         d.add(f);
     }
@@ -138,7 +122,7 @@ fn compile_one(
     std::fs::create_dir_all(objects)
         .map_err(|e| format!("cannot create {}: {e}", objects.display()))?;
     let tmp = temp_beside(&obj);
-    let mut cmd = Command::new(cc());
+    let mut cmd = Command::new(&opts.cc);
     cmd.args(&unit.flags)
         .arg("-fPIC")
         .arg("-c")
@@ -149,12 +133,12 @@ fn compile_one(
         compiler,
         step: Step::Compile,
     };
-    let out = with_permit(|| run(&mut cmd, None, account));
+    let out = with_permit(opts, || run(&mut cmd, None, account));
     if !out.ok {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!(
             "{} {} failed ({}):\n{}",
-            cc(),
+            opts.cc,
             unit.source.display(),
             out.status,
             clip_errors(&out.stderr)
@@ -165,15 +149,20 @@ fn compile_one(
 }
 
 /// Link objects into one shared library at `out`.
-pub fn link(compiler: Compiler, objects: &[PathBuf], out: &Path) -> Result<(), String> {
+pub fn link(
+    opts: &BuildOptions,
+    compiler: Compiler,
+    objects: &[PathBuf],
+    out: &Path,
+) -> Result<(), String> {
     let tmp = temp_beside(out);
-    let mut cmd = Command::new(cc());
+    let mut cmd = Command::new(&opts.cc);
     cmd.arg("-shared").args(objects).arg("-o").arg(&tmp);
     let account = Account {
         compiler,
         step: Step::Link,
     };
-    let res = with_permit(|| run(&mut cmd, None, account));
+    let res = with_permit(opts, || run(&mut cmd, None, account));
     if !res.ok {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!(

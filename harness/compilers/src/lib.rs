@@ -26,7 +26,7 @@
 //! * **Failures cost one case.** A case the compiler rejects gets its message; the others are
 //!   built without it. When the compiler's output does not say which case broke the batch, the
 //!   batch is split in halves until it does.
-//! * **CPU.** At most [`gcc::jobs`] C compilers run at once in the process (default 2).
+//! * **CPU.** At most [`BuildOptions::jobs`] C compilers run at once in the process (default 2).
 
 #![warn(missing_docs)]
 
@@ -58,6 +58,40 @@ const FINDER: &str = include_str!("../py/introspec_compiled.py");
 const MANIFEST: &str = "introspec_compiled.json";
 
 pub use introspec_results::Compiler;
+
+/// How builds are made: the caller's settings, read once at its edge (the runner reads
+/// `INTROSPEC_BUILD_JOBS`, `CC` and `INTROSPEC_BUILD_LOG`); nothing in this crate reads the
+/// environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// How many C compilers (and Cython or mypyc translators) run at once in this process,
+    /// over every build (at least 1).
+    pub jobs: usize,
+    /// The C compiler's command (part of every object's cache key).
+    pub cc: String,
+    /// Print every build step with its time on stderr.
+    pub log: bool,
+}
+
+impl Default for BuildOptions {
+    /// Two jobs (the machines this suite runs on have two cores, shared), `gcc`, quiet.
+    fn default() -> Self {
+        BuildOptions {
+            jobs: 2,
+            cc: "gcc".into(),
+            log: false,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// A line on stderr about the steps of a build, when [`BuildOptions::log`] is set.
+    pub(crate) fn log(&self, args: std::fmt::Arguments) {
+        if self.log {
+            eprintln!("introspec-compilers: {args}");
+        }
+    }
+}
 
 /// The pinned release of `compiler` for a runtime, or why it cannot build for it.
 pub fn pin(compiler: Compiler, id: &Identity) -> Result<&'static Pin, String> {
@@ -263,6 +297,7 @@ pub fn module_names<'a>(ids: impl IntoIterator<Item = &'a str>) -> BTreeMap<Stri
 
 /// Where builds and environments are kept, and how they are made.
 pub(crate) struct Ctx<'a> {
+    pub opts: &'a BuildOptions,
     pub cache: &'a Path,
     pub rt: &'a Runtime,
     pub pin: &'a Pin,
@@ -292,6 +327,7 @@ pub(crate) struct Products {
 /// lock); one that failed here is tried again by its build, which reports why. None is
 /// started once `stop` says so.
 pub fn prepare_environments(
+    opts: &BuildOptions,
     cache: &Path,
     wanted: &[(&Runtime, Compiler)],
     at_once: usize,
@@ -316,7 +352,7 @@ pub fn prepare_environments(
                 }
                 let t = Instant::now();
                 let r = venv::ensure(cache, rt, pin);
-                log(format_args!(
+                opts.log(format_args!(
                     "{}: environment {} ahead of the build, {:.1} s{}",
                     rt.name,
                     pin.describe(),
@@ -332,6 +368,7 @@ pub fn prepare_environments(
 /// the whole column cannot be built (no compiler for this runtime, the environment could not
 /// be made, the link failed); a case the compiler rejects is an `Err` in [`Build::modules`].
 pub fn build(
+    opts: &BuildOptions,
     cache: &Path,
     rt: &Runtime,
     compiler: Compiler,
@@ -352,7 +389,7 @@ pub fn build(
         .add(compiler.name())
         .add(pin.requirements().join(" "))
         .add(&rkey)
-        .add(gcc::cc());
+        .add(&opts.cc);
     for (id, m, code) in &triples {
         d.add(id).add(m).add(code);
     }
@@ -389,6 +426,7 @@ pub fn build(
     report.step(Step::Environment, 0, 1);
     let venv = venv::ensure(cache, rt, pin)?;
     let ctx = Ctx {
+        opts,
         cache,
         rt,
         pin,
@@ -441,13 +479,6 @@ pub fn build(
     );
     prune(&parent, &dir);
     Ok(b)
-}
-
-/// A line on stderr about the steps of a build, when `INTROSPEC_BUILD_LOG` is set.
-pub(crate) fn log(args: std::fmt::Arguments) {
-    if std::env::var_os("INTROSPEC_BUILD_LOG").is_some() {
-        eprintln!("introspec-compilers: {args}");
-    }
 }
 
 fn cached(dir: &Path) -> Option<Build> {

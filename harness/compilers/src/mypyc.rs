@@ -95,7 +95,7 @@ pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
     let results = std::sync::Mutex::new(Vec::new());
     ctx.report.step(Step::Groups, 0, queue.len());
     std::thread::scope(|s| {
-        for _ in 0..gcc::jobs().min(queue.len()) {
+        for _ in 0..ctx.opts.jobs.max(1).min(queue.len()) {
             s.spawn(|| loop {
                 let i = {
                     let mut n = next.lock().unwrap();
@@ -212,13 +212,13 @@ fn build_group(
             compiler: Compiler::Mypyc,
             step: Step::Translate,
         };
-        let round = gcc::with_permit(|| -> Result<Round, String> {
+        let round = gcc::with_permit(ctx.opts, || -> Result<Round, String> {
             let mut driver = Conversation::start(&mut cmd, account)?;
             driver.send(&request.to_string())?;
             loop {
                 let t = std::time::Instant::now();
                 let line = driver.receive();
-                crate::log(format_args!(
+                ctx.opts.log(format_args!(
                     "{}: mypyc {name}: {} modules, {:.1} s",
                     ctx.rt.name,
                     left.len(),
@@ -300,7 +300,7 @@ fn build_group(
         };
         let t = std::time::Instant::now();
         let compiled = compile_group(ctx, &g);
-        crate::log(format_args!(
+        ctx.opts.log(format_args!(
             "{}: gcc {name}: {:.1} s",
             ctx.rt.name,
             t.elapsed().as_secs_f64()
@@ -312,7 +312,7 @@ fn build_group(
                 let tmp = crate::util::temp_beside(&cached_so);
                 std::fs::create_dir_all(&groups_dir)
                     .map_err(|e| format!("cannot create {}: {e}", groups_dir.display()))?;
-                gcc::link(Compiler::Mypyc, &objects, &tmp)?;
+                gcc::link(ctx.opts, Compiler::Mypyc, &objects, &tmp)?;
                 crate::util::move_into_place(&tmp, &cached_so)?;
                 let _ = std::fs::remove_dir_all(&work);
                 continue; // placed from the group cache above
@@ -412,9 +412,16 @@ fn compile_group(ctx: &Ctx, g: &Group) -> Result<Vec<PathBuf>, String> {
             extra_key: headers.clone(),
         })
         .collect();
-    gcc::compile_all(Compiler::Mypyc, &units, &objects_dir, &objkey, &|_| {})
-        .into_iter()
-        .collect()
+    gcc::compile_all(
+        ctx.opts,
+        Compiler::Mypyc,
+        &units,
+        &objects_dir,
+        &objkey,
+        &|_| {},
+    )
+    .into_iter()
+    .collect()
 }
 
 /// The text of the headers mypyc generated for a group (they change with any of its modules).

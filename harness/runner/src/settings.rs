@@ -39,6 +39,9 @@ pub struct Settings {
     pub only_listed: bool,
     /// Where the machine is searched (`PYENV_ROOT` or `$HOME/.pyenv`, `PATH`).
     pub search: introspec_runtimes::Search,
+    /// How compiled columns are built: `INTROSPEC_BUILD_JOBS` (C compilers at once, default
+    /// 2), `CC` (default `gcc`), `INTROSPEC_BUILD_LOG` (set: every build step is printed).
+    pub build: introspec_compilers::BuildOptions,
 }
 
 impl Default for Settings {
@@ -54,12 +57,14 @@ impl Default for Settings {
             env_pythons: Vec::new(),
             only_listed: false,
             search: introspec_runtimes::Search::default(),
+            build: introspec_compilers::BuildOptions::default(),
         }
     }
 }
 
 impl Settings {
-    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY`, `INTROSPEC_COMPILERS`, the cache
+    /// Read `INTROSPEC_TIMEOUT`, `INTROSPEC_MEMORY`, `INTROSPEC_COMPILERS`, how compiled
+    /// columns are built (`INTROSPEC_BUILD_JOBS`, `CC`, `INTROSPEC_BUILD_LOG`), the cache
     /// directory's variables (`INTROSPEC_CACHE`, `XDG_CACHE_HOME`, `HOME`) and where to find
     /// interpreters (`INTROSPEC_PYTHONS`, `INTROSPEC_ONLY_LISTED`, `PYENV_ROOT`, `PATH`).
     /// Called once, by the binaries (the `introspec` CLI and the test harnesses): no library
@@ -106,6 +111,15 @@ impl Settings {
         s.cache_dir = set("INTROSPEC_CACHE")
             .or_else(|| set("XDG_CACHE_HOME").map(|d| d.join("introspec")))
             .or_else(|| set("HOME").map(|h| h.join(".cache/introspec")));
+        if let Some(v) = get("INTROSPEC_BUILD_JOBS").filter(|v| !v.is_empty()) {
+            s.build.jobs = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("INTROSPEC_BUILD_JOBS={v:?}: not a whole number above 0; give how many C compilers may run at once, for example INTROSPEC_BUILD_JOBS=4")
+            })?;
+        }
+        if let Some(cc) = get("CC").filter(|v| !v.trim().is_empty()) {
+            s.build.cc = cc;
+        }
+        s.build.log = get("INTROSPEC_BUILD_LOG").is_some();
         if let Some(v) = get("INTROSPEC_INSTALL") {
             s.install = introspec_runtimes::Installable::parse_list(&v).map_err(|why| {
                 format!("INTROSPEC_INSTALL={v:?}: {why}, for example INTROSPEC_INSTALL=rustpython")
@@ -262,6 +276,20 @@ mod tests {
             .unwrap_err()
             .contains("INTROSPEC_MEMORY"));
         assert_eq!(Settings::from_vars(|_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn build_options() {
+        let d = Settings::default().build;
+        assert_eq!((d.jobs, d.cc.as_str(), d.log), (2, "gcc", false));
+        assert_eq!(with("INTROSPEC_BUILD_JOBS", "4").unwrap().build.jobs, 4);
+        for v in ["0", "-1", "two", "1.5"] {
+            let e = with("INTROSPEC_BUILD_JOBS", v).unwrap_err();
+            assert!(e.starts_with("INTROSPEC_BUILD_JOBS="), "{v}: {e}");
+        }
+        assert_eq!(with("CC", "clang").unwrap().build.cc, "clang");
+        assert_eq!(with("CC", " ").unwrap().build.cc, "gcc");
+        assert!(with("INTROSPEC_BUILD_LOG", "1").unwrap().build.log);
     }
 
     #[test]
