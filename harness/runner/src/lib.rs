@@ -249,6 +249,7 @@ impl<'p> Session<'p> {
             })
             .collect();
         match introspec_compilers::build(
+            &self.project.settings.build,
             &self.project.cache,
             &col.runtime,
             compiler,
@@ -790,6 +791,16 @@ impl<'p> Session<'p> {
         count
     }
 
+    /// Make the column ready to run (a compiled column's cases built, its worker started),
+    /// or say why it cannot run at all.
+    pub fn start_column(&self, column: usize) -> Result<(), String> {
+        let mut slot = self.slots[column].lock().unwrap();
+        match self.ensure_worker(&mut slot, column) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(slot.broken.clone().unwrap_or_default()),
+        }
+    }
+
     /// Why a column cannot run, if a start was tried and failed.
     pub fn broken(&self, column: usize) -> Option<String> {
         self.slots[column].lock().unwrap().broken.clone()
@@ -883,9 +894,10 @@ impl<'p> Session<'p> {
             .collect();
         if !wanted.is_empty() {
             let (cache, stop) = (self.project.cache.clone(), self.stop.clone());
+            let build = self.project.settings.build.clone();
             std::thread::spawn(move || {
                 let wanted: Vec<_> = wanted.iter().map(|(rt, c)| (rt, *c)).collect();
-                introspec_compilers::prepare_environments(&cache, &wanted, 3, &|| {
+                introspec_compilers::prepare_environments(&build, &cache, &wanted, 3, &|| {
                     stop.load(Ordering::SeqCst)
                 })
             });
