@@ -33,12 +33,16 @@ Environment (read once, at start; a bad value stops with the variable and the fi
   INTROSPEC_COMPILERS    compiled columns: none, cython, mypyc, or cython,mypyc (default both; with
                          `run --python`, none unless this or --compilers is given)
   INTROSPEC_INSTALL      runtimes to install into the cache on first use: rustpython, or none
-  INTROSPEC_BUILD_JOBS   C compilers run at once by the compiled columns' builds (default 2)
+  INTROSPEC_BUILD_JOBS   C compilers run at once by the compiled columns' builds (a whole number
+                         above 0; default 2)
+  CC                     the C compiler of those builds (default gcc)
   INTROSPEC_BUILD_LOG    set: print every build step with its time
   INTROSPEC_FUZZ_PLANT   `fuzz`: a bug planted in the model, to see the fuzzer find it
   INTROSPEC_FUZZ_TIMING  set: `bench fuzz` prints where the time goes
   PYENV_ROOT, HOME, PATH where interpreters are searched; XDG_CACHE_HOME, HOME the cache's default
-Test harnesses only: INTROSPEC_CHROMIUM (the browser of the report tests), INTROSPEC_CI_RUSTPYTHON
+  INTROSPEC_CHROMIUM     the browser that takes reports/matrix.png whenever the reports are written
+                         (default chromium or chromium-browser on PATH); the report tests use it too
+Test harnesses only: INTROSPEC_CI_RUSTPYTHON
 (.ci/run: also the RustPython column). Set by the harness for its own processes, never by you:
 INTROSPEC_WORKER_TOKEN, INTROSPEC_FAULTS_*, and at build time INTROSPEC_PYO3_OBSERVER_SO,
 INTROSPEC_REFERENCE_SO, INTROSPEC_PYEXT_TARGET_DIR (harness/worker/build.rs).";
@@ -329,7 +333,7 @@ fn main() -> ExitCode {
                 annotations,
                 summary,
             };
-            report_cmd::report(&root, results, out, &ci)
+            report_cmd::report(&root, results, out, &ci, chromium().as_deref())
         }
         Command::Compare { old, new, fail_on } => report_cmd::compare(&old, &new, &fail_on),
         Command::Merge { files, out } => report_cmd::merge(&files, &out),
@@ -902,7 +906,14 @@ fn run(
     // written elsewhere) leaves them alone; `introspec report --results FILE` makes its own
     let whole = !narrowed && !interrupted && out == main_results;
     if whole {
-        if let Err(code) = report_cmd::write(root, &results, &out, &root.join("reports")) {
+        let chromium = chromium();
+        if let Err(code) = report_cmd::write(
+            root,
+            &results,
+            &out,
+            &root.join("reports"),
+            chromium.as_deref(),
+        ) {
             return code;
         }
     } else {
@@ -1029,4 +1040,13 @@ fn print_cpu() {
             "builds": steps,
         })
     );
+}
+
+/// The browser that retakes `reports/matrix.png` (`INTROSPEC_CHROMIUM`, else `chromium` or
+/// `chromium-browser` on `PATH`), read where the reports are written.
+fn chromium() -> Option<PathBuf> {
+    introspec_report::screenshot::find_chromium(
+        std::env::var_os("INTROSPEC_CHROMIUM").map(PathBuf::from),
+        std::env::var_os("PATH"),
+    )
 }

@@ -9,7 +9,7 @@ use introspec_report::ci::CaseLocations;
 use introspec_report::compare::FailOn;
 use introspec_report::pep::sources::Sources;
 use introspec_report::{
-    annotations, compare, junit, load, merge, summary, write_reports_with, ReportError,
+    annotations, compare, junit, load, merge, screenshot, summary, write_reports_with, ReportError,
 };
 use introspec_runner::Results;
 use introspec_spec::Spec;
@@ -31,8 +31,15 @@ fn spec(root: &Path) -> Result<Spec, ExitCode> {
 }
 
 /// Write every report of `results` (read from `file`) into `dir`, telling which files were
-/// written.
-pub fn write(root: &Path, results: &Results, file: &Path, dir: &Path) -> Result<(), ExitCode> {
+/// written, then retake `matrix.png` of the new page with `chromium` (where it is installed;
+/// without it the picture stays of the page before, and the note says so).
+pub fn write(
+    root: &Path,
+    results: &Results,
+    file: &Path,
+    dir: &Path,
+    chromium: Option<&Path>,
+) -> Result<(), ExitCode> {
     let spec = spec(root)?;
     if results.harness.spec_digest != introspec_runner::spec_digest(root) {
         eprintln!(
@@ -48,12 +55,32 @@ pub fn write(root: &Path, results: &Results, file: &Path, dir: &Path) -> Result<
             for p in paths {
                 eprintln!("report: {}", p.display());
             }
+            screenshot(dir, chromium);
             Ok(())
         }
         Err(e) => {
             eprintln!("{e}");
             Err(ExitCode::from(2))
         }
+    }
+}
+
+/// Retake `dir/matrix.png` of the page just written, or say why it was not.
+fn screenshot(dir: &Path, chromium: Option<&Path>) {
+    let Some(browser) = chromium else {
+        eprintln!("note: {} not retaken: no chromium here (apt-get install -y chromium, or INTROSPEC_CHROMIUM=PATH); it shows the page of an earlier run", dir.join(screenshot::PNG).display());
+        return;
+    };
+    match screenshot::take(dir, browser) {
+        Ok(r) => eprintln!(
+            "report: {} (the page at commit {})",
+            dir.join(screenshot::PNG).display(),
+            r.commit
+        ),
+        Err(e) => eprintln!(
+            "note: {} not retaken: {e}",
+            dir.join(screenshot::PNG).display()
+        ),
     }
 }
 
@@ -82,6 +109,7 @@ pub fn report(
     results: Option<PathBuf>,
     out: Option<PathBuf>,
     ci: &CiOutput,
+    chromium: Option<&Path>,
 ) -> ExitCode {
     let file = results.unwrap_or_else(|| default_results(root));
     let r = match load::results(&file) {
@@ -101,6 +129,7 @@ pub fn report(
         &r,
         &file,
         &out.unwrap_or_else(|| root.join("reports")),
+        chromium,
     ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(c) => c,

@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod matrix;
 pub mod merge;
 pub mod pep;
+pub mod screenshot;
 pub mod summary;
 pub mod text;
 

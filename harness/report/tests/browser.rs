@@ -14,19 +14,10 @@ use introspec_report::matrix::Matrix;
 
 /// The browser, if installed (`INTROSPEC_CHROMIUM` names another binary).
 fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("INTROSPEC_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
+    introspec_report::screenshot::find_chromium(
+        std::env::var_os("INTROSPEC_CHROMIUM").map(PathBuf::from),
+        std::env::var_os("PATH"),
+    )
 }
 
 /// The browser, or `None` after saying why the test does not run; on CI its absence fails.

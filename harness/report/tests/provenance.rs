@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use introspec_report::load;
 use introspec_report::pep::sources::{self, Sources};
 use introspec_report::render_reports_with;
-use sha2::{Digest, Sha256};
 
 fn reports() -> PathBuf {
     common::root().join("reports")
@@ -21,11 +20,7 @@ fn read(path: &Path) -> String {
 }
 
 fn sha256(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    introspec_report::screenshot::sha256_of(path).unwrap()
 }
 
 /// `(commit, spec digest)` the committed matrix.json names.
@@ -110,41 +105,38 @@ fn the_pep_material_names_each_committed_results_file_it_draws_on() {
 }
 
 /// Whether chromium is installed (`INTROSPEC_CHROMIUM`, else `chromium` or
-/// `chromium-browser` on `PATH`), so that `harness/report/tools/screenshot.sh` can run here.
+/// `chromium-browser` on `PATH`), so that the writing of the reports retakes the screenshot.
 fn chromium_here() -> bool {
-    if std::env::var_os("INTROSPEC_CHROMIUM").is_some() {
-        return true;
-    }
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path)
-            .any(|d| d.join("chromium").is_file() || d.join("chromium-browser").is_file())
-    })
+    introspec_report::screenshot::find_chromium(
+        std::env::var_os("INTROSPEC_CHROMIUM").map(PathBuf::from),
+        std::env::var_os("PATH"),
+    )
+    .is_some()
 }
 
 #[test]
 fn the_screenshot_is_of_the_page_as_committed() {
     let dir = reports();
-    let record: serde_json::Value =
+    let record: introspec_report::screenshot::Record =
         serde_json::from_str(&read(&dir.join("matrix.png.json"))).unwrap();
     let (commit, digest) = committed_harness();
     assert_eq!(
-        record["png_sha256"].as_str().unwrap(),
+        record.png_sha256,
         sha256(&dir.join("matrix.png")),
-        "reports/matrix.png is not the picture reports/matrix.png.json records: run `bash harness/report/tools/screenshot.sh`"
+        "reports/matrix.png is not the picture reports/matrix.png.json records: run `introspec report` with chromium installed"
     );
-    assert_eq!(
-        (
-            record["commit"].as_str().unwrap(),
-            record["spec_digest"].as_str().unwrap()
-        ),
-        (commit.as_str(), digest.as_str()),
-        "reports/matrix.png shows the page of another run than the other reports: run `bash harness/report/tools/screenshot.sh`"
-    );
-    if record["page_sha256"].as_str().unwrap() != sha256(&dir.join("matrix.html")) {
-        // as the browser tests do: where chromium cannot retake it, say so; on CI (.ci/run
-        // installs chromium and takes the screenshot after the run) and wherever chromium is
-        // installed, a screenshot older than the page fails
-        let msg = "reports/matrix.png is older than reports/matrix.html (the page changed since the screenshot): run `bash harness/report/tools/screenshot.sh`";
+    let of_this_page = (record.commit.as_str(), record.spec_digest.as_str())
+        == (commit.as_str(), digest.as_str())
+        && record.page_sha256 == sha256(&dir.join("matrix.html"));
+    if !of_this_page {
+        // every writing of the reports (`introspec run`, `introspec report`) retakes it where
+        // chromium is installed: there, and on CI (.ci/run installs chromium), a screenshot of
+        // another page fails; elsewhere (a user's run rewrote the page, and nothing here can
+        // take a picture of it) this says so
+        let msg = format!(
+            "reports/matrix.png shows the page of commit {} (spec digest {}), not reports/matrix.html of commit {commit} (spec digest {digest}): run `introspec report` with chromium installed",
+            record.commit, record.spec_digest
+        );
         if std::env::var_os("CI").is_none() && !chromium_here() {
             eprintln!(
                 "note: {msg} (no chromium here: apt-get install -y chromium; this fails on CI)"
