@@ -538,6 +538,13 @@ def section_install():
     check("inspect.getasyncstate", inspect.getasyncstate is ai.getasyncstate)
     for name in ("ASYNC_CREATED", "ASYNC_RUNNING", "ASYNC_SUSPENDED", "ASYNC_CLOSED"):
         check("inspect.%s" % name, getattr(inspect, name, None) == name)
+        # a constant has no __module__: support.check__all__ (test_inspect) expects it in
+        # inspect.__all__ (which 3.11 added)
+        if hasattr(inspect, "__all__"):
+            check("inspect.__all__ has %s" % name, inspect.__all__.count(name) == 1)
+    if hasattr(inspect, "__all__"):
+        check("inspect.__all__ leaves getasyncstate out (its __module__ is not inspect)",
+              "getasyncstate" not in inspect.__all__)
 
     def native(label, o, pre):
         check(label + " __code__", o.__code__ is getattr(o, pre + "_code"))

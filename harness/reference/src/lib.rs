@@ -1005,12 +1005,29 @@ fn install_into_class(report: &Report<'_>, label: &str, ty: &Bound<'_, PyType>) 
     Ok(())
 }
 
+/// Add `name` to `inspect.__all__` (a list) unless it is there: a constant has no
+/// `__module__` of its own, so `from inspect import *` and CPython's own
+/// `support.check__all__(self, inspect)` (test_inspect's `test__all__`) expect every public
+/// one in `__all__`. `getasyncstate`, whose `__module__` is this module, is not added: the
+/// same check leaves names of other modules out of `__all__`.
+fn export_from_inspect(inspect: &Bound<'_, PyModule>, name: &str) -> PyResult<()> {
+    if let Ok(all) = inspect.getattr("__all__") {
+        if let Ok(list) = all.cast::<PyList>() {
+            if !list.contains(name)? {
+                list.append(name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// install() -> dict
 ///
 /// Make the bpo-31230 protocol look native in this interpreter: add the read-only
 /// attributes __code__, __frame__, __running__, __delegated_to__ and __returns_to__ to the
 /// builtin generator, coroutine and async_generator types (and to types._GeneratorWrapper),
-/// and set inspect.getasyncstate and inspect.ASYNC_CREATED/RUNNING/SUSPENDED/CLOSED.
+/// and set inspect.getasyncstate and inspect.ASYNC_CREATED/RUNNING/SUSPENDED/CLOSED (the
+/// constants also in inspect.__all__).
 ///
 /// Never raises for an unsupported runtime: returns a report
 ///   {"runtime": str, "complete": bool,
@@ -1088,6 +1105,9 @@ fn install<'py>(this: &Bound<'py, PyModule>) -> PyResult<Bound<'py, PyDict>> {
                 Ok(()) => {
                     report.installed.append(&key)?;
                     report.newly.append(&key)?;
+                    if name != "getasyncstate" {
+                        export_from_inspect(&inspect, &name)?;
+                    }
                 }
                 Err(e) => report.failed.set_item(&key, e.to_string())?,
             },
