@@ -669,7 +669,7 @@ fn runtime_deviations(ctx: &Ctx) -> (Vec<Defined>, Vec<Defined>) {
     (bugs, reference)
 }
 
-/// A deviation as a citation: reason, link, cases, where.
+/// A deviation as a citation, one paragraph: reason, link, cases, where.
 fn citation(s: &mut String, ctx: &Ctx, d: &Defined) {
     let mut on = Vec::new();
     for f in &ctx.fams {
@@ -680,30 +680,37 @@ fn citation(s: &mut String, ctx: &Ctx, d: &Defined) {
     }
     let _ = writeln!(
         s,
-        ".. [{}] {} (`{} <{}>`__)",
+        ".. [{}] {} (`{} <{}>`__). Cases: {}; on {}.\n",
         d.label,
         rst(&d.reason),
         source_label(&d.link),
-        d.link
-    );
-    let _ = writeln!(
-        s,
-        "   Cases: {}; on {}.\n",
+        d.link,
         crate::pep::case_groups(d.cases.iter().map(String::as_str)),
         rst(&on.join(", "))
     );
 }
 
+/// The implementations whose own deviations the document lists (those the PEP is about);
+/// the others' (Jython, a Python 2.7 runtime) are in the appendix.
+const BUG_IMPLEMENTATIONS: [&str; 2] = ["cpython", "pypy"];
+
 fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Defined]) {
     heading(s, "Bugs and deviations found in CPython and PyPy", '=');
     let _ = writeln!(s, "{}\n", prose.bugs.intro.trim());
     let mut by_impl: BTreeMap<String, Vec<&Defined>> = BTreeMap::new();
+    let mut elsewhere: BTreeMap<&str, usize> = BTreeMap::new();
     for d in bugs {
         let impls: BTreeSet<&str> = d
             .columns
             .iter()
             .map(|ci| ctx.m.columns[*ci].implementation.as_str())
             .collect();
+        if !impls.iter().any(|i| BUG_IMPLEMENTATIONS.contains(i)) {
+            for i in impls {
+                *elsewhere.entry(i).or_default() += 1;
+            }
+            continue;
+        }
         by_impl
             .entry(impls.into_iter().collect::<Vec<_>>().join(" and "))
             .or_default()
@@ -721,6 +728,17 @@ fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Defined]) {
         for d in ds {
             citation(s, ctx, d);
         }
+    }
+    if !elsewhere.is_empty() {
+        let others: Vec<String> = elsewhere
+            .iter()
+            .map(|(i, n)| format!("{i}'s {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "The other runtimes' own deviations ({}) are in the appendix, with every other known deviation.\n",
+            others.join(", ")
+        );
     }
 }
 
@@ -928,7 +946,30 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
     let mut unreproduced: Vec<(Key, Vec<String>)> = Vec::new();
     let mut not_in_effect: Vec<String> = Vec::new();
     for v in &r.versions {
-        for (n, x) in v.suites.iter().enumerate() {
+        // the suites that pass bare and installed with no difference, every worker with the
+        // proposal in effect, are one row (their sums); every other suite is a row of its own
+        let mut plain = (0usize, 0usize, 0usize, 0usize, 0usize);
+        let first_row = rows.len();
+        for x in &v.suites {
+            let (b, i) = (&x.bare.counts, &x.installed.counts);
+            let clean = |side: &SuiteSide| {
+                side.result.as_deref() == Some("SUCCESS")
+                    && !side.timed_out
+                    && side.counts.failures + side.counts.errors == 0
+            };
+            let in_effect = x
+                .installed
+                .probe
+                .as_ref()
+                .is_none_or(|p| p.workers_in_effect == p.workers && p.failures.is_empty());
+            if clean(&x.bare) && clean(&x.installed) && x.differences.is_empty() && in_effect {
+                plain.0 += 1;
+                plain.1 += b.cases;
+                plain.2 += i.cases;
+                plain.3 += b.skipped;
+                plain.4 += i.skipped;
+                continue;
+            }
             let (b, i) = (&x.bare.counts, &x.installed.counts);
             let workers = match &x.installed.probe {
                 Some(p) => format!("{}/{}", p.workers_in_effect, p.workers),
@@ -949,11 +990,7 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
             };
             let real = x.differences.iter().filter(|d| d.reproduced).count();
             rows.push(vec![
-                if n == 0 {
-                    v.version.clone()
-                } else {
-                    "..".into()
-                },
+                "..".into(),
                 rst_code(&x.name),
                 results,
                 pair(b.cases, i.cases),
@@ -992,6 +1029,26 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
                 }
             }
         }
+        if plain.0 > 0 {
+            let others = rows.len() > first_row;
+            rows.push(vec![
+                "..".into(),
+                match (others, plain.0) {
+                    (false, n) => format!("all {n} suites"),
+                    (true, 1) => "the other suite".into(),
+                    (true, n) => format!("the other {n} suites"),
+                },
+                "SUCCESS".into(),
+                pair(plain.1, plain.2),
+                "0".into(),
+                pair(plain.3, plain.4),
+                "all".into(),
+                "0".into(),
+            ]);
+        }
+        if let Some(row) = rows.get_mut(first_row) {
+            row[0] = v.version.clone();
+        }
         if !v.missing.is_empty() {
             let names: Vec<String> = v.missing.iter().map(|m| rst_code(m)).collect();
             rows.push(vec![
@@ -1019,7 +1076,7 @@ fn testsuites(s: &mut String, prose: &Prose, suites: Option<&Suites>) {
     );
     let _ = writeln!(
         s,
-        "Cells with two figures are bare / installed. \"failed\": failures and errors. Command: ``{}``, at commit ``{}``, reference module ``{}`` (sources ``{}``); ``reports/cpython-test-suites.json`` has every figure.\n",
+        "Cells with two figures are bare / installed. \"failed\": failures and errors. The suites of a CPython that pass bare and installed, with no test that differs and the proposal in effect in every worker, are one row (their sums); the workers column is the installed run's workers with the proposal in effect. Command: ``{}``, at commit ``{}``, reference module ``{}`` (sources ``{}``); ``reports/cpython-test-suites.json`` has every figure.\n",
         r.command, r.commit, r.reference_module, r.reference_source
     );
     let bullet = |(test, bare, installed, loaded): &Key, versions: &[String]| {
