@@ -177,3 +177,32 @@ fn the_committed_reports_are_the_rendering_of_their_results_where_those_are_here
         );
     }
 }
+
+/// Every citation (`[D12]_`) that the committed PEP material names is defined in the same file
+/// (`.. [D12]`): reStructuredText leaves an undefined one as an error in the rendered page.
+#[test]
+fn every_citation_of_the_pep_material_is_defined_in_its_file() {
+    for name in ["pep-evidence.rst", "pep-evidence-appendix.rst"] {
+        let text = read(&reports().join(name));
+        let labels = |open: &str, close: &str| -> std::collections::BTreeSet<String> {
+            text.match_indices(open)
+                .filter_map(|(at, _)| {
+                    let rest = &text[at + open.len()..];
+                    let end = rest.find(close)?;
+                    let label = &rest[..end];
+                    (label.len() > 1
+                        && label.starts_with('D')
+                        && label[1..].bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| label.to_string())
+                })
+                .collect()
+        };
+        let cited = labels("[", "]_");
+        let defined = labels(".. [", "]");
+        let missing: Vec<&String> = cited.difference(&defined).collect();
+        assert!(
+            missing.is_empty(),
+            "reports/{name} cites {missing:?} but defines none of them: run `introspec report`"
+        );
+    }
+}

@@ -699,6 +699,9 @@ fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Defined]) {
     let _ = writeln!(s, "{}\n", prose.bugs.intro.trim());
     let mut by_impl: BTreeMap<String, Vec<&Defined>> = BTreeMap::new();
     let mut elsewhere: BTreeMap<&str, usize> = BTreeMap::new();
+    // the other runtimes' deviations that the sections above cite are defined here all the
+    // same (a citation the document names must resolve)
+    let mut cited: BTreeMap<String, Vec<&Defined>> = BTreeMap::new();
     for d in bugs {
         let impls: BTreeSet<&str> = d
             .columns
@@ -706,8 +709,12 @@ fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Defined]) {
             .map(|ci| ctx.m.columns[*ci].implementation.as_str())
             .collect();
         if !impls.iter().any(|i| BUG_IMPLEMENTATIONS.contains(i)) {
+            let name = impls.iter().copied().collect::<Vec<_>>().join(" and ");
             for i in impls {
                 *elsewhere.entry(i).or_default() += 1;
+            }
+            if s.contains(&format!("[{}]_", d.label)) {
+                cited.entry(name).or_default().push(d);
             }
             continue;
         }
@@ -725,6 +732,12 @@ fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Defined]) {
     for (imp, ds) in by_impl {
         let title = format!("{imp} ({} distinct)", ds.len());
         heading(s, &title, '-');
+        for d in ds {
+            citation(s, ctx, d);
+        }
+    }
+    for (imp, ds) in cited {
+        heading(s, &format!("{imp}: the {} cited above", ds.len()), '-');
         for d in ds {
             citation(s, ctx, d);
         }
