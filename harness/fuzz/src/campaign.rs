@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{explain, Reason, Status, Trial, Verdict};
+use introspec_judge::{explain, Reason, Status, Trial, TrialOutcome, Verdict};
 use introspec_protocol as proto;
 use introspec_runner::Column;
 use introspec_spec::Spec;
@@ -243,9 +243,12 @@ impl Lane {
                     out.push((
                         f.index,
                         Judged::Done(
-                            verdict(
+                            Verdict::without_checks(
                                 Status::Error,
-                                format!("column {} cannot run: {e}", self.column.name),
+                                Reason::ColumnBroken {
+                                    column: self.column.name.clone(),
+                                    why: e.to_string(),
+                                },
                             ),
                             None,
                         ),
@@ -265,48 +268,29 @@ impl Lane {
                 availability: &avail,
                 deviations: self.deviations_for(corpus, case),
             };
+            // judged as the runner judges (introspec_judge::Trial::verdict): a known crash or
+            // hang is XFAIL with its deviation applied; a hang records the timeout given
             let judged = match outcome {
-                RunOutcome::Done(r) => Judged::Done(trial.judge(&r), Some(Box::new(r))),
-                RunOutcome::Crashed { how, stderr } => Judged::Done(
-                    verdict(
-                        Status::Crash,
-                        format!("the worker died: {how}; {}", last_lines(&stderr)),
-                    ),
-                    None,
-                ),
-                RunOutcome::TimedOut { after, stderr } => Judged::Done(
-                    verdict(
-                        Status::Timeout,
-                        format!(
-                            "no answer after {:.1} s; {}",
-                            after.as_secs_f64(),
-                            last_lines(&stderr)
-                        ),
-                    ),
-                    None,
-                ),
-                other => Judged::Done(verdict(Status::Error, format!("{other:?}")), None),
-            };
-            // a crash or a hang that a known deviation (`observable = "error"`) records is
-            // expected, as in the runner
-            let judged = match judged {
-                Judged::Done(mut v, None)
-                    if matches!(v.status, Status::Crash | Status::Timeout) =>
-                {
-                    let devs = self.deviations_for(corpus, case);
-                    if let Some(d) = devs.iter().find(|d| {
-                        d.observable.as_deref() == Some("error") && d.when.matches(&facts)
-                    }) {
-                        v.status = Status::Xfail;
-                        v.reason = Some(Reason::Text(format!(
-                            "{} (known: {})",
-                            v.reason_text(),
-                            d.reason
-                        )));
-                    }
-                    Judged::Done(v, None)
+                RunOutcome::Done(r) => {
+                    Judged::Done(trial.verdict(TrialOutcome::Done(&r)), Some(Box::new(r)))
                 }
-                other => other,
+                RunOutcome::Crashed { how, stderr } => Judged::Done(
+                    trial.verdict(TrialOutcome::Crashed(introspec_judge::died(&how, &stderr))),
+                    None,
+                ),
+                RunOutcome::TimedOut { stderr, .. } => Judged::Done(
+                    trial.verdict(TrialOutcome::TimedOut {
+                        seconds: CASE_TIMEOUT.as_secs_f64(),
+                        stderr_tail: introspec_judge::stderr_tail(&stderr),
+                    }),
+                    None,
+                ),
+                RunOutcome::Protocol(msg) => {
+                    Judged::Done(trial.verdict(TrialOutcome::Protocol(msg)), None)
+                }
+                RunOutcome::Interrupted => {
+                    Judged::Done(trial.verdict(TrialOutcome::Interrupted), None)
+                }
             };
             if !matches!(judged, Judged::Done(_, Some(_))) {
                 // the worker is dead or out of step: the next read starts a fresh one
@@ -365,15 +349,6 @@ fn trim(case: &Case, request: &mut proto::Case, plan: &mut Plan) {
             keep[i - 1]
         });
     }
-}
-
-fn verdict(status: Status, reason: String) -> Verdict {
-    Verdict::without_checks(status, reason)
-}
-
-fn last_lines(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(3)..].join(" | ")
 }
 
 /// The first failing check that no known deviation explains.

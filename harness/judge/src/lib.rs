@@ -11,8 +11,10 @@ use introspec_spec::{Availability, Pattern, Spec};
 use serde::{Deserialize, Serialize};
 
 mod kind;
+mod outcome;
 mod reason;
 pub use kind::CheckKind;
+pub use outcome::{died, stderr_tail, TrialOutcome};
 pub use reason::Reason;
 
 /// The result states of a trial.
@@ -155,6 +157,15 @@ impl Verdict {
     }
 }
 
+/// A known deviation as a verdict records it: reason, link, where it is written.
+pub(crate) fn applied(d: &Deviation) -> AppliedDeviation {
+    AppliedDeviation {
+        reason: d.reason.clone(),
+        link: d.link.clone(),
+        origin: format!("{}:{}", d.file.display(), d.line),
+    }
+}
+
 /// Everything the judge needs about the trial.
 pub struct Trial<'a> {
     pub spec: &'a Spec,
@@ -174,14 +185,7 @@ impl Trial<'_> {
             .copied()
             .filter(|d| d.when.matches(self.column))
             .collect();
-        let applied: Vec<AppliedDeviation> = devs
-            .iter()
-            .map(|d| AppliedDeviation {
-                reason: d.reason.clone(),
-                link: d.link.clone(),
-                origin: format!("{}:{}", d.file.display(), d.line),
-            })
-            .collect();
+        let applied: Vec<AppliedDeviation> = devs.iter().map(|d| applied(d)).collect();
         if let Some(err) = &result.error {
             let msg = format!(
                 "the case stopped in its {} phase: {}: {}{}",

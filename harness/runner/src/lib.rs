@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{CheckKind, Reason, Status, Trial, Verdict};
+use introspec_judge::{CheckKind, Reason, Status, Trial, TrialOutcome, Verdict};
 use introspec_protocol::{self as proto, CaseResult, LoadRequest};
 use introspec_runtimes::Discovery;
 use introspec_spec::{Diagnostics, Spec};
@@ -608,62 +608,27 @@ impl<'p> Session<'p> {
             availability: &col.availability(),
             deviations: self.project.corpus.deviations_for(c).collect(),
         };
+        // the timeout it was given, not the time it took: a reason is recorded, and the same
+        // run twice must record the same thing
         let (v, result) = match outcome {
             RunOutcome::Done(r) => match self.out_of_memory(&r) {
-                Some(why) => (verdict(Status::Crash, why), None),
-                None => (trial.judge(&r), Some(r)),
+                Some(why) => (trial.verdict(TrialOutcome::Crashed(why)), None),
+                None => (trial.verdict(TrialOutcome::Done(&r)), Some(r)),
             },
             RunOutcome::Crashed { how, stderr } => (
-                verdict(
-                    Status::Crash,
-                    format!("the worker died: {how}{}", tail(&stderr)),
-                ),
+                trial.verdict(TrialOutcome::Crashed(introspec_judge::died(&how, &stderr))),
                 None,
             ),
-            // the timeout it was given, not the time it took: a reason is recorded, and the
-            // same run twice must record the same thing
             RunOutcome::TimedOut { stderr, .. } => (
-                verdict(
-                    Status::Timeout,
-                    Reason::Timeout {
-                        seconds: self.timeout_of(case, column).as_secs_f64(),
-                        stderr_tail: tail(&stderr),
-                    },
-                ),
+                trial.verdict(TrialOutcome::TimedOut {
+                    seconds: self.timeout_of(case, column).as_secs_f64(),
+                    stderr_tail: introspec_judge::stderr_tail(&stderr),
+                }),
                 None,
             ),
-            RunOutcome::Protocol(msg) => (
-                verdict(Status::Error, format!("protocol error: {msg}")),
-                None,
-            ),
-            RunOutcome::Interrupted => (verdict(Status::Error, Reason::Interrupted), None),
+            RunOutcome::Protocol(msg) => (trial.verdict(TrialOutcome::Protocol(msg)), None),
+            RunOutcome::Interrupted => (trial.verdict(TrialOutcome::Interrupted), None),
         };
-        // what results hold of a value or a message is clipped (a 50 MB repr stays 4 KiB)
-        let mut v = v;
-        v.reason = v.reason.map(Reason::clipped);
-        for c in &mut v.checks {
-            c.expected = proto::clip(std::mem::take(&mut c.expected));
-            c.observed = proto::clip(std::mem::take(&mut c.observed));
-        }
-        // Code that kills or hangs the interpreter (compiled code on a compiled column, or an
-        // interpreter bug such as CPython 3.6-3.9's segfault in cases/regressions/) is a
-        // deviation like any other: a known one (`observable = "error"`) makes the trial XFAIL.
-        if matches!(v.status, Status::Crash | Status::Timeout) {
-            let facts = col.facts();
-            if let Some(d) = self
-                .project
-                .corpus
-                .deviations_for(c)
-                .find(|d| d.observable.as_deref() == Some("error") && d.when.matches(&facts))
-            {
-                v.status = Status::Xfail;
-                v.deviations = vec![introspec_judge::AppliedDeviation {
-                    reason: d.reason.clone(),
-                    link: d.link.clone(),
-                    origin: format!("{}:{}", d.file.display(), d.line),
-                }];
-            }
-        }
         TrialOutput {
             verdict: v,
             result,
@@ -1040,18 +1005,6 @@ fn failing(v: &Verdict) -> Vec<(usize, String, String, CheckKind, String)> {
 
 fn verdict(status: Status, reason: impl Into<Reason>) -> Verdict {
     Verdict::without_checks(status, reason)
-}
-
-fn tail(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; its last stderr lines: {}",
-            lines[lines.len().saturating_sub(3)..].join(" | ")
-        )
-    }
 }
 
 /// The first step (1-based) at which two results differ.
