@@ -95,6 +95,10 @@ enum Command {
         /// Leave out the columns with the reference implementation loaded.
         #[arg(long)]
         no_reference: bool,
+        /// Record each trial's wall time in the results (JUnit shows them). Off by default:
+        /// without it two runs of one commit write byte-identical results.
+        #[arg(long)]
+        timings: bool,
     },
     /// List the interpreters found, and why any cannot be used.
     #[command(after_help = ENVIRONMENT)]
@@ -278,11 +282,13 @@ fn parse_compilers_arg(text: &str) -> Result<Compilers, String> {
         .map_err(|why| format!("{why}; give `none`, `cython`, `mypyc` or `cython,mypyc`"))
 }
 
-/// What narrows a run to part of the matrix.
-struct Narrowing {
+/// What `introspec run` was asked: which part of the matrix, and what it records.
+struct RunChoices {
     columns: Vec<String>,
     cases: Vec<String>,
     no_reference: bool,
+    /// `--timings`: each trial's wall time goes into the results.
+    timings: bool,
 }
 
 /// Held while the results file is written: a second Ctrl-C, which quits at once, waits for it.
@@ -351,12 +357,14 @@ fn main() -> ExitCode {
             case,
             out,
             no_reference,
+            timings,
         } => {
             let settings = settings_or_exit!().with_pythons(python, compilers.map(|c| c.0));
-            let narrow = Narrowing {
+            let narrow = RunChoices {
                 columns: column,
                 cases: case,
                 no_reference,
+                timings,
             };
             run(&root, settings, jobs, &narrow, out)
         }
@@ -753,7 +761,7 @@ fn run(
     root: &std::path::Path,
     settings: Settings,
     jobs: Option<usize>,
-    narrow: &Narrowing,
+    narrow: &RunChoices,
     out: Option<PathBuf>,
 ) -> ExitCode {
     let started = Instant::now();
@@ -820,6 +828,7 @@ fn run(
         cols.retain(|c| only_columns.iter().any(|f| c.name.contains(f.as_str())));
     }
     let mut session = Session::new(&project, cols);
+    session.record_timings = narrow.timings;
     session.keep_observations = false; // the results and reports need the verdicts only
     let builds = std::sync::Arc::new(progress::BuildProgress::default());
     let sink = builds.clone();

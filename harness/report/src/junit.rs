@@ -35,15 +35,19 @@ pub fn render(results: &Results) -> String {
     }
     for name in names {
         let mut suite = TestSuite::new(name);
-        let mut time = Duration::ZERO;
+        let mut time: Option<Duration> = None;
         for t in results.trials.iter().filter(|t| t.column == name) {
-            time += Duration::from_micros(t.duration_us);
+            if let Some(us) = t.duration_us {
+                *time.get_or_insert(Duration::ZERO) += Duration::from_micros(us);
+            }
             suite.add_test_case(testcase(t));
         }
         if let Some(b) = results.broken.iter().find(|b| b.column == name) {
             suite.add_test_case(broken(&b.why));
         }
-        suite.set_time(time);
+        if let Some(time) = time {
+            suite.set_time(time);
+        }
         report.add_test_suite(suite);
     }
     for b in &results.broken {
@@ -91,8 +95,11 @@ fn testcase(t: &TrialRecord) -> TestCase {
         }
     };
     let mut tc = TestCase::new(t.case.as_str(), status);
-    tc.set_classname(t.column.as_str())
-        .set_time(Duration::from_micros(t.duration_us));
+    tc.set_classname(t.column.as_str());
+    // a time only where the run recorded one (`introspec run --timings`)
+    if let Some(us) = t.duration_us {
+        tc.set_time(Duration::from_micros(us));
+    }
     if t.status == Status::Xfail {
         tc.add_property(Property::new("introspec.status", "XFAIL"));
         tc.set_system_out(format!(

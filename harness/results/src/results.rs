@@ -44,7 +44,11 @@ pub struct TrialRecord {
     pub column: String,
     pub status: Status,
     pub reason: Option<String>,
-    pub duration_us: u64,
+    /// The trial's wall time, only when the run was asked to record it (`introspec run
+    /// --timings`): a measurement differs from run to run, and by default a results file
+    /// holds nothing that does (two runs of one commit are byte-identical).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_us: Option<u64>,
     /// Per observable and layer: passed, failed, expected-failed checks.
     pub tally: Vec<Tally>,
     /// The checks that did not pass (failures and known deviations), in full.
@@ -78,7 +82,7 @@ impl TrialRecord {
         column: &str,
         kinds: &[(String, String)],
         v: &Verdict,
-        duration_us: u64,
+        duration_us: Option<u64>,
     ) -> TrialRecord {
         let mut tally: Vec<Tally> = Vec::new();
         for c in &v.checks {

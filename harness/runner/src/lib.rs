@@ -150,6 +150,9 @@ pub struct Session<'p> {
     pub stop: Arc<AtomicBool>,
     /// Extra environment for every worker.
     pub worker_env: Vec<(String, String)>,
+    /// Record each trial's wall time in the results (`introspec run --timings`); off by
+    /// default, so that two runs of one commit write byte-identical results.
+    pub record_timings: bool,
     /// Keep every trial's observations (`TrialOutput::result`) after it is judged: the tests
     /// and snapshots read them; `introspec run` only needs the verdicts (set false there, so
     /// that the harness's memory does not grow with the observations of 10,000 trials).
@@ -205,6 +208,7 @@ impl<'p> Session<'p> {
             rerun_failures: true,
             stop: Arc::new(AtomicBool::new(false)),
             worker_env: vec![],
+            record_timings: false,
             keep_observations: true,
             on_build: Box::new(|_| {}),
         }
@@ -939,7 +943,7 @@ impl<'p> Session<'p> {
                     &self.columns[k.1].name,
                     &kinds,
                     &t.verdict,
-                    t.duration.as_micros() as u64,
+                    self.record_timings.then(|| t.duration.as_micros() as u64),
                 );
                 r.diverged_at = t.diverged_at;
                 r.left_behind = t.result.as_ref().map_or(vec![], |res| {
