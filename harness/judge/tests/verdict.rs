@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use introspec_cases::{compile::compile, ColumnFacts, Corpus, Deviation, Selector};
+use introspec_cases::{compile::compile, Case, ColumnFacts, Corpus, Deviation, Plan, Selector};
 use introspec_judge::{died, Reason, Status, Trial, TrialOutcome};
 use introspec_spec::{Availability, Spec, Version};
 
@@ -41,27 +41,49 @@ fn known_crash_on(implementation: &str) -> Deviation {
     }
 }
 
+/// The first case of the real corpus, compiled, on a CPython 3.12 column.
+struct Fixture {
+    spec: Spec,
+    case: Case,
+    plan: Plan,
+    availability: Availability,
+}
+
+fn fixture() -> Fixture {
+    let spec = Spec::load(&root().join("spec")).unwrap();
+    let case = Corpus::load(&root().join("cases"), &spec).cases.remove(0);
+    let (_, plan) = compile(&case, &spec);
+    Fixture {
+        spec,
+        case,
+        plan,
+        availability: Availability {
+            language: Version::parse("3.12.1").unwrap(),
+            provides: vec![],
+        },
+    }
+}
+
+impl Fixture {
+    fn trial<'a>(&'a self, column: &'a ColumnFacts, deviations: Vec<&'a Deviation>) -> Trial<'a> {
+        Trial {
+            spec: &self.spec,
+            case: &self.case,
+            plan: &self.plan,
+            column,
+            availability: &self.availability,
+            deviations,
+        }
+    }
+}
+
 #[test]
 fn a_crash_or_hang_is_xfail_only_where_a_known_deviation_records_it() {
-    let spec = Spec::load(&root().join("spec")).unwrap();
-    let corpus = Corpus::load(&root().join("cases"), &spec);
-    let case = &corpus.cases[0];
-    let (_, plan) = compile(case, &spec);
+    let f = fixture();
     let deviation = known_crash_on("pypy");
-    let availability = Availability {
-        language: Version::parse("3.12.1").unwrap(),
-        provides: vec![],
-    };
     for (implementation, known) in [("cpython", false), ("pypy", true)] {
         let column = facts(implementation);
-        let trial = Trial {
-            spec: &spec,
-            case,
-            plan: &plan,
-            column: &column,
-            availability: &availability,
-            deviations: vec![&deviation],
-        };
+        let trial = f.trial(&column, vec![&deviation]);
         let crash = trial.verdict(TrialOutcome::Crashed(died(
             "signal 11 (SIGSEGV)",
             "a\n\nb\nc\nFatal Python error\n",
@@ -110,23 +132,9 @@ fn a_crash_or_hang_is_xfail_only_where_a_known_deviation_records_it() {
 
 #[test]
 fn reasons_are_clipped() {
-    let spec = Spec::load(&root().join("spec")).unwrap();
-    let corpus = Corpus::load(&root().join("cases"), &spec);
-    let case = &corpus.cases[0];
-    let (_, plan) = compile(case, &spec);
+    let f = fixture();
     let column = facts("cpython");
-    let availability = Availability {
-        language: Version::parse("3.12.1").unwrap(),
-        provides: vec![],
-    };
-    let trial = Trial {
-        spec: &spec,
-        case,
-        plan: &plan,
-        column: &column,
-        availability: &availability,
-        deviations: vec![],
-    };
+    let trial = f.trial(&column, vec![]);
     let huge = "x".repeat(10 << 20);
     let v = trial.verdict(TrialOutcome::Protocol(huge.clone()));
     let text = v.reason_text();
