@@ -18,9 +18,7 @@
 //!   [`kill_tree`] and [`kill_all`] kills and reaps them.
 //!
 //! They are stopped (`SIGSTOP`: a stopped process cannot fork) until a scan finds no new one,
-//! then killed. A process whose environment a case replaced, that left the worker's group and
-//! whose parent chain broke when the worker died escapes only the guardian (a harness killed
-//! by SIGKILL adopts nothing more), not a harness that lives.
+//! then killed.
 //!
 //! A harness killed by SIGKILL runs none of this: its workers die of `PR_SET_PDEATHSIG`, and
 //! their children are re-parented to init. The [guardian](start_guardian) kills them: a
@@ -29,7 +27,9 @@
 //! writes. The harness tells it each worker's process group as it starts; every token of the
 //! harness shares one prefix. When the pipe reaches end of file (the harness is gone, however
 //! it died), the guardian stops and kills every process in those groups, holding a token with
-//! that prefix, or descending from one of them, as [`kill_tree`] does, and exits.
+//! that prefix, or descending from one of them, as [`kill_tree`] does, and every process it saw
+//! in a worker's tree while it watched them (every [`WATCH_EVERY`]; a child that replaced its
+//! environment and left for a session of its own is found this way), and exits.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -203,8 +203,17 @@ pub fn start_guardian(program: &std::path::Path) -> std::io::Result<()> {
 /// The guardian's mode: read `+PGID` / `-PGID` lines from standard input until end of file,
 /// then stop and kill every process of those groups, with a token that starts with `prefix`,
 /// or descending from one of them, until none is left; then exit. Never returns.
+///
+/// While it waits it also watches those groups' trees (every [`WATCH_EVERY`]) and remembers
+/// each process it saw descend from them, by pid and start time: a case's child that replaced
+/// its environment and started a session of its own is in none of the groups and holds no
+/// token, and once the harness and the workers are gone its parent is init; the guardian still
+/// kills it, as one it saw in a worker's tree (the start time tells it from a later process
+/// that reuses the pid).
 pub fn guardian_main(prefix: &str) -> ! {
     use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     // the harness's group was told to stop (a terminal's Ctrl-C): the guardian keeps waiting
     // for the pipe to close
     unsafe {
@@ -212,32 +221,67 @@ pub fn guardian_main(prefix: &str) -> ! {
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    let mut groups = BTreeSet::new();
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let (sign, pgid) = line.split_at(line.len().min(1));
-        if let Ok(pgid) = pgid.trim().parse::<i32>() {
-            if pgid > 1 {
-                match sign {
-                    "+" => {
-                        groups.insert(pgid);
+    let groups: Arc<Mutex<BTreeSet<i32>>> = Arc::default();
+    let closed = Arc::new(AtomicBool::new(false));
+    {
+        let (groups, closed) = (groups.clone(), closed.clone());
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                let (sign, pgid) = line.split_at(line.len().min(1));
+                if let Ok(pgid) = pgid.trim().parse::<i32>() {
+                    if pgid > 1 {
+                        let mut g = groups.lock().unwrap_or_else(|e| e.into_inner());
+                        match sign {
+                            "+" => {
+                                g.insert(pgid);
+                            }
+                            "-" => {
+                                g.remove(&pgid);
+                            }
+                            _ => {}
+                        }
                     }
-                    "-" => {
-                        groups.remove(&pgid);
-                    }
-                    _ => {}
                 }
             }
-        }
+            closed.store(true, Ordering::SeqCst);
+        });
     }
+    let live_groups = || groups.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // pid -> start time of every process seen in a worker's tree, still alive
+    let mut seen: std::collections::BTreeMap<i32, u64> = std::collections::BTreeMap::new();
+    while !closed.load(Ordering::SeqCst) {
+        let g = live_groups();
+        let procs = processes();
+        seen.retain(|pid, start| procs.iter().any(|p| p.pid == *pid && p.start == *start));
+        for pid in descendants(&procs, |p| g.contains(&p.pgrp) || g.contains(&p.pid)) {
+            if let Some(p) = procs.iter().find(|p| p.pid == pid) {
+                seen.insert(pid, p.start);
+            }
+        }
+        std::thread::sleep(WATCH_EVERY);
+    }
+    let g = live_groups();
     let needle = format!("{TOKEN_VAR}={prefix}-").into_bytes();
     stop_then_kill(|| {
-        matching(|p| {
-            groups.contains(&p.pgrp) || groups.contains(&p.pid) || has_token_prefix(p.pid, &needle)
-        })
+        let procs = processes();
+        let mut found = descendants(&procs, |p| {
+            g.contains(&p.pgrp) || g.contains(&p.pid) || has_token_prefix(p.pid, &needle)
+        });
+        let me = std::process::id() as i32;
+        found.extend(
+            procs
+                .iter()
+                .filter(|p| p.pid != me && seen.get(&p.pid) == Some(&p.start))
+                .map(|p| p.pid),
+        );
+        found
     });
     std::process::exit(0)
 }
+
+/// How often the guardian looks at the workers' trees.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Kill every live worker of this process and everything each started: for a harness about
 /// to exit at once (a second Ctrl-C) without dropping its workers.
@@ -254,9 +298,11 @@ struct Proc {
     ppid: i32,
     pgrp: i32,
     session: i32,
+    /// When it started (clock ticks since boot): with the pid, one process for good.
+    start: u64,
 }
 
-/// Every process (`/proc/PID/stat`): pid, parent, process group, session.
+/// Every process (`/proc/PID/stat`): pid, parent, process group, session, start time.
 fn processes() -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return vec![];
@@ -271,11 +317,14 @@ fn processes() -> Vec<Proc> {
             let ppid = f.next()?.parse().ok()?;
             let pgrp = f.next()?.parse().ok()?;
             let session = f.next()?.parse().ok()?;
+            // field 22 of stat; `f` stands at field 7 now
+            let start = f.nth(15)?.parse().ok()?;
             Some(Proc {
                 pid,
                 ppid,
                 pgrp,
                 session,
+                start,
             })
         })
         .collect()
@@ -300,8 +349,12 @@ fn members(tree: &Tree) -> BTreeSet<i32> {
 
 /// The processes `seed` picks now and their descendants (never this process).
 fn matching(seed: impl Fn(&Proc) -> bool) -> BTreeSet<i32> {
+    descendants(&processes(), seed)
+}
+
+/// The processes of `procs` that `seed` picks and their descendants (never this process).
+fn descendants(procs: &[Proc], seed: impl Fn(&Proc) -> bool) -> BTreeSet<i32> {
     let me = std::process::id() as i32;
-    let procs = processes();
     let mut found: BTreeSet<i32> = procs.iter().filter(|p| seed(p)).map(|p| p.pid).collect();
     loop {
         let more: Vec<i32> = procs

@@ -276,21 +276,26 @@ fn an_orphan_without_token_or_group_does_not_outlive_its_crashed_worker() {
     assert_eq!(outcomes[0], outcomes[1], "the two observers disagree");
 }
 
+/// The processes that have `arg` as an argument.
+fn processes_with_arg(arg: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            cmd.split(|b| *b == 0)
+                .any(|a| a == arg.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
+}
+
 /// Wait (at most `within`) until no process has `arg` as an argument.
 fn assert_no_process_with_arg(arg: &str, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        let left: Vec<u32> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| {
-                let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-                let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-                cmd.split(|b| *b == 0)
-                    .any(|a| a == arg.as_bytes())
-                    .then_some(pid)
-            })
-            .collect();
+        let left = processes_with_arg(arg);
         if left.is_empty() {
             return;
         }
@@ -380,10 +385,11 @@ fn children_of_cases_do_not_outlive_introspec_run() {
 
 /// `introspec run` killed by SIGKILL (it runs no handler, drops no worker) in a case that
 /// started a child in its group (`Popen`), one in a session of its own, a daemon (`setsid`
-/// and a second fork, the sleeper orphaned) and a `fork` + `exec`, then loops: within three
-/// seconds no process of any case, nor any worker, is left, on both columns. The workers die
-/// of their parent-death signal; their children are killed by the guardian process, which
-/// sees the harness's pipe close.
+/// and a second fork, the sleeper orphaned), a `fork` + `exec` and a child with an empty
+/// environment in a session of its own, then loops: within three seconds no process of any
+/// case, nor any worker, is left, on both columns. The workers die of their parent-death
+/// signal; their children are killed by the guardian process, which sees the harness's pipe
+/// close (the last one because it saw it in a worker's tree).
 #[test]
 fn children_of_cases_do_not_outlive_a_harness_killed_by_sigkill() {
     let mut toml = String::from(LEAK_PRELUDE);
@@ -393,7 +399,8 @@ fn children_of_cases_do_not_outlive_a_harness_killed_by_sigkill() {
         "subprocess.Popen(['sleep', '300'], env=child_env('K')); \
     subprocess.Popen(['sleep', '300'], env=child_env('K'), start_new_session=True); \
     subprocess.Popen([sys.executable, '-c', 'import os, subprocess; os.setsid(); subprocess.Popen([\"sleep\", \"300\"])'], env=child_env('K')).wait(); \
-    os.fork() or os.execve('/bin/sleep', ['sleep', '300'], child_env('K'))",
+    os.fork() or os.execve('/bin/sleep', ['sleep', '300'], child_env('K')); \
+    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', 'orphan-' + os.environ['INTROSPEC_FAULTS_RUN']], env={}, start_new_session=True)",
         "forever()",
     ));
     let root = project_with("leaks-sigkill", &toml);
@@ -412,16 +419,22 @@ fn children_of_cases_do_not_outlive_a_harness_killed_by_sigkill() {
         .stderr(Stdio::null());
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().unwrap();
-    // every column's case has started its four children
+    // every column's case has started its five children
+    let orphan = format!("orphan-{marker}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while processes_with_env("INTROSPEC_FAULTS_CHILD", &child_marker).len() < 4 * pythons.len() {
+    while processes_with_env("INTROSPEC_FAULTS_CHILD", &child_marker).len() < 4 * pythons.len()
+        || processes_with_arg(&orphan).len() < pythons.len()
+    {
         if Instant::now() > deadline {
             let _ = child.kill();
             kill_all_with_env("INTROSPEC_FAULTS_RUN", &marker);
+            kill_all_with_arg(&orphan);
             panic!("the children never started");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // the guardian looks at the workers' trees every WATCH_EVERY: let it see them once
+    std::thread::sleep(introspec_worker::procs::WATCH_EVERY * 3);
     assert_eq!(unsafe { kill(child.id() as i32, SIGKILL) }, 0);
     let status = child.wait().unwrap();
     assert_eq!(
@@ -435,11 +448,22 @@ fn children_of_cases_do_not_outlive_a_harness_killed_by_sigkill() {
             Duration::from_secs(3),
         );
         assert_no_process_with_env("INTROSPEC_FAULTS_RUN", &marker, Duration::from_secs(3));
+        // nor the child with no token and a session of its own, which the guardian saw in a
+        // worker's tree
+        assert_no_process_with_arg(&orphan, Duration::from_secs(3));
     });
     // a failing run leaves no sleeper on the machine either
     kill_all_with_env("INTROSPEC_FAULTS_RUN", &marker);
+    kill_all_with_arg(&orphan);
     if let Err(e) = left {
         std::panic::resume_unwind(e);
+    }
+}
+
+/// Kill every process that has `arg` as an argument (the cleanup of a failed test).
+fn kill_all_with_arg(arg: &str) {
+    for pid in processes_with_arg(arg) {
+        unsafe { kill(pid as i32, SIGKILL) };
     }
 }
 
