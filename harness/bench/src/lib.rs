@@ -284,16 +284,32 @@ fn cpu_of(who: libc::c_int) -> std::time::Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// A corpus made of `factor` generated copies of every case (ids suffixed `.copyN`).
+/// A corpus made of `factor` generated copies of every case (ids suffixed `.copyN`). A copy
+/// keeps the known deviations of its original (they become its own, as if written in the
+/// case: `cases/deviations/` name cases by id, which a copy's id no longer matches), so that
+/// a known hang waits its `hang_confirmed_ms` in every copy, as in the original, and each
+/// copy costs what its original costs.
 pub fn multiplied(corpus: &Corpus, factor: usize) -> Corpus {
     let mut cases: Vec<Case> = Vec::with_capacity(corpus.cases.len() * factor);
     for k in 0..factor {
         for c in &corpus.cases {
-            let mut c = c.clone();
+            let mut copy = c.clone();
             if k > 0 {
-                c.id = format!("{}.copy{k}", c.id);
+                copy.id = format!("{}.copy{k}", c.id);
+                copy.deviations.clear();
+                // those of `cases/deviations/` whose glob no longer matches the copy's id
+                let still: Vec<&introspec_cases::Deviation> =
+                    corpus.deviations_for(&copy).collect();
+                copy.deviations = corpus
+                    .deviations_for(c)
+                    .filter(|d| !still.iter().any(|s| std::ptr::eq(*s, *d)))
+                    .map(|d| introspec_cases::Deviation {
+                        cases: "*".into(),
+                        ..d.clone()
+                    })
+                    .collect();
             }
-            cases.push(c);
+            cases.push(copy);
         }
     }
     Corpus {
@@ -549,5 +565,41 @@ fn render_cold(s: &mut String, c: &cold::Cold) {
     let _ = writeln!(s, "  build steps (wall s; columns build two at a time):");
     for b in &c.builds {
         let _ = writeln!(s, "    {:<22} {:<40} {:>7.1}", b.runtime, b.step, b.seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of a case has the known deviations of its original: the scale measurement
+    /// times the same work in every copy (a known hang waits its confirmation time, not the
+    /// whole timeout).
+    #[test]
+    fn copies_keep_the_deviations_of_their_original() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let spec = introspec_spec::Spec::load(&root.join("spec")).unwrap();
+        let corpus = Corpus::load(&root.join("cases"), &spec);
+        let n = corpus.cases.len();
+        let doubled = multiplied(&corpus, 2);
+        assert_eq!(doubled.cases.len(), 2 * n);
+        let mut with_deviations = 0;
+        for (original, copy) in doubled.cases[..n].iter().zip(&doubled.cases[n..]) {
+            assert_eq!(copy.id, format!("{}.copy1", original.id));
+            // the same deviations (in another order: a copy's are its own, listed first)
+            let set = |c: &Case| -> std::collections::BTreeSet<(String, usize)> {
+                doubled
+                    .deviations_for(c)
+                    .map(|d| (d.reason.clone(), d.line))
+                    .collect()
+            };
+            let (a, b) = (set(original), set(copy));
+            assert_eq!(a, b, "{}", copy.id);
+            with_deviations += usize::from(!a.is_empty());
+        }
+        assert!(
+            with_deviations > 10,
+            "the corpus has cases with known deviations"
+        );
     }
 }
