@@ -1207,5 +1207,7 @@ mod hostile;
 mod hostile_inputs;
 #[path = "faults/hostile_leftovers.rs"]
 mod hostile_leftovers;
+#[path = "faults/hostile_mixed.rs"]
+mod hostile_mixed;
 #[path = "faults/hostile_processes.rs"]
 mod hostile_processes;

@@ -1,7 +1,8 @@
 //! Hostile cases (issue 14): what a hostile user tries, done for real on both observers'
 //! columns. This module holds the helpers; the tests are in hostile_processes.rs (classes
 //! 1, 3, 5: hangs, processes left behind, interrupted writes), hostile_inputs.rs (6, 7: the
-//! loader, unbounded outputs) and hostile_leftovers.rs (2: state left in the worker). Each
+//! loader, unbounded outputs), hostile_leftovers.rs (2: state left in the worker) and
+//! hostile_mixed.rs (hostile cases of several classes mixed into the real corpus). Each
 //! project is generated into a scratch directory (`spec` linked to the real one), since the
 //! inputs are big (request lines that fill a pipe, ten thousand cases) or are not files at all
 //! (FIFOs, symlink loops, `/dev/zero`).
@@ -95,4 +96,85 @@ pub(crate) fn per_column_within<T: Send + 'static>(
         }
     }
     got.into_iter().map(Option::unwrap).collect()
+}
+
+/// The code of the leaking cases: each child gets `INTROSPEC_FAULTS_CHILD=<run>-<tag>` in its
+/// environment, so the test finds it by that marker (the worker's own is `INTROSPEC_FAULTS_RUN`).
+pub(crate) const LEAK_PRELUDE: &str = r#"
+prelude = '''
+import os, subprocess, sys
+
+def child_env(tag):
+    env = dict(os.environ)
+    env["INTROSPEC_FAULTS_CHILD"] = os.environ["INTROSPEC_FAULTS_RUN"] + "-" + tag
+    return env
+
+def forever():
+    while True:
+        pass
+'''
+"#;
+
+/// A generator case that runs `start` before its first `yield 1` and `then` after it; its
+/// steps: create, next returns 1, next raises StopIteration.
+pub(crate) fn leak_case(id: &str, timeout: f64, start: &str, then: &str) -> String {
+    format!(
+        r#"
+[[case]]
+id = "{id}"
+title = "Starts a long-sleeping child, then {then}"
+kind = "generator"
+source = "https://docs.python.org/3/library/subprocess.html#subprocess.Popen"
+timeout = {timeout:?}
+code = '''
+def gen():
+    {start}
+    yield 1
+    {then}
+'''
+subject = "gen()"
+
+[[case.step]]
+do = "create"
+
+[[case.step]]
+do = "next"
+returns = 1
+
+[[case.step]]
+do = "next"
+raises = "StopIteration"
+"#
+    )
+}
+
+/// The processes that have `arg` as an argument.
+pub(crate) fn processes_with_arg(arg: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            cmd.split(|b| *b == 0)
+                .any(|a| a == arg.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Wait (at most `within`) until no process has `arg` as an argument.
+pub(crate) fn assert_no_process_with_arg(arg: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_with_arg(arg);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes left behind with argument {arg}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -94,54 +94,6 @@ do = "next"
 // ---------------------------------------------------------------------------------------------
 // Class 3: processes left behind.
 
-/// The code of the leaking cases: each child gets `INTROSPEC_FAULTS_CHILD=<run>-<tag>` in its
-/// environment, so the test finds it by that marker (the worker's own is `INTROSPEC_FAULTS_RUN`).
-const LEAK_PRELUDE: &str = r#"
-prelude = '''
-import os, subprocess, sys
-
-def child_env(tag):
-    env = dict(os.environ)
-    env["INTROSPEC_FAULTS_CHILD"] = os.environ["INTROSPEC_FAULTS_RUN"] + "-" + tag
-    return env
-
-def forever():
-    while True:
-        pass
-'''
-"#;
-
-fn leak_case(id: &str, timeout: f64, start: &str, then: &str) -> String {
-    format!(
-        r#"
-[[case]]
-id = "{id}"
-title = "Starts a long-sleeping child, then {then}"
-kind = "generator"
-source = "https://docs.python.org/3/library/subprocess.html#subprocess.Popen"
-timeout = {timeout:?}
-code = '''
-def gen():
-    {start}
-    yield 1
-    {then}
-'''
-subject = "gen()"
-
-[[case.step]]
-do = "create"
-
-[[case.step]]
-do = "next"
-returns = 1
-
-[[case.step]]
-do = "next"
-raises = "StopIteration"
-"#
-    )
-}
-
 /// Cases that start children which sleep for five minutes: `subprocess.Popen`, a child in a
 /// session of its own (`start_new_session`), a daemon (a child that calls `setsid`, starts
 /// the sleeper and exits, orphaning it), and `os.fork` + `exec`, each then looping past its
@@ -274,37 +226,6 @@ fn an_orphan_without_token_or_group_does_not_outlive_its_crashed_worker() {
         statuses
     });
     assert_eq!(outcomes[0], outcomes[1], "the two observers disagree");
-}
-
-/// The processes that have `arg` as an argument.
-fn processes_with_arg(arg: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-            cmd.split(|b| *b == 0)
-                .any(|a| a == arg.as_bytes())
-                .then_some(pid)
-        })
-        .collect()
-}
-
-/// Wait (at most `within`) until no process has `arg` as an argument.
-fn assert_no_process_with_arg(arg: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = processes_with_arg(arg);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processes left behind with argument {arg}: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `introspec run` that ends normally, and one quit at once by a second SIGINT, leave no
