@@ -186,9 +186,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A copy of a fixture project in a scratch directory, for the binary (which writes results,
-/// reports and caches under the root): its `cases/` copied, `spec` linked to the real one.
-fn copy_fixture(name: &str) -> PathBuf {
+/// A scratch project named `name` whose `cases/` is a copy of `cases` and whose `spec` is
+/// linked to the real one.
+fn project_from(name: &str, cases: &Path) -> PathBuf {
     fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).unwrap();
         for e in std::fs::read_dir(from).unwrap().flatten() {
@@ -201,9 +201,15 @@ fn copy_fixture(name: &str) -> PathBuf {
         }
     }
     let root = scratch(name).join("root");
-    copy_dir(&fixture(name).join("cases"), &root.join("cases"));
+    copy_dir(cases, &root.join("cases"));
     std::os::unix::fs::symlink(checkout().join("spec"), root.join("spec")).unwrap();
     root
+}
+
+/// A copy of a fixture project in a scratch directory, for the binary (which writes results,
+/// reports and caches under the root).
+fn copy_fixture(name: &str) -> PathBuf {
+    project_from(name, &fixture(name).join("cases"))
 }
 
 fn introspec() -> Command {

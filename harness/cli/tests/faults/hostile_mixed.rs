@@ -41,25 +41,6 @@ fn hostile(at: &str) -> String {
     toml
 }
 
-/// A project holding a copy of the real `cases/`.
-fn corpus_project(name: &str) -> PathBuf {
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap().flatten() {
-            let target = to.join(e.file_name());
-            if e.path().is_dir() {
-                copy_dir(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), &target).unwrap();
-            }
-        }
-    }
-    let root = scratch(name).join("root");
-    copy_dir(&checkout().join("cases"), &root.join("cases"));
-    std::os::unix::fs::symlink(checkout().join("spec"), root.join("spec")).unwrap();
-    root
-}
-
 /// `root` with the hostile cases added in three files: first, in the middle and last in the
 /// corpus's order.
 fn add_hostile(root: &Path) {
@@ -75,7 +56,7 @@ fn add_hostile(root: &Path) {
 #[test]
 fn hostile_cases_mixed_into_the_real_corpus_change_no_other_result_and_leave_nothing() {
     // one project, run clean then with the hostile cases added: the trials name the same files
-    let root = corpus_project("mixed");
+    let root = project_from("mixed", &checkout().join("cases"));
     let clean = per_column(|col| run_corpus(&root, col, &unique("clean")));
     add_hostile(&root);
     let outcomes = per_column_within(Duration::from_secs(300), move |col| {
