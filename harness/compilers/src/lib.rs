@@ -136,6 +136,47 @@ pub fn pin(compiler: Compiler, id: &Identity) -> Result<&'static Pin, String> {
     ))
 }
 
+/// The runtime whose headers and compiler environment build the compiled columns of `rt`:
+/// of the runtimes `found`, the newest final release of the same implementation, feature
+/// release (`major.minor`) and build flags (free-threaded, debug), or `rt` itself.
+///
+/// CPython keeps its ABI within a feature release: "code compiled for Python 3.10.0 will work
+/// on 3.10.8 and vice versa" (docs: C API Stability, ABI stability within a minor release,
+/// <https://docs.python.org/3/c-api/stable.html>), which is how a `cp311` wheel is built once
+/// and installed on every 3.11.x. So two patch releases of one feature release (Debian's
+/// 3.11.2, pyenv's 3.11.7) share one build instead of compiling every case twice, and each
+/// column still runs its own interpreter. Pre-releases promise no ABI and build for themselves.
+pub fn builder<'a>(rt: &'a Runtime, found: impl IntoIterator<Item = &'a Runtime>) -> &'a Runtime {
+    let id = &rt.identity;
+    if !id.version.is_final() {
+        return rt;
+    }
+    let feature = |r: &Runtime| {
+        let (major, minor, _) = r.identity.version.release();
+        (major, minor)
+    };
+    let shares_abi = |r: &Runtime| {
+        let o = &r.identity;
+        o.implementation == id.implementation
+            && o.free_threaded == id.free_threaded
+            && o.debug == id.debug
+            && o.version.is_final()
+            && feature(r) == feature(rt)
+    };
+    found
+        .into_iter()
+        .filter(|r| shares_abi(r))
+        .chain(std::iter::once(rt))
+        .max_by(|a, b| {
+            (a.identity.version.release(), &a.name, &a.path).cmp(&(
+                b.identity.version.release(),
+                &b.name,
+                &b.path,
+            ))
+        })
+        .expect("rt itself is a candidate")
+}
+
 /// One release installed from PyPI for the runtimes whose Python is at least `python`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pin {
@@ -589,6 +630,39 @@ mod tests {
         let mut ft = id("3.13.0", "cpython");
         ft.free_threaded = true;
         assert!(pin(Compiler::Cython, &ft).is_err());
+    }
+
+    fn runtime(name: &str, version: &str, implementation: &str) -> Runtime {
+        Runtime {
+            name: name.into(),
+            path: format!("/opt/{name}/bin/python").into(),
+            identity: id(version, implementation),
+            found_by: "test".into(),
+        }
+    }
+
+    #[test]
+    fn one_build_serves_every_patch_release_of_a_feature_release() {
+        let debian = runtime("cpython-3.11.2", "3.11.2", "cpython");
+        let pyenv = runtime("cpython-3.11.7", "3.11.7", "cpython");
+        let other_minor = runtime("cpython-3.12.1", "3.12.1", "cpython");
+        let pypy = runtime("pypy-3.11.9", "3.11.9", "pypy");
+        let mut ft = runtime("cpython-3.11.9t", "3.11.9", "cpython");
+        ft.identity.free_threaded = true;
+        let mut dbg = runtime("cpython-3.11.9d", "3.11.9", "cpython");
+        dbg.identity.debug = true;
+        let pre = runtime("cpython-3.11.9rc1", "3.11.9rc1", "cpython");
+        let found = [&debian, &pyenv, &other_minor, &pypy, &ft, &dbg, &pre];
+        // the newest final patch release of the same build builds for both
+        assert_eq!(builder(&debian, found).name, "cpython-3.11.7");
+        assert_eq!(builder(&pyenv, found).name, "cpython-3.11.7");
+        // another feature release, implementation or build flag, or a pre-release, does not
+        assert_eq!(builder(&other_minor, found).name, "cpython-3.12.1");
+        assert_eq!(builder(&ft, found).name, "cpython-3.11.9t");
+        assert_eq!(builder(&dbg, found).name, "cpython-3.11.9d");
+        assert_eq!(builder(&pre, found).name, "cpython-3.11.9rc1");
+        // alone, a runtime builds for itself
+        assert_eq!(builder(&debian, []).name, "cpython-3.11.2");
     }
 
     #[test]

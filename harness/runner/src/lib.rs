@@ -255,7 +255,7 @@ impl<'p> Session<'p> {
         match introspec_compilers::build(
             &self.project.settings.build,
             &self.project.cache,
-            &col.runtime,
+            self.builder_of(column),
             compiler,
             &sources,
             &*self.on_build,
@@ -291,6 +291,15 @@ impl<'p> Session<'p> {
                 Err(cannot_run(&col.name, &why))
             }
         }
+    }
+
+    /// The runtime that builds a compiled column's modules: one build per feature release
+    /// serves each of its patch releases found ([`introspec_compilers::builder`]).
+    fn builder_of(&self, column: usize) -> &introspec_runtimes::Runtime {
+        introspec_compilers::builder(
+            &self.columns[column].runtime,
+            self.columns.iter().map(|c| &c.runtime),
+        )
     }
 
     /// A compiled column's build, if it was made (for reports: the compiler release, the
@@ -858,7 +867,7 @@ impl<'p> Session<'p> {
             .iter()
             .filter_map(|g| {
                 let c = &self.columns[g[0]];
-                c.compiler.map(|k| (c.runtime.clone(), k))
+                c.compiler.map(|k| (self.builder_of(g[0]).clone(), k))
             })
             .collect();
         if !wanted.is_empty() {
