@@ -148,6 +148,64 @@ fn compile_one(
     Ok(obj)
 }
 
+/// A header compiled once (`gcc -x c-header`), for units that include it first: the
+/// `-include` flags that make a unit read it, or `None` when it could not be made (the units
+/// then compile without it, only slower). Cached under `objects` by the digest of `key`, the
+/// flags and the text, like the objects; a unit whose flags hold the header's path therefore
+/// has its object keyed by the header too.
+///
+/// gcc reads a `.gch` beside the header only when it was made with the same options, and
+/// falls back to the header's text otherwise ("Precompiled Headers", GCC manual), so a header
+/// that is not usable costs time, never a different object.
+pub fn precompile(
+    opts: &BuildOptions,
+    compiler: Compiler,
+    text: &str,
+    flags: &[String],
+    objects: &Path,
+    key: &str,
+) -> Option<Vec<String>> {
+    let mut d = Digest::new();
+    d.add(key).add(&opts.cc).add("precompiled header");
+    for f in flags {
+        d.add(f);
+    }
+    d.add(text);
+    let header = objects.join(format!("{}.h", d.hex()));
+    let gch = objects.join(format!("{}.h.gch", d.hex()));
+    let uses = vec!["-include".to_string(), header.display().to_string()];
+    if header.is_file() && gch.is_file() {
+        return Some(uses);
+    }
+    std::fs::create_dir_all(objects).ok()?;
+    crate::util::write_atomic(&header, text.as_bytes()).ok()?;
+    let tmp = temp_beside(&gch);
+    let mut cmd = Command::new(&opts.cc);
+    cmd.args(flags)
+        .arg("-fPIC")
+        .arg("-x")
+        .arg("c-header")
+        .arg(&header)
+        .arg("-o")
+        .arg(&tmp);
+    let account = Account {
+        compiler,
+        step: Step::Compile,
+    };
+    let out = with_permit(opts, || run(&mut cmd, None, account));
+    if !out.ok {
+        let _ = std::fs::remove_file(&tmp);
+        opts.log(format_args!(
+            "no precompiled header ({}): {}",
+            out.status,
+            clip_errors(&out.stderr)
+        ));
+        return None;
+    }
+    move_into_place(&tmp, &gch).ok()?;
+    Some(uses)
+}
+
 /// Link objects into one shared library at `out`.
 pub fn link(
     opts: &BuildOptions,
