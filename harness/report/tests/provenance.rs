@@ -206,3 +206,14 @@ fn every_citation_of_the_pep_material_is_defined_in_its_file() {
         );
     }
 }
+
+#[test]
+fn the_committed_pep_material_is_a_few_hundred_lines() {
+    // issue 18: a document to paste from, not a data dump; the per-check data is the appendix's
+    let text = read(&reports().join("pep-evidence.rst"));
+    let lines = text.lines().count();
+    assert!(
+        lines < 500,
+        "reports/pep-evidence.rst has {lines} lines: move per-check detail to the appendix"
+    );
+}
