@@ -112,6 +112,23 @@ def _lo_modules(modules, modules_copy):
     return sorted(changed)
 
 
+def _lo_handler_key(h):
+    # Jython's getsignal answers a new wrapper (sun.misc.Signal$SunMiscHandler) of the Java
+    # handler at every call, equal to no other wrapper. Its repr names a Java handler
+    # (java.lang.Terminator$1@6240651f) by identity, but a handler installed natively (the
+    # JVM's own, before any Python code ran) by a wrapper the JDK makes anew each time
+    # (jdk.internal.misc.Signal$NativeHandler@<new hash>): no case can install one of those,
+    # so they are all one handler here
+    r = repr(h)
+    if r.startswith("jdk.internal.misc.Signal$NativeHandler@"):
+        return "jdk.internal.misc.Signal$NativeHandler"
+    return r
+
+
+def _lo_same_handler(a, b):
+    return a == b or (type(a) is type(b) and _lo_handler_key(a) == _lo_handler_key(b))
+
+
 def leftovers_save():
     """What a case may change and the observer gives back, before the case."""
     return (set(_lo_threading.enumerate()), sys.gettrace(), sys.getprofile(),
@@ -148,7 +165,7 @@ def leftovers_check(saved):
     for n, h in handlers:
         s = getattr(_lo_signal, n)
         try:
-            if _lo_signal.getsignal(s) != h:
+            if not _lo_same_handler(_lo_signal.getsignal(s), h):
                 _lo_signal.signal(s, _lo_signal.SIG_DFL if h is None else h)
                 left.append(("a handler for %s" % n, True))
         except Exception:
