@@ -473,6 +473,36 @@ impl Worker {
         }
     }
 
+    /// Send one request line and give back the worker's answer line as it wrote it, neither
+    /// decoded nor checked (the golden transcripts of the protocol compare it whole), or why
+    /// there is none (the worker died or did not answer within `timeout`).
+    pub fn exchange_raw(
+        &mut self,
+        request_line: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        self.send_line(request_line).map_err(|o| format!("{o:?}"))?;
+        match self.wait_line(timeout) {
+            Some(Ok(Line::Text(t))) => Ok(t),
+            Some(Ok(Line::Eof)) | Some(Err(RecvTimeoutError::Disconnected)) => {
+                self.alive = false;
+                Err(format!(
+                    "the worker ended ({}): {}",
+                    self.exit_status(),
+                    self.stderr_text()
+                ))
+            }
+            Some(Err(RecvTimeoutError::Timeout)) => {
+                self.kill();
+                Err(format!("no answer within {timeout:?}"))
+            }
+            None => {
+                self.kill();
+                Err("interrupted".into())
+            }
+        }
+    }
+
     /// Stop waiting for answers, kill the worker and give [`RunOutcome::Interrupted`] as soon
     /// as `stop` is set (the harness was interrupted): a case that hangs never holds up the end
     /// of an interrupted run.
