@@ -1,6 +1,11 @@
-"""Smoke check of async_introspection on the running interpreter (run by smoke.sh).
+"""Checks of async_introspection on the running interpreter, run by `cargo test`
+(harness/cli/tests/reference_checks.rs) on every CPython 3.9+ found, with the module the
+harness built for it.
 
-Usage: python smoke_check.py MODULE_DIR [COMPILED_SAMPLES_DIR]
+Usage: python check_reference.py MODULE_DIR [COMPILED_SAMPLES_DIR]
+
+COMPILED_SAMPLES_DIR (by hand only): a directory where samples/ were compiled with Cython
+and mypyc, whose real compiled objects are then checked too.
 
 Exercises every state of every kind (RUNNING observed from inside the body), every
 accessor, every wrapper object, compiled look-alikes, then install() and the attributes it
@@ -455,7 +460,7 @@ def section_foreign():
 
 
 def section_compiled(path):
-    """Real Cython / mypyc modules built by smoke.sh (optional)."""
+    """Real Cython / mypyc modules compiled by hand from samples/ (optional)."""
     if not path:
         return
     sys.path.insert(0, path)

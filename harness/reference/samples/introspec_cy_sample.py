@@ -1,4 +1,4 @@
-"""Compiled by smoke.sh with Cython (when the interpreter has it) to check compiled objects."""
+"""Compiled with Cython by hand, for check_reference.py's COMPILED_SAMPLES_DIR (real compiled objects)."""
 _box = []
 
 
