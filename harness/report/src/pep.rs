@@ -220,6 +220,9 @@ pub fn source_label(url: &str) -> String {
         ["github.com", "python", "cpython", "pull", n, ..] => format!("GH-{}", num(n)),
         ["github.com", "python", "cpython", "issues", n, ..] => format!("gh-{}", num(n)),
         ["github.com", _, repo, "issues" | "pull", n, ..] => format!("{repo}#{}", num(n)),
+        ["github.com", _, repo, "commit", sha, ..] => {
+            format!("{repo}@{}", &sha[..sha.len().min(7)])
+        }
         ["github.com", _, _, "blob", "branches", r, .., file]
         | ["github.com", _, _, "blob", r, .., file] => {
             let r = if r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -333,6 +336,10 @@ mod tests {
                 "cython#7448",
             ),
             ("https://github.com/pypy/pypy/issues/3995", "pypy#3995"),
+            (
+                "https://github.com/python/cpython/commit/7e2c9bdc989a2e10e093a18287a107aac7750091",
+                "cpython@7e2c9bd",
+            ),
             (
                 "https://github.com/python/cpython/blob/3.10/Objects/frameobject.c",
                 "frameobject.c@3.10",
