@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use introspec_cases::{compile, skip_reason, Case, Corpus, Plan};
-use introspec_judge::{explain, Reason, Status, Trial, TrialOutcome, Verdict};
+use introspec_judge::{explain, Reason, Status, Trial, Verdict};
 use introspec_protocol as proto;
 use introspec_runner::Column;
 use introspec_spec::Spec;
-use introspec_worker::{RunOutcome, Worker};
+use introspec_worker::Worker;
 use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -268,30 +268,14 @@ impl Lane {
                 availability: &avail,
                 deviations: self.deviations_for(corpus, case),
             };
-            // judged as the runner judges (introspec_judge::Trial::verdict): a known crash or
-            // hang is XFAIL with its deviation applied; a hang records the timeout given
-            let judged = match outcome {
-                RunOutcome::Done(r) => {
-                    Judged::Done(trial.verdict(TrialOutcome::Done(&r)), Some(Box::new(r)))
-                }
-                RunOutcome::Crashed { how, stderr } => Judged::Done(
-                    trial.verdict(TrialOutcome::Crashed(introspec_judge::died(&how, &stderr))),
-                    None,
-                ),
-                RunOutcome::TimedOut { stderr, .. } => Judged::Done(
-                    trial.verdict(TrialOutcome::TimedOut {
-                        seconds: CASE_TIMEOUT.as_secs_f64(),
-                        stderr_tail: introspec_judge::stderr_tail(&stderr),
-                    }),
-                    None,
-                ),
-                RunOutcome::Protocol(msg) => {
-                    Judged::Done(trial.verdict(TrialOutcome::Protocol(msg)), None)
-                }
-                RunOutcome::Interrupted => {
-                    Judged::Done(trial.verdict(TrialOutcome::Interrupted), None)
-                }
-            };
+            // judged as the runner judges, by its one mapping of a run to a verdict
+            let (verdict, result) = introspec_runner::judge_run(
+                &trial,
+                outcome,
+                CASE_TIMEOUT,
+                Some(introspec_runner::DEFAULT_MEMORY_LIMIT),
+            );
+            let judged = Judged::Done(verdict, result.map(Box::new));
             if !matches!(judged, Judged::Done(_, Some(_))) {
                 // the worker is dead or out of step: the next read starts a fresh one
                 if let Some(w) = self.worker.as_mut() {

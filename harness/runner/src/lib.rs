@@ -571,38 +571,6 @@ impl<'p> Session<'p> {
         }
         Ok(())
     }
-
-    /// A case that ran into the worker's memory limit: the interpreter raised MemoryError
-    /// where the case did not expect one (no case in the corpus expects one), or a step's
-    /// outcome carries one the case's own code caught and returned. It is CRASH "memory
-    /// limit" for that case alone, with no result: what it observed past the limit depends
-    /// on where the allocation failed, which is not a fact about the runtime.
-    fn out_of_memory(&self, r: &proto::CaseResult) -> Option<Reason> {
-        let limit = self.project.settings.memory_limit?;
-        let at = if r
-            .error
-            .as_ref()
-            .is_some_and(|e| e.type_name == "MemoryError")
-        {
-            Some(format!("in its {}", r.error.as_ref().unwrap().phase))
-        } else {
-            r.steps
-                .iter()
-                .position(|s| match &s.outcome {
-                    proto::Outcome::Raised(e) => {
-                        e.type_name == "MemoryError"
-                            || e.value.as_deref().is_some_and(mentions_memory_error)
-                    }
-                    proto::Outcome::Returned(v) => mentions_memory_error(v),
-                })
-                .map(|i| format!("at step {}", i + 1))
-        }?;
-        Some(Reason::MemoryLimit {
-            limit: introspec_worker::describe_size(limit),
-            at,
-        })
-    }
-
     fn judge_outcome(
         &self,
         case: usize,
@@ -621,27 +589,12 @@ impl<'p> Session<'p> {
             availability: &col.availability(),
             deviations: self.project.corpus.deviations_for(c).collect(),
         };
-        // the timeout it was given, not the time it took: a reason is recorded, and the same
-        // run twice must record the same thing
-        let (v, result) = match outcome {
-            RunOutcome::Done(r) => match self.out_of_memory(&r) {
-                Some(why) => (trial.verdict(TrialOutcome::Crashed(why)), None),
-                None => (trial.verdict(TrialOutcome::Done(&r)), Some(r)),
-            },
-            RunOutcome::Crashed { how, stderr } => (
-                trial.verdict(TrialOutcome::Crashed(introspec_judge::died(&how, &stderr))),
-                None,
-            ),
-            RunOutcome::TimedOut { stderr, .. } => (
-                trial.verdict(TrialOutcome::TimedOut {
-                    seconds: self.timeout_of(case, column).as_secs_f64(),
-                    stderr_tail: introspec_judge::stderr_tail(&stderr),
-                }),
-                None,
-            ),
-            RunOutcome::Protocol(msg) => (trial.verdict(TrialOutcome::Protocol(msg)), None),
-            RunOutcome::Interrupted => (trial.verdict(TrialOutcome::Interrupted), None),
-        };
+        let (v, result) = judge_run(
+            &trial,
+            outcome,
+            self.timeout_of(case, column),
+            self.project.settings.memory_limit,
+        );
         TrialOutput {
             verdict: v,
             result,
@@ -1089,6 +1042,66 @@ pub fn git_commit(root: &Path) -> String {
         }
         None => "unknown".into(),
     }
+}
+
+/// A run's outcome judged: the one mapping from what a worker gave ([`RunOutcome`]) to the
+/// judge's [`TrialOutcome`], for `introspec run`, the fuzzer and the tests. `timeout` is the
+/// one the case was given (a reason records it, not the time taken: the same run twice must
+/// record the same thing); a finished result that ran out of `memory_limit` is a crash of
+/// the limit. Gives the verdict and the result, when the worker answered one.
+pub fn judge_run(
+    trial: &Trial,
+    outcome: RunOutcome,
+    timeout: Duration,
+    memory_limit: Option<u64>,
+) -> (Verdict, Option<proto::CaseResult>) {
+    match outcome {
+        RunOutcome::Done(r) => match out_of_memory(&r, memory_limit) {
+            Some(why) => (trial.verdict(TrialOutcome::Crashed(why)), None),
+            None => (trial.verdict(TrialOutcome::Done(&r)), Some(r)),
+        },
+        RunOutcome::Crashed { how, stderr } => (
+            trial.verdict(TrialOutcome::Crashed(introspec_judge::died(&how, &stderr))),
+            None,
+        ),
+        RunOutcome::TimedOut { stderr, .. } => (
+            trial.verdict(TrialOutcome::TimedOut {
+                seconds: timeout.as_secs_f64(),
+                stderr_tail: introspec_judge::stderr_tail(&stderr),
+            }),
+            None,
+        ),
+        RunOutcome::Protocol(msg) => (trial.verdict(TrialOutcome::Protocol(msg)), None),
+        RunOutcome::Interrupted => (trial.verdict(TrialOutcome::Interrupted), None),
+    }
+}
+
+/// Why a finished result is a crash of the memory limit (a `MemoryError` in its source or a
+/// step, under a limit), if it is one.
+fn out_of_memory(r: &proto::CaseResult, memory_limit: Option<u64>) -> Option<Reason> {
+    let limit = memory_limit?;
+    let at = if r
+        .error
+        .as_ref()
+        .is_some_and(|e| e.type_name == "MemoryError")
+    {
+        Some(format!("in its {}", r.error.as_ref().unwrap().phase))
+    } else {
+        r.steps
+            .iter()
+            .position(|s| match &s.outcome {
+                proto::Outcome::Raised(e) => {
+                    e.type_name == "MemoryError"
+                        || e.value.as_deref().is_some_and(mentions_memory_error)
+                }
+                proto::Outcome::Returned(v) => mentions_memory_error(v),
+            })
+            .map(|i| format!("at step {}", i + 1))
+    }?;
+    Some(Reason::MemoryLimit {
+        limit: introspec_worker::describe_size(limit),
+        at,
+    })
 }
 
 /// How a worker for `col` is started: its interpreter and observer (the PyO3 observer built
