@@ -33,6 +33,11 @@ fn main() {
             .arg(crate_dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target);
+        if dir == "reference" {
+            // the observer's release profile (thin LTO), so that the two builds, which share
+            // one target directory, share one compiled PyO3 instead of building it twice
+            cmd.args(["--config", "profile.release.lto=\"thin\""]);
+        }
         // A nested cargo must not inherit the outer build's view of itself.
         for (k, _) in std::env::vars() {
             if (k.starts_with("CARGO_")

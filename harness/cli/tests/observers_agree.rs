@@ -3,17 +3,14 @@
 //! case: the portable observer's columns (2.7, 3.6-3.8, PyPy) are then as trustworthy as
 //! the PyO3 ones.
 
-use introspec_runner::{columns, Project, Session};
+mod common;
+
+use introspec_runner::{columns, Session};
 use introspec_worker::Observer;
 
 #[test]
 fn both_observers_give_identical_observations_for_every_case() {
-    let root = introspec::project_root(None);
-    let project = Project::load(
-        &root,
-        &introspec_runner::Settings::from_env().expect("the settings are valid"),
-    )
-    .expect("the spec loads");
+    let project = common::project();
     let discovery = project.discover();
     let mut cols = Vec::new();
     for rt in &discovery.runtimes {

@@ -5,16 +5,14 @@
 
 use std::process::Command;
 
-use introspec_runner::{columns, Project};
+mod common;
+
+use introspec_runner::columns;
 
 #[test]
 fn the_reference_implementation_passes_its_own_checks_on_every_runtime_it_loads_on() {
-    let root = introspec::project_root(None);
-    let project = Project::load(
-        &root,
-        &introspec_runner::Settings::from_env().expect("the settings are valid"),
-    )
-    .expect("the spec loads");
+    let project = common::project();
+    let root = project.root.clone();
     let script = root.join("harness/reference/check_reference.py");
     let mut ran = Vec::new();
     let mut failures = Vec::new();

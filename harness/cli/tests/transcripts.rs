@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use introspec_runner::{columns, Project};
+mod common;
+
+use introspec_runner::columns;
 use introspec_spec::{Specifier, Version};
 use introspec_worker::{Observer, Worker};
 use serde::Deserialize;
@@ -110,12 +112,7 @@ fn replay(worker: &mut Worker, file: &Path, t: &Transcript, on: &str) -> Vec<Str
 
 #[test]
 fn the_golden_transcripts_hold_through_both_observers_on_every_runtime() {
-    let root = introspec::project_root(None);
-    let project = Project::load(
-        &root,
-        &introspec_runner::Settings::from_env().expect("the settings are valid"),
-    )
-    .expect("the spec loads");
+    let project = common::project();
     let transcripts = transcripts();
     assert!(transcripts.len() >= 10, "the transcripts are missing");
     let mut replayed = 0;

@@ -1,6 +1,7 @@
 //! The C compiler: a process-wide limit on how many run at once, a cache of object files
 //! keyed by the digest of everything that goes into them, and links.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -121,31 +122,39 @@ fn compile_one(
     }
     std::fs::create_dir_all(objects)
         .map_err(|e| format!("cannot create {}: {e}", objects.display()))?;
-    let tmp = temp_beside(&obj);
+    let input = [OsStr::new("-c"), unit.source.as_os_str()];
+    compile_into(opts, compiler, &unit.flags, &input, &obj).map_err(|(status, errors)| {
+        format!(
+            "{} {} failed ({status}):\n{errors}",
+            opts.cc,
+            unit.source.display()
+        )
+    })?;
+    Ok(obj)
+}
+
+/// `cc FLAGS -fPIC INPUT -o OUT`, written beside `out` and moved into place; on failure,
+/// the exit status and the compiler's error lines.
+fn compile_into(
+    opts: &BuildOptions,
+    compiler: Compiler,
+    flags: &[String],
+    input: &[&OsStr],
+    out: &Path,
+) -> Result<(), (String, String)> {
+    let tmp = temp_beside(out);
     let mut cmd = Command::new(&opts.cc);
-    cmd.args(&unit.flags)
-        .arg("-fPIC")
-        .arg("-c")
-        .arg(&unit.source)
-        .arg("-o")
-        .arg(&tmp);
+    cmd.args(flags).arg("-fPIC").args(input).arg("-o").arg(&tmp);
     let account = Account {
         compiler,
         step: Step::Compile,
     };
-    let out = with_permit(opts, || run(&mut cmd, None, account));
-    if !out.ok {
+    let res = with_permit(opts, || run(&mut cmd, None, account));
+    if !res.ok {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!(
-            "{} {} failed ({}):\n{}",
-            opts.cc,
-            unit.source.display(),
-            out.status,
-            clip_errors(&out.stderr)
-        ));
+        return Err((res.status.to_string(), clip_errors(&res.stderr)));
     }
-    move_into_place(&tmp, &obj)?;
-    Ok(obj)
+    move_into_place(&tmp, out).map_err(|e| (String::from("not moved into place"), e))
 }
 
 /// A header compiled once (`gcc -x c-header`), for units that include it first: the
@@ -179,30 +188,11 @@ pub fn precompile(
     }
     std::fs::create_dir_all(objects).ok()?;
     crate::util::write_atomic(&header, text.as_bytes()).ok()?;
-    let tmp = temp_beside(&gch);
-    let mut cmd = Command::new(&opts.cc);
-    cmd.args(flags)
-        .arg("-fPIC")
-        .arg("-x")
-        .arg("c-header")
-        .arg(&header)
-        .arg("-o")
-        .arg(&tmp);
-    let account = Account {
-        compiler,
-        step: Step::Compile,
-    };
-    let out = with_permit(opts, || run(&mut cmd, None, account));
-    if !out.ok {
-        let _ = std::fs::remove_file(&tmp);
-        opts.log(format_args!(
-            "no precompiled header ({}): {}",
-            out.status,
-            clip_errors(&out.stderr)
-        ));
+    let input = [OsStr::new("-x"), OsStr::new("c-header"), header.as_os_str()];
+    if let Err((status, errors)) = compile_into(opts, compiler, flags, &input, &gch) {
+        opts.log(format_args!("no precompiled header ({status}): {errors}"));
         return None;
     }
-    move_into_place(&tmp, &gch).ok()?;
     Some(uses)
 }
 

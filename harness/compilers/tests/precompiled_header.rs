@@ -38,15 +38,18 @@ fn an_object_is_the_same_with_and_without_the_precompiled_header() {
     std::fs::write(dir.join("unit.c"), UNIT).unwrap();
     let flags = vec!["-O0".to_string(), "-g0".to_string()];
     let plain = object(&dir, flags.clone());
-    let uses = precompile(
-        &BuildOptions::default(),
-        Compiler::Cython,
-        PRELUDE,
-        &flags,
-        &dir.join("objects"),
-        "test",
-    )
-    .expect("gcc makes the precompiled header");
+    let objects = dir.join("objects");
+    let make_header = || {
+        precompile(
+            &BuildOptions::default(),
+            Compiler::Cython,
+            PRELUDE,
+            &flags,
+            &objects,
+            "test",
+        )
+    };
+    let uses = make_header().expect("gcc makes the precompiled header");
     let header = Path::new(&uses[1]);
     assert!(
         header.with_extension("h.gch").is_file(),
@@ -59,15 +62,7 @@ fn an_object_is_the_same_with_and_without_the_precompiled_header() {
     assert!(plain == precompiled, "the objects differ");
     // asked again, the header comes from the cache, and a header gcc cannot use (here: made
     // for other options) is read as text: the same object, only slower
-    let again = precompile(
-        &BuildOptions::default(),
-        Compiler::Cython,
-        PRELUDE,
-        &flags,
-        &dir.join("objects"),
-        "test",
-    );
-    assert_eq!(again.as_ref(), Some(&uses));
+    assert_eq!(make_header().as_ref(), Some(&uses));
     let mut other = vec!["-O2".to_string(), "-g0".to_string()];
     other.extend(uses.iter().cloned());
     let _ = object(&dir, other);

@@ -57,23 +57,25 @@ fn one_mapping_from_a_run_to_a_verdict() {
         deviations: vec![],
     };
 
+    let judge = |outcome: RunOutcome, limit: Option<u64>| {
+        judge_run(&trial, outcome, Duration::from_secs(3), limit)
+    };
     let hang = RunOutcome::TimedOut {
         after: Duration::from_millis(12_345),
         stderr: "stuck\n".into(),
     };
-    let (v, result) = judge_run(&trial, hang, Duration::from_secs(3), None);
+    let (v, result) = judge(hang, None);
     assert_eq!(v.status, Status::Timeout);
     assert!(result.is_none());
-    let why = v.reason.as_ref().map(ToString::to_string).unwrap_or_default();
+    let why = v
+        .reason
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     assert!(why.contains('3') && !why.contains("12.3"), "{why}");
 
     let limit = Some(2u64 << 30);
-    let (v, result) = judge_run(
-        &trial,
-        RunOutcome::Done(memory_error(&case.id)),
-        Duration::from_secs(3),
-        limit,
-    );
+    let (v, result) = judge(RunOutcome::Done(memory_error(&case.id)), limit);
     assert_eq!(v.status, Status::Crash);
     assert!(result.is_none());
     assert!(
@@ -82,32 +84,20 @@ fn one_mapping_from_a_run_to_a_verdict() {
         v.reason
     );
     // without a limit the MemoryError is the case's own error, judged as any other result
-    let (v, result) = judge_run(
-        &trial,
-        RunOutcome::Done(memory_error(&case.id)),
-        Duration::from_secs(3),
-        None,
-    );
+    let (v, result) = judge(RunOutcome::Done(memory_error(&case.id)), None);
     assert_ne!(v.status, Status::Crash);
     assert!(result.is_some());
 
-    let (v, _) = judge_run(
-        &trial,
+    let (v, _) = judge(
         RunOutcome::Crashed {
             how: "signal 11 (SIGSEGV)".into(),
             stderr: String::new(),
         },
-        Duration::from_secs(3),
         limit,
     );
     assert_eq!(v.status, Status::Crash);
-    let (v, _) = judge_run(
-        &trial,
-        RunOutcome::Protocol("unreadable answer".into()),
-        Duration::from_secs(3),
-        limit,
-    );
+    let (v, _) = judge(RunOutcome::Protocol("unreadable answer".into()), limit);
     assert_eq!(v.status, Status::Error);
-    let (v, _) = judge_run(&trial, RunOutcome::Interrupted, Duration::from_secs(3), limit);
+    let (v, _) = judge(RunOutcome::Interrupted, limit);
     assert_ne!(v.status, Status::Pass);
 }
