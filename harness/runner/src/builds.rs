@@ -6,7 +6,11 @@ use super::*;
 impl<'p> Session<'p> {
     /// A compiled column's build: made (or found in the cache) on first use, with every case
     /// that applies to the column. A column that cannot be built is broken, with the reason.
-    pub(crate) fn prepare(&self, slot: &mut Slot, column: usize) -> Result<Option<Arc<ColumnBuild>>, Verdict> {
+    pub(crate) fn prepare(
+        &self,
+        slot: &mut Slot,
+        column: usize,
+    ) -> Result<Option<Arc<ColumnBuild>>, Verdict> {
         let col = &self.columns[column];
         let Some(compiler) = col.compiler else {
             return Ok(None);
