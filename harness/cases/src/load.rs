@@ -29,7 +29,7 @@ pub const IMPLEMENTATIONS: [&str; 6] = [
     "ironpython",
     "jython",
 ];
-pub const COMPILERS: [&str; 3] = ["cpython", "cython", "mypyc"];
+pub const COMPILERS: [&str; 4] = ["cpython", "cython", "mypyc", "nuitka"];
 
 /// The corpus: every valid case and deviation, and a diagnostic for every invalid input.
 #[derive(Debug, Default)]

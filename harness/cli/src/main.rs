@@ -30,8 +30,9 @@ Environment (read once, at start; a bad value stops with the variable and the fi
   INTROSPEC_PYTHONS      interpreters to add, by path, `:`-separated (`run --python` replaces them)
   INTROSPEC_ONLY_LISTED  set: only INTROSPEC_PYTHONS and runtimes.toml, no search of pyenv and PATH
                          (`run --python PATH` does this for its paths)
-  INTROSPEC_COMPILERS    compiled columns: none, cython, mypyc, or cython,mypyc (default both; with
-                         `run --python`, none unless this or --compilers is given)
+  INTROSPEC_COMPILERS    compiled columns: none, or a list of cython, mypyc, nuitka (default
+                         cython,mypyc: nuitka is opt-in; with `run --python`, none unless this or
+                         --compilers is given)
   INTROSPEC_INSTALL      runtimes to install into the cache on first use: rustpython, or none
   INTROSPEC_BUILD_JOBS   C compilers run at once by the compiled columns' builds (a whole number
                          above 0; default 2)
@@ -79,7 +80,7 @@ enum Command {
         /// or INTROSPEC_COMPILERS. `introspec run --python ./python` for a local build.
         #[arg(long, value_name = "PATH")]
         python: Vec<PathBuf>,
-        /// Compiled columns to make: none, cython, mypyc, or cython,mypyc (overrides
+        /// Compiled columns to make: none, or a list of cython, mypyc, nuitka (overrides
         /// INTROSPEC_COMPILERS).
         #[arg(long, value_name = "LIST", value_parser = parse_compilers_arg)]
         compilers: Option<Compilers>,

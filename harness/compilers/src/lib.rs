@@ -36,6 +36,7 @@ pub mod venv;
 
 mod cython;
 mod mypyc;
+mod nuitka;
 mod progress;
 
 pub use progress::{Progress, Step};
@@ -146,9 +147,19 @@ pub fn pin(compiler: Compiler, id: &Identity) -> Result<&'static Pin, String> {
 /// and installed on every 3.11.x. So two patch releases of one feature release (Debian's
 /// 3.11.2, pyenv's 3.11.7) share one build instead of compiling every case twice, and each
 /// column still runs its own interpreter. Pre-releases promise no ABI and build for themselves.
-pub fn builder<'a>(rt: &'a Runtime, found: impl IntoIterator<Item = &'a Runtime>) -> &'a Runtime {
+///
+/// Nuitka's modules build for the runtime itself: its C reads CPython's internal structures
+/// (frames, thread state), which that ABI promise does not cover. Measured here: the
+/// `cpython-3.11.2+nuitka` column, run with the modules built for 3.11.7, gave 46 trials
+/// that were not PASS/XFAIL in one run of the eight Nuitka columns and a FLAKY in another,
+/// where every other Nuitka column gave the same results run after run.
+pub fn builder<'a>(
+    compiler: Compiler,
+    rt: &'a Runtime,
+    found: impl IntoIterator<Item = &'a Runtime>,
+) -> &'a Runtime {
     let id = &rt.identity;
-    if !id.version.is_final() {
+    if !id.version.is_final() || compiler == Compiler::Nuitka {
         return rt;
     }
     let feature = |r: &Runtime| {
@@ -260,6 +271,17 @@ pub const PINS: &[Pin] = &[
         version: "1.14.1",
         with: &["setuptools==75.3.4"],
     },
+    // Nuitka 4.3.5 supports 3.6 itself, but 3.6.15's pip (18.1) cannot read its pyproject.toml
+    // (pytoml's TomlError at line 40, measured here), so 3.6 gets no column
+    Pin {
+        compiler: Compiler::Nuitka,
+        python: (3, 7),
+        newest: (3, 14),
+        newest_source: "getSupportedPythonVersions() in nuitka/PythonVersions.py of Nuitka 4.3.5 lists 2.6, 2.7 and 3.4 to 3.14; 3.15 only partially (getPartiallySupportedPythonVersions)",
+        package: "nuitka",
+        version: "4.3.5",
+        with: &[],
+    },
 ];
 
 /// One case to compile.
@@ -351,6 +373,18 @@ pub(crate) struct Ctx<'a> {
     pub report: progress::Reporter<'a>,
 }
 
+impl Ctx<'_> {
+    /// `CACHE/compiled/KIND/VERSION/RUNTIME`: where a compiler keeps what it made for this
+    /// runtime with this release (`mypyc-groups`, `nuitka-rejects`…).
+    pub fn kept(&self, kind: &str) -> PathBuf {
+        self.cache
+            .join("compiled")
+            .join(kind)
+            .join(self.pin.version)
+            .join(venv::runtime_key(self.rt))
+    }
+}
+
 /// What a compiler's build step produced in the build directory.
 #[derive(Default)]
 pub(crate) struct Products {
@@ -359,6 +393,9 @@ pub(crate) struct Products {
     /// Python module name → library file name.
     pub libraries: BTreeMap<String, String>,
     pub preload: Vec<String>,
+    /// Module → the name it is imported by, where that is not the module's own (Nuitka's
+    /// cases are submodules of their group's package).
+    pub imports: BTreeMap<String, String>,
 }
 
 /// Make the virtual environments that builds of `wanted` (runtime, compiler) pairs will need,
@@ -479,12 +516,14 @@ pub fn build(
     let products = match compiler {
         Compiler::Cython => cython::build(&ctx)?,
         Compiler::Mypyc => mypyc::build(&ctx)?,
+        Compiler::Nuitka => nuitka::build(&ctx)?,
     };
     let modules: BTreeMap<String, Result<String, String>> = triples
         .iter()
         .map(|(id, m, _)| {
             let r = match products.errors.get(m) {
                 Some(e) => Err(e.clone()),
+                None if products.imports.contains_key(m) => Ok(products.imports[m].clone()),
                 None if products.libraries.contains_key(m) => Ok(m.clone()),
                 None => Err(format!(
                     "{} produced no module {m} and said nothing about it",
@@ -614,13 +653,34 @@ mod tests {
             .contains("3.8 or newer"));
         assert!(pin(Compiler::Cython, &id("3.9.16", "pypy")).is_err());
         // a Python newer than every pin supports: unsupported, with why, not attempted
-        for c in Compiler::ALL {
+        for (c, newest) in [
+            (Compiler::Cython, "3.15"),
+            (Compiler::Mypyc, "3.15"),
+            (Compiler::Nuitka, "3.14"),
+        ] {
             let e = pin(c, &id("3.16.0", "cpython")).unwrap_err();
             assert!(
-                e.contains("up to 3.15") && e.contains("not attempted"),
+                e.contains(&format!("up to {newest}")) && e.contains("not attempted"),
                 "{e}"
             );
         }
+        // Nuitka: 3.7 to 3.14 (3.6's pip cannot install it; 3.15 only partly supported)
+        assert_eq!(
+            pin(Compiler::Nuitka, &id("3.7.16", "cpython"))
+                .unwrap()
+                .version,
+            "4.3.5"
+        );
+        assert_eq!(
+            pin(Compiler::Nuitka, &id("3.14.7", "cpython"))
+                .unwrap()
+                .version,
+            "4.3.5"
+        );
+        assert!(pin(Compiler::Nuitka, &id("3.6.15", "cpython"))
+            .unwrap_err()
+            .contains("3.7 or newer"));
+        assert!(pin(Compiler::Nuitka, &id("3.15.0a3", "cpython")).is_err());
         assert_eq!(
             pin(Compiler::Cython, &id("3.15.0a3", "cpython"))
                 .unwrap()
@@ -654,15 +714,41 @@ mod tests {
         let pre = runtime("cpython-3.11.9rc1", "3.11.9rc1", "cpython");
         let found = [&debian, &pyenv, &other_minor, &pypy, &ft, &dbg, &pre];
         // the newest final patch release of the same build builds for both
-        assert_eq!(builder(&debian, found).name, "cpython-3.11.7");
-        assert_eq!(builder(&pyenv, found).name, "cpython-3.11.7");
+        assert_eq!(
+            builder(Compiler::Cython, &debian, found).name,
+            "cpython-3.11.7"
+        );
+        assert_eq!(
+            builder(Compiler::Mypyc, &pyenv, found).name,
+            "cpython-3.11.7"
+        );
         // another feature release, implementation or build flag, or a pre-release, does not
-        assert_eq!(builder(&other_minor, found).name, "cpython-3.12.1");
-        assert_eq!(builder(&ft, found).name, "cpython-3.11.9t");
-        assert_eq!(builder(&dbg, found).name, "cpython-3.11.9d");
-        assert_eq!(builder(&pre, found).name, "cpython-3.11.9rc1");
+        assert_eq!(
+            builder(Compiler::Cython, &other_minor, found).name,
+            "cpython-3.12.1"
+        );
+        assert_eq!(
+            builder(Compiler::Cython, &ft, found).name,
+            "cpython-3.11.9t"
+        );
+        assert_eq!(
+            builder(Compiler::Cython, &dbg, found).name,
+            "cpython-3.11.9d"
+        );
+        assert_eq!(
+            builder(Compiler::Cython, &pre, found).name,
+            "cpython-3.11.9rc1"
+        );
         // alone, a runtime builds for itself
-        assert_eq!(builder(&debian, []).name, "cpython-3.11.2");
+        assert_eq!(
+            builder(Compiler::Cython, &debian, []).name,
+            "cpython-3.11.2"
+        );
+        // Nuitka's C reads CPython's internals: each patch release builds for itself
+        assert_eq!(
+            builder(Compiler::Nuitka, &debian, found).name,
+            "cpython-3.11.2"
+        );
     }
 
     #[test]

@@ -68,13 +68,7 @@ pub(crate) fn source_of(code: &str) -> String {
 }
 
 pub(crate) fn build(ctx: &Ctx) -> Result<Products, String> {
-    let rkey = crate::venv::runtime_key(ctx.rt);
-    let rejects = ctx
-        .cache
-        .join("compiled")
-        .join("mypyc-rejects")
-        .join(ctx.pin.version)
-        .join(&rkey);
+    let rejects = ctx.kept("mypyc-rejects");
     let mut products = Products::default();
     let mut buckets: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
     for (_, m, code) in &ctx.sources {
@@ -246,13 +240,7 @@ fn build_group(
     modules: &[(String, String)],
     products: &mut Products,
 ) -> Result<(), String> {
-    let rkey = crate::venv::runtime_key(ctx.rt);
-    let groups_dir = ctx
-        .cache
-        .join("compiled")
-        .join("mypyc-groups")
-        .join(ctx.pin.version)
-        .join(&rkey);
+    let groups_dir = ctx.kept("mypyc-groups");
     let mut left: Vec<(String, String)> = modules.to_vec();
     left.sort();
     loop {
@@ -263,7 +251,7 @@ fn build_group(
         let file = format!("mypyc-{name}.so");
         let lib = format!("{name}__mypyc");
         if cached_so.is_file() {
-            place(&cached_so, &ctx.dir.join(&file))?;
+            crate::util::place(&cached_so, &ctx.dir.join(&file))?;
             for (m, _) in &left {
                 products.libraries.insert(m.clone(), file.clone());
             }
@@ -436,17 +424,6 @@ enum Round {
     NothingLeft,
     /// A failure whose messages name none of the modules left.
     Unattributed(String),
-}
-
-/// Put a cached library in the build directory (a hard link, else a copy).
-fn place(from: &Path, to: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_file(to);
-    if std::fs::hard_link(from, to).is_ok() {
-        return Ok(());
-    }
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
 }
 
 /// Compile a group's C and its shims; the objects, or the first compiler complaint.

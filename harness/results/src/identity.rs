@@ -46,17 +46,26 @@ pub enum Compiler {
     Cython,
     /// mypyc (<https://mypyc.readthedocs.io>), from the mypy package.
     Mypyc,
+    /// Nuitka (<https://nuitka.net>), with compiled generator, coroutine and async generator
+    /// types of its own.
+    Nuitka,
 }
 
 impl Compiler {
-    /// Both compilers, in column order.
-    pub const ALL: [Compiler; 2] = [Compiler::Cython, Compiler::Mypyc];
+    /// Every compiler, in column order.
+    pub const ALL: [Compiler; 3] = [Compiler::Cython, Compiler::Mypyc, Compiler::Nuitka];
 
-    /// `cython` or `mypyc`: the column suffix and the `compiler` of deviation selectors.
+    /// The compilers whose columns are made when none is asked for: Nuitka's cold build
+    /// costs more than the fresh-machine target leaves (README, Runtimes), so it is opt-in.
+    pub const DEFAULT: [Compiler; 2] = [Compiler::Cython, Compiler::Mypyc];
+
+    /// `cython`, `mypyc` or `nuitka`: the column suffix and the `compiler` of deviation
+    /// selectors.
     pub fn name(self) -> &'static str {
         match self {
             Compiler::Cython => "cython",
             Compiler::Mypyc => "mypyc",
+            Compiler::Nuitka => "nuitka",
         }
     }
 
@@ -71,6 +80,7 @@ impl Compiler {
         match self {
             Compiler::Cython => "cythonError",
             Compiler::Mypyc => "mypycError",
+            Compiler::Nuitka => "nuitkaError",
         }
     }
 

@@ -73,12 +73,18 @@ impl<'p> Session<'p> {
     }
 
     /// The runtime that builds a compiled column's modules: one build per feature release
-    /// serves each of its patch releases found ([`introspec_compilers::builder`]).
+    /// serves each of its patch releases found, for the compilers whose modules keep to the
+    /// stable ABI ([`introspec_compilers::builder`]).
     pub(crate) fn builder_of(&self, column: usize) -> &introspec_runtimes::Runtime {
-        introspec_compilers::builder(
-            &self.columns[column].runtime,
-            self.columns.iter().map(|c| &c.runtime),
-        )
+        let col = &self.columns[column];
+        match col.compiler {
+            Some(compiler) => introspec_compilers::builder(
+                compiler,
+                &col.runtime,
+                self.columns.iter().map(|c| &c.runtime),
+            ),
+            None => &col.runtime,
+        }
     }
 
     /// A compiled column's build, if it was made (for reports: the compiler release, the

@@ -19,8 +19,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// `INTROSPEC_MEMORY`: the memory limit of every worker (`None`: unlimited).
     pub memory_limit: Option<u64>,
-    /// `INTROSPEC_COMPILERS`: the compilers whose columns are made (`cython,mypyc`, or
-    /// `none`); both by default.
+    /// `INTROSPEC_COMPILERS`: the compilers whose columns are made (`cython,mypyc,nuitka`,
+    /// or `none`); [`Compiler::DEFAULT`] (Cython and mypyc) by default.
     pub compilers: Vec<Compiler>,
     /// The per-user cache directory: `INTROSPEC_CACHE`, else `$XDG_CACHE_HOME/introspec`,
     /// else `$HOME/.cache/introspec`; `None` when none is set (see [`Settings::cache`]).
@@ -49,7 +49,7 @@ impl Default for Settings {
         Settings {
             timeout: DEFAULT_TIMEOUT,
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
-            compilers: Compiler::ALL.to_vec(),
+            compilers: Compiler::DEFAULT.to_vec(),
             cache_dir: None,
             install: Vec::new(),
             compilers_explicit: false,
@@ -98,7 +98,7 @@ impl Settings {
         }
         if let Some(v) = get("INTROSPEC_COMPILERS") {
             s.compilers = parse_compilers(&v).map_err(|why| {
-                format!("INTROSPEC_COMPILERS={v:?}: {why}; give `none`, `cython`, `mypyc` or `cython,mypyc`")
+                format!("INTROSPEC_COMPILERS={v:?}: {why}; give `none` or a list of `cython`, `mypyc`, `nuitka` (`cython,mypyc,nuitka`)")
             })?;
             s.compilers_explicit = true;
         }
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn compilers() {
-        assert_eq!(Settings::default().compilers, Compiler::ALL);
+        assert_eq!(Settings::default().compilers, Compiler::DEFAULT);
         assert_eq!(with("INTROSPEC_COMPILERS", "none").unwrap().compilers, []);
         assert_eq!(with("INTROSPEC_COMPILERS", "").unwrap().compilers, []);
         assert_eq!(
@@ -306,6 +306,12 @@ mod tests {
                 .unwrap()
                 .compilers,
             [Compiler::Cython, Compiler::Mypyc]
+        );
+        assert_eq!(
+            with("INTROSPEC_COMPILERS", "cython,mypyc,nuitka")
+                .unwrap()
+                .compilers,
+            Compiler::ALL
         );
         let e = with("INTROSPEC_COMPILERS", "cyton").unwrap_err();
         assert!(
@@ -391,7 +397,7 @@ mod tests {
             .with_pythons(vec!["./python".into()], None);
         assert_eq!(s.compilers, [Compiler::Mypyc]);
         // without --python the default stays both
-        assert_eq!(base.with_pythons(vec![], None).compilers, Compiler::ALL);
+        assert_eq!(base.with_pythons(vec![], None).compilers, Compiler::DEFAULT);
         assert!(with("INTROSPEC_ONLY_LISTED", "1")
             .unwrap()
             .discovery(root)
