@@ -79,7 +79,7 @@ pub fn render(m: &Matrix, results: &Results, origins: &[Origin], spec: &Spec) ->
 
 fn builds(s: &mut String, m: &Matrix) {
     heading(s, "Runtime builds", '=');
-    let _ = writeln!(s, "The columns of the matrix: a runtime build, the observer that read it, the compiler of the cases where they were compiled (Cython, mypyc), and whether the reference implementation of the proposal was loaded.\n");
+    let _ = writeln!(s, "The columns of the matrix: a runtime build, the observer that read it, the compiler of the cases where they were compiled (Cython, mypyc, Nuitka), and whether the reference implementation of the proposal was loaded.\n");
     table(
         s,
         &[18, 14, 8, 26, 10, 10, 8],
