@@ -149,10 +149,7 @@ pub fn pin(compiler: Compiler, id: &Identity) -> Result<&'static Pin, String> {
 /// column still runs its own interpreter. Pre-releases promise no ABI and build for themselves.
 ///
 /// Nuitka's modules build for the runtime itself: its C reads CPython's internal structures
-/// (frames, thread state), which that ABI promise does not cover. Measured here: the
-/// `cpython-3.11.2+nuitka` column, run with the modules built for 3.11.7, gave 46 trials
-/// that were not PASS/XFAIL in one run of the eight Nuitka columns and a FLAKY in another,
-/// where every other Nuitka column gave the same results run after run.
+/// (frames, thread state, interpreter frames), which that ABI promise does not cover.
 pub fn builder<'a>(
     compiler: Compiler,
     rt: &'a Runtime,
