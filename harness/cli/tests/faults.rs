@@ -668,7 +668,7 @@ fn a_case_that_passes_only_the_second_time_is_flaky_at_its_step() {
 /// exact (paths relative to the fixture root).
 const BAD_INPUT: [&str; 17] = [
     "cases/deviations/bad.toml:5:27: error: unknown implementation `brython`",
-    "cases/deviations/bad.toml:11:49: error: unknown compiler `nuitka`",
+    "cases/deviations/bad.toml:11:49: error: unknown compiler `numba`",
     "cases/deviations/bad.toml:18:10: error: a known deviation needs a `reason`",
     "cases/deviations/bad.toml:31:14: error: unknown observable `runing`",
     "cases/deviations/bad.toml:37:19: error: `>=3.x` is not a PEP 440 version condition: after parsing `3`, found `.x`, which is not part of a valid version",
