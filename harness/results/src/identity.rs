@@ -158,18 +158,26 @@ mod tests {
                 },
                 r#"{"observer":"pyo3","compiler":"mypyc"}"#,
             ),
+            (
+                Col {
+                    observer: Observer::Portable,
+                    compiler: Some(Compiler::Nuitka),
+                },
+                r#"{"observer":"portable","compiler":"nuitka"}"#,
+            ),
         ] {
             assert_eq!(serde_json::to_string(&col).unwrap(), text);
             assert_eq!(serde_json::from_str::<Col>(text).unwrap(), col);
         }
-        let e = serde_json::from_str::<Col>(r#"{"observer":"pyo3","compiler":"nuitka"}"#)
+        let e = serde_json::from_str::<Col>(r#"{"observer":"pyo3","compiler":"numba"}"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown compiler `nuitka`"), "{e}");
+        assert!(e.contains("unknown compiler `numba`"), "{e}");
         assert!(
             serde_json::from_str::<Col>(r#"{"observer":"rust","compiler":"cpython"}"#).is_err()
         );
         assert_eq!(Compiler::Cython.rejection_type(), "cythonError");
+        assert_eq!(Compiler::Nuitka.rejection_type(), "nuitkaError");
         assert_eq!(format!("{:<9}|", Observer::Pyo3), "pyo3     |");
     }
 }
