@@ -55,11 +55,11 @@ fn timeouts_no_clock_can_honour_are_located_errors() {
 fn load_deviation(body: &str) -> Corpus {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let spec = Spec::load(&root.join("spec")).expect("the spec loads");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "hangs-{}-{}",
-        std::process::id(),
-        body.len()
-    ));
+    // one directory per call: the tests of this file run at once
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("deviation-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(dir.join("deviations"));
     std::fs::create_dir_all(dir.join("deviations")).unwrap();
     std::fs::write(
@@ -93,6 +93,32 @@ fn hangs_after_is_validated_where_it_is_written() {
         assert!(
             text.iter()
                 .any(|d| d.contains("d.toml:") && d.contains("hangs_after")),
+            "{bad}: {text:?}"
+        );
+        assert!(c.deviations.is_empty(), "{bad}: the deviation was kept");
+    }
+}
+
+/// `varies = true` marks the reads of one observable (or an operation's outcome) as differing
+/// from run to run: a record without `observable`, or for a case that cannot run at all, is a
+/// located error, since it would hide every check of the trial or nothing.
+#[test]
+fn varies_needs_the_observable_that_varies() {
+    let ok = load_deviation("observable = \"frame_back\"\nvaries = true");
+    assert!(ok.diagnostics.is_empty(), "{:?}", ok.diagnostics);
+    assert!(ok.deviations[0].varies);
+    let plain = load_deviation("observable = \"frame_back\"");
+    assert!(!plain.deviations[0].varies);
+    for bad in [
+        "varies = true",
+        "observable = \"error\"\nvaries = true",
+        "observable = \"observe-calls\"\nvaries = true",
+    ] {
+        let c = load_deviation(bad);
+        let text: Vec<String> = c.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|d| d.contains("d.toml:") && d.contains("varies")),
             "{bad}: {text:?}"
         );
         assert!(c.deviations.is_empty(), "{bad}: the deviation was kept");

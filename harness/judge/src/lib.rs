@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 mod kind;
 mod outcome;
 mod reason;
+mod varies;
 pub use kind::CheckKind;
 pub use outcome::{died, stderr_tail, TrialOutcome};
 pub use reason::Reason;
@@ -177,8 +178,11 @@ pub struct Trial<'a> {
 }
 
 impl Trial<'_> {
-    /// Judge a worker's result.
+    /// Judge a worker's result. The reads a varying deviation covers are judged as
+    /// [`Trial::settle`] leaves them: `<varies>`, expected to fail, whatever was read.
     pub fn judge(&self, result: &CaseResult) -> Verdict {
+        let settled = self.settle(result);
+        let result = settled.as_ref().unwrap_or(result);
         let devs: Vec<&Deviation> = self
             .deviations
             .iter()
@@ -255,12 +259,23 @@ impl Trial<'_> {
             }
         }
         // known deviations: a failing check they cover is expected; one that covers only
-        // passing checks is stale (XPASS)
+        // passing checks is stale (XPASS); a check a varying one covers is expected to fail
+        // whatever it read (its value is `<varies>`), and that record is never stale
         let mut covered_any = vec![false; devs.len()];
         let mut covered_fail = vec![false; devs.len()];
         for c in checks.iter_mut() {
-            if let Some(d) = devs.iter().position(|d| deviation_covers(d, c)) {
+            // a varying record comes first: what any other record says of a read that
+            // varies cannot be checked
+            let covering = devs
+                .iter()
+                .position(|d| d.varies && deviation_covers(d, c))
+                .or_else(|| devs.iter().position(|d| deviation_covers(d, c)));
+            if let Some(d) = covering {
                 covered_any[d] = true;
+                if devs[d].varies {
+                    c.ok = false;
+                    c.observed = Value::Varies.render(&[]);
+                }
                 if !c.ok {
                     covered_fail[d] = true;
                     c.deviation = Some(d);
@@ -478,7 +493,10 @@ impl Trial<'_> {
 }
 
 fn present(v: &Value) -> bool {
-    !matches!(v, Value::Missing(_) | Value::Raised(_) | Value::Unbound)
+    !matches!(
+        v,
+        Value::Missing(_) | Value::Raised(_) | Value::Unbound | Value::Varies
+    )
 }
 
 /// Two observations of one snapshot mean the same thing: the same object, the same value,
@@ -501,9 +519,7 @@ fn same(
 }
 
 fn deviation_covers(d: &Deviation, c: &Check) -> bool {
-    d.step.is_none_or(|s| s == c.step)
-        && d.observable.as_ref().is_none_or(|o| *o == c.kind.name())
-        && d.layer.as_ref().is_none_or(|l| *l == c.layer)
+    varies::covers(d, c.step, c.kind.name(), &c.layer)
 }
 
 fn render_pattern(p: &Pattern, values: &BTreeMap<String, String>) -> String {

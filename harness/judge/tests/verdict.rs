@@ -36,6 +36,7 @@ fn known_crash_on(implementation: &str) -> Deviation {
         reason: "the interpreter dies on this case".into(),
         link: "https://github.com/python/cpython/issues/1".into(),
         hang_confirmed_ms: None,
+        varies: false,
         file: PathBuf::from("cases/deviations/example.toml"),
         line: 7,
     }

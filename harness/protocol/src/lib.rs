@@ -269,6 +269,10 @@ pub enum Value {
     Missing(String),
     Raised(Exc),
     Unbound,
+    /// Not an observation: what the judge puts in place of a read that a known deviation
+    /// marks as varying from run to run (`varies = true`), so that results and snapshots
+    /// hold no value that differs between two runs. No observer sends it.
+    Varies,
 }
 
 /// An object that is not a plain value: its type name, its snapshot-local identity, and the
@@ -344,6 +348,7 @@ impl Value {
             Value::Missing(name) => format!("<missing {name}>"),
             Value::Raised(e) => format!("<raises {}: {}>", e.type_name, e.msg),
             Value::Unbound => "<unbound>".into(),
+            Value::Varies => "<varies>".into(),
         }
     }
 }

@@ -66,7 +66,11 @@ pub fn judge_run(
     match outcome {
         RunOutcome::Done(r) => match out_of_memory(&r, memory_limit) {
             Some(why) => (trial.verdict(TrialOutcome::Crashed(why)), None),
-            None => (trial.verdict(TrialOutcome::Done(&r)), Some(r)),
+            None => {
+                let v = trial.verdict(TrialOutcome::Done(&r));
+                // what is kept (snapshots, the rerun's comparison) is what was judged
+                (v, Some(trial.settle(&r).unwrap_or(r)))
+            }
         },
         RunOutcome::Crashed { how, stderr } => (
             trial.verdict(TrialOutcome::Crashed(introspec_judge::died(&how, &stderr))),

@@ -74,6 +74,9 @@ pub(super) struct RawDeviation {
     /// Seconds: the case is known to hang on these columns, and this long without an answer
     /// confirms it (instead of the case's whole timeout).
     pub(super) hangs_after: Option<f64>,
+    /// The covered reads differ from run to run on these columns.
+    #[serde(default)]
+    pub(super) varies: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -190,6 +193,18 @@ pub(super) fn deviation(
             .with_help("a case that answers in milliseconds elsewhere is confirmed hanging by a second without an answer: `hangs_after = 1.0`"));
         }
     }
+    if raw.varies {
+        match raw.observable.as_deref() {
+            None | Some("error") | Some("observe-calls") => {
+                return Err(at_value(
+                    "varies",
+                    "`varies = true` marks the reads of one observable (or an operation's `outcome`) whose value differs from run to run: it needs `observable` naming it".into(),
+                )
+                .with_help("name what varies, for example `observable = \"frame_back\"`, and keep the record as narrow as the evidence"));
+            }
+            Some(_) => {}
+        }
+    }
     Ok(Deviation {
         cases,
         when: Selector {
@@ -205,6 +220,7 @@ pub(super) fn deviation(
         reason: raw.reason,
         link: raw.link,
         hang_confirmed_ms: raw.hangs_after.map(|s| (s * 1000.0) as u64),
+        varies: raw.varies,
         file: file.to_path_buf(),
         line: lines.line_col(span).0,
     })
