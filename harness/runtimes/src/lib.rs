@@ -447,10 +447,12 @@ pub fn candidates(opts: &Options) -> (Vec<(PathBuf, Source)>, Vec<Unusable>) {
 
 /// The runtimes installed in the cache: each one asked for in `opts.install` is installed
 /// first if missing (minutes, once); one already there is used when the machine is searched.
+/// Where only the paths given count (`opts.search` is `None`), none: a run told to use
+/// exactly these interpreters gets no other, whatever `INTROSPEC_INSTALL` says.
 fn installed(opts: &Options) -> (Vec<(PathBuf, Source)>, Vec<Unusable>) {
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    let Some(cache) = &opts.cache_dir else {
+    let (Some(cache), Some(_)) = (&opts.cache_dir, &opts.search) else {
         return (out, bad);
     };
     for what in Installable::ALL {
@@ -463,7 +465,7 @@ fn installed(opts: &Options) -> (Vec<(PathBuf, Source)>, Vec<Unusable>) {
                     why,
                 }),
             }
-        } else if opts.search.is_some() {
+        } else {
             let exe = what.executable(cache);
             if exe.is_file() {
                 out.push((exe, Source::Cache));
@@ -699,6 +701,41 @@ pub fn stdlib_dir(python: &Path) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run told to use only the interpreters listed gets no runtime from the cache, even
+    /// one asked for with `INTROSPEC_INSTALL` (nothing is installed for it either); a run
+    /// that searches the machine gets the one installed there.
+    #[test]
+    fn the_cache_s_runtimes_join_only_a_search() {
+        let cache =
+            std::env::temp_dir().join(format!("introspec-installed-{}", std::process::id()));
+        let exe = Installable::RustPython.executable(&cache);
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::write(&exe, "").unwrap();
+        let listed = Options {
+            cache_dir: Some(cache.clone()),
+            install: vec![Installable::RustPython],
+            ..Options::default()
+        };
+        let (found, failed) = installed(&listed);
+        assert!(
+            found.is_empty() && failed.is_empty(),
+            "{found:?} {failed:?}"
+        );
+        let searching = Options {
+            search: Some(Search {
+                pyenv_root: None,
+                path: vec![],
+            }),
+            ..listed
+        };
+        let (found, _) = installed(&Options {
+            install: vec![],
+            ..searching
+        });
+        assert_eq!(found, vec![(exe, Source::Cache)]);
+        let _ = std::fs::remove_dir_all(&cache);
+    }
 
     #[test]
     fn names() {
