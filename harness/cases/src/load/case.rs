@@ -27,6 +27,17 @@ impl Names {
     }
 }
 
+/// What the steps of a case are checked against: the spec, the names for a did-you-mean, the
+/// case's objects (`subject` first, with their kinds), where to point, the file's text.
+struct StepCtx<'a> {
+    spec: &'a Spec,
+    names: &'a Names,
+    objects: &'a [(String, String)],
+    subject: &'a str,
+    here: &'a dyn Fn(usize, String) -> Diagnostic,
+    text: &'a str,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn build_case(
     rc: RawCase,
@@ -38,36 +49,11 @@ pub(super) fn build_case(
     line: usize,
     errs: &mut Vec<Diagnostic>,
 ) -> Case {
-    let text = lines.text();
     let case_id = rc.id.get_ref().clone();
     let here =
         |span: usize, msg: String| lines.at(file, Some(span), format!("case `{case_id}`: {msg}"));
-
-    if !spec.kinds.contains_key(rc.kind.get_ref()) {
-        errs.push(unknown(file, lines, &rc.kind, &names.kinds));
-    }
-    let mut objects = vec![("subject".to_string(), rc.kind.get_ref().clone())];
-    for (name, kind) in &rc.objects {
-        if !spec.kinds.contains_key(kind.get_ref()) {
-            errs.push(unknown(file, lines, kind, &names.kinds));
-        }
-        objects.push((name.clone(), kind.get_ref().clone()));
-    }
-    let python =
-        rc.python
-            .as_ref()
-            .and_then(|p| match Specifier::parse(p.get_ref()) {
-                Ok(s) => {
-                    errs.extend(condition_lints(&s, file, lines, p.span().start));
-                    Some(s)
-                }
-                Err(e) => {
-                    errs.push(here(p.span().start, e).with_help(
-                        "write a PEP 440 condition such as \">=3.6\" or \">=3.6,<3.11\"",
-                    ));
-                    None
-                }
-            });
+    let objects = case_objects(&rc, spec, names, file, lines, errs);
+    let python = case_python(&rc, file, lines, &here, errs);
     for f in &rc.features {
         if !spec.features.contains_key(f.get_ref()) {
             errs.push(unknown(file, lines, f, &names.features));
@@ -79,12 +65,162 @@ pub(super) fn build_case(
             "a case id is dotted words without spaces".into(),
         ));
     }
-
+    let ctx = StepCtx {
+        spec,
+        names,
+        objects: &objects,
+        subject: &rc.subject,
+        here: &here,
+        text: lines.text(),
+    };
     let mut steps = Vec::new();
     for (i, rs) in rc.step.into_iter().enumerate() {
         let span = rs.span().start;
-        let sline = lines.line_col(span).0;
-        let rs = rs.into_inner();
+        if let Some(step) = ctx.step(i, rs.into_inner(), span, lines.line_col(span).0, errs) {
+            steps.push(step);
+        }
+    }
+    if steps.is_empty() && !errs.iter().any(|d| d.severity == Severity::Error) {
+        errs.push(lines.at(
+            file,
+            Some(rc.id.span().start),
+            format!("case `{case_id}` has no [[case.step]]"),
+        ));
+    }
+    if let Some(t) = rc.timeout {
+        // the bounds of INTROSPEC_TIMEOUT (harness/runner/src/settings.rs)
+        if !t.is_finite() || !(0.001..=86_400.0).contains(&t) {
+            errs.push(
+                lines.at(
+                    file,
+                    Some(rc.id.span().start),
+                    format!("case `{case_id}`: timeout = {t} is not a number of seconds from 0.001 to 86400"),
+                )
+                .with_help("give seconds, for example `timeout = 2.0`, or leave it out for the default (10 s, INTROSPEC_TIMEOUT)"),
+            );
+        }
+    }
+    let mut deviations = Vec::new();
+    for d in rc.deviation {
+        let span = d.span().start;
+        match deviation(d.into_inner(), Some(&case_id), spec, file, lines, span) {
+            Ok(d) => {
+                errs.extend(deviation_lints(&d, file, lines, span));
+                deviations.push(d);
+            }
+            Err(e) => errs.push(e),
+        }
+    }
+    let code = match prelude {
+        Some(p) => format!("{p}\n{}", rc.code),
+        None => rc.code,
+    };
+    Case {
+        id: case_id,
+        title: rc.title,
+        kind: rc.kind.into_inner(),
+        source: rc.source,
+        note: rc.note,
+        python,
+        features: rc.features.into_iter().map(Spanned::into_inner).collect(),
+        timeout_ms: rc.timeout.map(|s| (s * 1000.0) as u64),
+        code,
+        subject: rc.subject,
+        objects: objects.into_iter().skip(1).collect(),
+        steps,
+        deviations,
+        file: file.to_path_buf(),
+        line,
+    }
+}
+
+/// The case's objects, `subject` first, each with its kind (an unknown kind is an error).
+fn case_objects(
+    rc: &RawCase,
+    spec: &Spec,
+    names: &Names,
+    file: &Path,
+    lines: &LineIndex,
+    errs: &mut Vec<Diagnostic>,
+) -> Vec<(String, String)> {
+    if !spec.kinds.contains_key(rc.kind.get_ref()) {
+        errs.push(unknown(file, lines, &rc.kind, &names.kinds));
+    }
+    let mut objects = vec![("subject".to_string(), rc.kind.get_ref().clone())];
+    for (name, kind) in &rc.objects {
+        if !spec.kinds.contains_key(kind.get_ref()) {
+            errs.push(unknown(file, lines, kind, &names.kinds));
+        }
+        objects.push((name.clone(), kind.get_ref().clone()));
+    }
+    objects
+}
+
+/// The case's `python` condition, with its lints; a condition that does not parse is an error.
+fn case_python(
+    rc: &RawCase,
+    file: &Path,
+    lines: &LineIndex,
+    here: &dyn Fn(usize, String) -> Diagnostic,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Specifier> {
+    let p = rc.python.as_ref()?;
+    match Specifier::parse(p.get_ref()) {
+        Ok(s) => {
+            errs.extend(condition_lints(&s, file, lines, p.span().start));
+            Some(s)
+        }
+        Err(e) => {
+            errs.push(
+                here(p.span().start, e)
+                    .with_help("write a PEP 440 condition such as \">=3.6\" or \">=3.6,<3.11\""),
+            );
+            None
+        }
+    }
+}
+
+impl StepCtx<'_> {
+    /// Step `i` (0-based) of the case, written at byte `span` on line `line`; `None` where
+    /// its operation cannot be built (the error is in `errs`).
+    fn step(
+        &self,
+        i: usize,
+        rs: RawStep,
+        span: usize,
+        line: usize,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<Step> {
+        let op = self.op(i, &rs, span, errs)?;
+        let outcome = self.outcome(i, &rs, span, errs);
+        let ctx = ExpectCtx {
+            spec: self.spec,
+            observables: &self.names.observables,
+            objects: self.objects,
+            here: self.here,
+            span,
+            text: self.text,
+        };
+        let after = self.after(&ctx, &rs, span, errs);
+        let inside = self.inside(&ctx, &rs, span, errs);
+        Some(Step {
+            op,
+            outcome,
+            after,
+            inside,
+            line,
+        })
+    }
+
+    /// The step's operation, on its target (`subject` unless `on` names another object).
+    fn op(
+        &self,
+        i: usize,
+        rs: &RawStep,
+        span: usize,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Option<introspec_protocol::Step> {
+        let here = self.here;
         let op_name = rs.op.get_ref().as_str();
         if i == 0 && op_name != "create" {
             errs.push(here(
@@ -94,7 +230,7 @@ pub(super) fn build_case(
         }
         let target = rs.on.clone().unwrap_or_else(|| "subject".into());
         if !matches!(op_name, "create" | "eval" | "exec")
-            && !objects.iter().any(|(n, _)| *n == target)
+            && !self.objects.iter().any(|(n, _)| *n == target)
         {
             let d = here(
                 span,
@@ -105,42 +241,36 @@ pub(super) fn build_case(
                     d,
                     &target,
                     "object",
-                    objects.iter().map(|(n, _)| n.as_str()),
+                    self.objects.iter().map(|(n, _)| n.as_str()),
                 )
                 .with_help("declare it in the case's `objects` table"),
             );
         }
         let arg = |default: &str| rs.arg.clone().unwrap_or_else(|| default.to_string());
         use introspec_protocol::Step as S;
-        let op = match op_name {
+        Some(match op_name {
             "create" => S::Create {
-                expr: rs.expr.clone().unwrap_or_else(|| rc.subject.clone()),
+                expr: rs.expr.clone().unwrap_or_else(|| self.subject.to_string()),
             },
-            "next" => S::Next {
-                target: target.clone(),
-            },
+            "next" => S::Next { target },
             "send" => S::Send {
-                target: target.clone(),
+                target,
                 arg: arg("None"),
             },
             "throw" => S::Throw {
-                target: target.clone(),
+                target,
                 arg: arg("ValueError('thrown')"),
             },
-            "close" => S::Close {
-                target: target.clone(),
-            },
+            "close" => S::Close { target },
             "asend" => S::Asend {
-                target: target.clone(),
+                target,
                 arg: arg("None"),
             },
             "athrow" => S::Athrow {
-                target: target.clone(),
+                target,
                 arg: arg("ValueError('thrown')"),
             },
-            "aclose" => S::Aclose {
-                target: target.clone(),
-            },
+            "aclose" => S::Aclose { target },
             "eval" => match &rs.expr {
                 Some(e) => S::Eval {
                     expr: e.clone(),
@@ -151,7 +281,7 @@ pub(super) fn build_case(
                         span,
                         format!("step {}: `do = \"eval\"` needs `expr`", i + 1),
                     ));
-                    continue;
+                    return None;
                 }
             },
             "exec" => match &rs.code {
@@ -161,15 +291,26 @@ pub(super) fn build_case(
                         span,
                         format!("step {}: `do = \"exec\"` needs `code`", i + 1),
                     ));
-                    continue;
+                    return None;
                 }
             },
             other => {
                 let d = here(rs.op.span().start, format!("unknown operation `{other}`"));
                 errs.push(did_you_mean(d, other, "operation", OPS));
-                continue;
+                return None;
             }
-        };
+        })
+    }
+
+    /// What the step's operation is expected to do: return (a pattern, or anything) or raise.
+    fn outcome(
+        &self,
+        i: usize,
+        rs: &RawStep,
+        span: usize,
+        errs: &mut Vec<Diagnostic>,
+    ) -> OutcomeExpect {
+        let here = self.here;
         let outcome = match (&rs.returns, &rs.raises) {
             (Some(_), Some(_)) => {
                 errs.push(here(
@@ -197,14 +338,18 @@ pub(super) fn build_case(
                 format!("step {}: `message` and `value` go with `raises`", i + 1),
             ));
         }
-        let ctx = ExpectCtx {
-            spec,
-            observables: &names.observables,
-            objects: &objects,
-            here: &here,
-            span,
-            text,
-        };
+        outcome
+    }
+
+    /// The expectations after the step: its `state`, `expect` and `layers`, then the
+    /// invariants of the states named.
+    fn after(
+        &self,
+        ctx: &ExpectCtx<'_>,
+        rs: &RawStep,
+        span: usize,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<Expect> {
         let mut after = Vec::new();
         if let Some(s) = &rs.state {
             let mut t = toml::Table::new();
@@ -214,29 +359,39 @@ pub(super) fn build_case(
         if let Some(t) = &rs.expect {
             ctx.table(t, "subject", None, &mut after, errs);
         }
-        if let Some(layers) = &rs.layers {
-            for (layer, t) in layers {
-                if spec.layer(layer).is_none() {
-                    let at = key_offset(text, span, layer).unwrap_or(span);
-                    let d = here(at, format!("unknown layer `{layer}`"));
-                    errs.push(did_you_mean(
-                        d,
-                        layer,
-                        "layer",
-                        spec.layers.iter().map(|l| l.name.as_str()),
-                    ));
-                    continue;
-                }
-                match t.as_table() {
-                    Some(t) => ctx.table(t, "subject", Some(layer), &mut after, errs),
-                    None => errs.push(here(
-                        span,
-                        format!("`layers.{layer}` must be a table of observables"),
-                    )),
-                }
+        for (layer, t) in rs.layers.iter().flatten() {
+            if self.spec.layer(layer).is_none() {
+                let at = key_offset(self.text, span, layer).unwrap_or(span);
+                let d = (self.here)(at, format!("unknown layer `{layer}`"));
+                errs.push(did_you_mean(
+                    d,
+                    layer,
+                    "layer",
+                    self.spec.layers.iter().map(|l| l.name.as_str()),
+                ));
+                continue;
+            }
+            match t.as_table() {
+                Some(t) => ctx.table(t, "subject", Some(layer), &mut after, errs),
+                None => errs.push((self.here)(
+                    span,
+                    format!("`layers.{layer}` must be a table of observables"),
+                )),
             }
         }
         ctx.add_invariants(&mut after);
+        after
+    }
+
+    /// The expectations of each `observe()` call made while the step runs.
+    fn inside(
+        &self,
+        ctx: &ExpectCtx<'_>,
+        rs: &RawStep,
+        span: usize,
+        errs: &mut Vec<Diagnostic>,
+    ) -> Vec<Vec<Expect>> {
+        const SHAPE: &str = "`inside` is a table, or an array of tables (one per observe() call)";
         let mut inside = Vec::new();
         match &rs.inside {
             None => {}
@@ -245,81 +400,13 @@ pub(super) fn build_case(
                 for it in items {
                     match it.as_table() {
                         Some(t) => inside.push(ctx.snapshot(t, errs)),
-                        None => errs.push(here(
-                            span,
-                            "`inside` is a table, or an array of tables (one per observe() call)"
-                                .into(),
-                        )),
+                        None => errs.push((self.here)(span, SHAPE.into())),
                     }
                 }
             }
-            Some(_) => errs.push(here(
-                span,
-                "`inside` is a table, or an array of tables (one per observe() call)".into(),
-            )),
+            Some(_) => errs.push((self.here)(span, SHAPE.into())),
         }
-        steps.push(Step {
-            op,
-            outcome,
-            after,
-            inside,
-            line: sline,
-        });
-    }
-    if steps.is_empty() && !errs.iter().any(|d| d.severity == Severity::Error) {
-        errs.push(lines.at(
-            file,
-            Some(rc.id.span().start),
-            format!("case `{case_id}` has no [[case.step]]"),
-        ));
-    }
-
-    if let Some(t) = rc.timeout {
-        // the bounds of INTROSPEC_TIMEOUT (harness/runner/src/settings.rs)
-        if !t.is_finite() || !(0.001..=86_400.0).contains(&t) {
-            errs.push(
-                lines.at(
-                    file,
-                    Some(rc.id.span().start),
-                    format!("case `{case_id}`: timeout = {t} is not a number of seconds from 0.001 to 86400"),
-                )
-                .with_help("give seconds, for example `timeout = 2.0`, or leave it out for the default (10 s, INTROSPEC_TIMEOUT)"),
-            );
-        }
-    }
-
-    let mut deviations = Vec::new();
-    for d in rc.deviation {
-        let span = d.span().start;
-        match deviation(d.into_inner(), Some(&case_id), spec, file, lines, span) {
-            Ok(d) => {
-                errs.extend(deviation_lints(&d, file, lines, span));
-                deviations.push(d);
-            }
-            Err(e) => errs.push(e),
-        }
-    }
-
-    let code = match prelude {
-        Some(p) => format!("{p}\n{}", rc.code),
-        None => rc.code,
-    };
-    Case {
-        id: case_id,
-        title: rc.title,
-        kind: rc.kind.into_inner(),
-        source: rc.source,
-        note: rc.note,
-        python,
-        features: rc.features.into_iter().map(Spanned::into_inner).collect(),
-        timeout_ms: rc.timeout.map(|s| (s * 1000.0) as u64),
-        code,
-        subject: rc.subject,
-        objects: objects.into_iter().skip(1).collect(),
-        steps,
-        deviations,
-        file: file.to_path_buf(),
-        line,
+        inside
     }
 }
 
