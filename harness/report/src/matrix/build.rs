@@ -7,80 +7,9 @@ impl Matrix {
     /// Build the matrix of `results` against `spec`.
     pub fn build(results: &Results, spec: &Spec) -> Matrix {
         let columns: Vec<MatrixColumn> = results.columns.iter().map(column_identity).collect();
-        let kinds = kind_order(spec);
-        let kind_rank = |k: &str| kinds.iter().position(|x| x == k).unwrap_or(kinds.len());
-        let layer_rank = |l: &str| {
-            spec.layers
-                .iter()
-                .position(|x| x.name == l)
-                .unwrap_or(spec.layers.len())
-        };
-
-        // trials per column, and the rows each case checks anywhere (for incomplete trials)
-        let by_col: Vec<Vec<&TrialRecord>> = results
-            .columns
-            .iter()
-            .map(|c| {
-                results
-                    .trials
-                    .iter()
-                    .filter(|t| t.column == c.name)
-                    .collect()
-            })
-            .collect();
-        let mut case_rows: BTreeMap<&str, BTreeSet<(String, String, String)>> = BTreeMap::new();
-        for t in &results.trials {
-            for ta in &t.tally {
-                let obs = ta.kind.name();
-                case_rows.entry(t.case.as_str()).or_default().insert((
-                    ta.target_kind.clone(),
-                    obs.to_string(),
-                    layer_name(&ta.layer),
-                ));
-            }
-        }
-
-        // rows: the spec's spellings with an explicit kind, plus whatever the runs checked
-        let mut keys: BTreeMap<(String, String), BTreeSet<(String, String)>> = BTreeMap::new(); // (section, obs) → (kind, layer)
-        for o in &spec.observables {
-            let set = keys.entry((o.section.clone(), o.name.clone())).or_default();
-            for (layer, per_kind) in &o.spellings {
-                for kind in per_kind.keys().filter(|k| *k != "*") {
-                    set.insert((kind.clone(), layer.clone()));
-                }
-            }
-        }
-        for t in &results.trials {
-            for ta in &t.tally {
-                let obs = ta.kind.name();
-                let section = match spec.observable(obs) {
-                    Some(o) => o.section.clone(),
-                    None if ta.layer.is_empty() => OPERATIONS_SECTION.to_string(),
-                    None => "other".to_string(),
-                };
-                keys.entry((section, obs.to_string()))
-                    .or_default()
-                    .insert((ta.target_kind.clone(), layer_name(&ta.layer)));
-            }
-        }
-        let mut section_names: Vec<String> = Vec::new();
-        for o in &spec.observables {
-            if !section_names.contains(&o.section) {
-                section_names.push(o.section.clone());
-            }
-        }
-        for extra in [OPERATIONS_SECTION, "other"] {
-            if keys.keys().any(|(s, _)| s == extra) && !section_names.iter().any(|s| s == extra) {
-                section_names.push(extra.to_string());
-            }
-        }
-        let obs_rank = |o: &str| {
-            spec.observables
-                .iter()
-                .position(|x| x.name == o)
-                .unwrap_or(usize::MAX)
-        };
-
+        let by_col = trials_by_column(results);
+        let case_rows = rows_per_case(results);
+        let keys = row_keys(results, spec);
         let case_ids: Vec<String> = results
             .trials
             .iter()
@@ -90,31 +19,8 @@ impl Matrix {
             .collect();
         let mut deviations: Vec<DeviationNote> = Vec::new();
         let mut sections = Vec::new();
-        for sname in &section_names {
-            let mut entries: Vec<(&String, &(String, String))> = keys
-                .iter()
-                .filter(|((s, _), _)| s == sname)
-                .flat_map(|((_, o), set)| set.iter().map(move |kl| (o, kl)))
-                .collect();
-            entries.sort_by(|a, b| {
-                (
-                    obs_rank(a.0),
-                    a.0,
-                    kind_rank(&a.1 .0),
-                    &a.1 .0,
-                    layer_rank(&a.1 .1),
-                    &a.1 .1,
-                )
-                    .cmp(&(
-                        obs_rank(b.0),
-                        b.0,
-                        kind_rank(&b.1 .0),
-                        &b.1 .0,
-                        layer_rank(&b.1 .1),
-                        &b.1 .1,
-                    ))
-            });
-            let rows: Vec<Row> = entries
+        for sname in section_order(spec, &keys) {
+            let rows: Vec<Row> = section_entries(spec, &keys, &sname)
                 .into_iter()
                 .map(|(obs, (kind, layer))| {
                     build_row(
@@ -123,7 +29,7 @@ impl Matrix {
                         &by_col,
                         &case_rows,
                         &case_ids,
-                        sname,
+                        &sname,
                         obs,
                         kind,
                         layer,
@@ -132,48 +38,15 @@ impl Matrix {
                 })
                 .collect();
             if !rows.is_empty() {
-                sections.push(Section {
-                    name: sname.clone(),
-                    rows,
-                });
+                sections.push(Section { name: sname, rows });
             }
         }
-
         let totals = results
             .columns
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let mut rows: BTreeMap<String, u32> = CellState::ALL
-                    .iter()
-                    .map(|s| (s.name().to_string(), 0))
-                    .collect();
-                let (mut p, mut f, mut x) = (0, 0, 0);
-                for r in sections.iter().flat_map(|s| &s.rows) {
-                    let cell = &r.cells[i];
-                    *rows.entry(cell.state.name().to_string()).or_default() += 1;
-                    p += cell.pass;
-                    f += cell.fail;
-                    x += cell.xfail;
-                }
-                let mut trials: BTreeMap<String, u32> = Status::ALL
-                    .iter()
-                    .map(|s| (s.name().to_lowercase(), 0))
-                    .collect();
-                for t in &by_col[i] {
-                    *trials.entry(t.status.name().to_lowercase()).or_default() += 1;
-                }
-                Totals {
-                    column: c.name.clone(),
-                    rows,
-                    checks_pass: p,
-                    checks_fail: f,
-                    checks_xfail: x,
-                    trials,
-                }
-            })
+            .map(|(i, c)| column_totals(i, &c.name, &sections, &by_col[i]))
             .collect();
-
         Matrix {
             schema: SCHEMA.into(),
             results_schema: results.schema.clone(),
@@ -191,6 +64,168 @@ impl Matrix {
             not_run: not_run(results),
             cases: case_ids,
         }
+    }
+}
+
+/// (target kind, observable, layer): one row of the matrix.
+type RowKey = (String, String, String);
+
+/// The trials of each column, in the columns' order.
+fn trials_by_column(results: &Results) -> Vec<Vec<&TrialRecord>> {
+    results
+        .columns
+        .iter()
+        .map(|c| {
+            results
+                .trials
+                .iter()
+                .filter(|t| t.column == c.name)
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows each case checks on any column (what a trial that did not finish would have
+/// checked).
+fn rows_per_case(results: &Results) -> BTreeMap<&str, BTreeSet<RowKey>> {
+    let mut case_rows: BTreeMap<&str, BTreeSet<RowKey>> = BTreeMap::new();
+    for t in &results.trials {
+        for ta in &t.tally {
+            case_rows.entry(t.case.as_str()).or_default().insert((
+                ta.target_kind.clone(),
+                ta.kind.name().to_string(),
+                layer_name(&ta.layer),
+            ));
+        }
+    }
+    case_rows
+}
+
+/// The rows, per (section, observable): the spec's spellings with an explicit kind, plus
+/// whatever the runs checked, as (kind, layer).
+fn row_keys(
+    results: &Results,
+    spec: &Spec,
+) -> BTreeMap<(String, String), BTreeSet<(String, String)>> {
+    let mut keys: BTreeMap<(String, String), BTreeSet<(String, String)>> = BTreeMap::new();
+    for o in &spec.observables {
+        let set = keys.entry((o.section.clone(), o.name.clone())).or_default();
+        for (layer, per_kind) in &o.spellings {
+            for kind in per_kind.keys().filter(|k| *k != "*") {
+                set.insert((kind.clone(), layer.clone()));
+            }
+        }
+    }
+    for t in &results.trials {
+        for ta in &t.tally {
+            let obs = ta.kind.name();
+            let section = match spec.observable(obs) {
+                Some(o) => o.section.clone(),
+                None if ta.layer.is_empty() => OPERATIONS_SECTION.to_string(),
+                None => "other".to_string(),
+            };
+            keys.entry((section, obs.to_string()))
+                .or_default()
+                .insert((ta.target_kind.clone(), layer_name(&ta.layer)));
+        }
+    }
+    keys
+}
+
+/// The sections in the spec's order, then the operations and "other" where rows have them.
+fn section_order(
+    spec: &Spec,
+    keys: &BTreeMap<(String, String), BTreeSet<(String, String)>>,
+) -> Vec<String> {
+    let mut section_names: Vec<String> = Vec::new();
+    for o in &spec.observables {
+        if !section_names.contains(&o.section) {
+            section_names.push(o.section.clone());
+        }
+    }
+    for extra in [OPERATIONS_SECTION, "other"] {
+        if keys.keys().any(|(s, _)| s == extra) && !section_names.iter().any(|s| s == extra) {
+            section_names.push(extra.to_string());
+        }
+    }
+    section_names
+}
+
+/// The rows of one section as (observable, (kind, layer)), in the spec's order of
+/// observables, kinds and layers (names break ties; unknown ones go last).
+fn section_entries<'k>(
+    spec: &Spec,
+    keys: &'k BTreeMap<(String, String), BTreeSet<(String, String)>>,
+    section: &str,
+) -> Vec<(&'k String, &'k (String, String))> {
+    let kinds = kind_order(spec);
+    let kind_rank = |k: &str| kinds.iter().position(|x| x == k).unwrap_or(kinds.len());
+    let layer_rank = |l: &str| {
+        spec.layers
+            .iter()
+            .position(|x| x.name == l)
+            .unwrap_or(spec.layers.len())
+    };
+    let obs_rank = |o: &str| {
+        spec.observables
+            .iter()
+            .position(|x| x.name == o)
+            .unwrap_or(usize::MAX)
+    };
+    let mut entries: Vec<(&String, &(String, String))> = keys
+        .iter()
+        .filter(|((s, _), _)| s == section)
+        .flat_map(|((_, o), set)| set.iter().map(move |kl| (o, kl)))
+        .collect();
+    entries.sort_by(|a, b| {
+        (
+            obs_rank(a.0),
+            a.0,
+            kind_rank(&a.1 .0),
+            &a.1 .0,
+            layer_rank(&a.1 .1),
+            &a.1 .1,
+        )
+            .cmp(&(
+                obs_rank(b.0),
+                b.0,
+                kind_rank(&b.1 .0),
+                &b.1 .0,
+                layer_rank(&b.1 .1),
+                &b.1 .1,
+            ))
+    });
+    entries
+}
+
+/// Column `i`'s totals: its cells per state, its checks, its trials per status.
+fn column_totals(i: usize, column: &str, sections: &[Section], trials: &[&TrialRecord]) -> Totals {
+    let mut rows: BTreeMap<String, u32> = CellState::ALL
+        .iter()
+        .map(|s| (s.name().to_string(), 0))
+        .collect();
+    let (mut p, mut f, mut x) = (0, 0, 0);
+    for r in sections.iter().flat_map(|s| &s.rows) {
+        let cell = &r.cells[i];
+        *rows.entry(cell.state.name().to_string()).or_default() += 1;
+        p += cell.pass;
+        f += cell.fail;
+        x += cell.xfail;
+    }
+    let mut by_status: BTreeMap<String, u32> = Status::ALL
+        .iter()
+        .map(|s| (s.name().to_lowercase(), 0))
+        .collect();
+    for t in trials {
+        *by_status.entry(t.status.name().to_lowercase()).or_default() += 1;
+    }
+    Totals {
+        column: column.to_string(),
+        rows,
+        checks_pass: p,
+        checks_fail: f,
+        checks_xfail: x,
+        trials: by_status,
     }
 }
 
