@@ -11,7 +11,13 @@ fn cpythons(
     root: &Path,
     settings: &introspec_runner::Settings,
 ) -> Vec<introspec_runtimes::Runtime> {
-    let d = introspec_runtimes::discover(&settings.discovery(root));
+    // only CPythons are used, so nothing is installed for them (INTROSPEC_INSTALL names
+    // other runtimes: RustPython would be minutes of build for nothing)
+    let opts = introspec_runtimes::Options {
+        install: Vec::new(),
+        ..settings.discovery(root)
+    };
+    let d = introspec_runtimes::discover(&opts);
     let mut found: Vec<_> = d
         .runtimes
         .into_iter()
