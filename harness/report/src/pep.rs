@@ -55,6 +55,17 @@ pub(crate) fn provenance(s: &mut String, m: &Matrix, results: &Results, origins:
             );
             continue;
         }
+        if o.columns.is_empty() && !o.superseded.is_empty() {
+            let _ = writeln!(
+                s,
+                ":Also committed: ``{}``: commit ``{}``, spec digest ``{}``: its {} column(s) are in the main results too, whose trials are used",
+                o.file,
+                o.commit,
+                o.spec_digest,
+                o.superseded.len()
+            );
+            continue;
+        }
         let columns = if i == 0 {
             format!("{} columns", o.columns.len())
         } else {

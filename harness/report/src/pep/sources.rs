@@ -285,6 +285,9 @@ pub struct Origin {
     pub trials: usize,
     /// False for a file left out because it was made against another spec.
     pub used: bool,
+    /// The file's columns that the main results have too (theirs are used): a committed
+    /// file of the columns a default run leaves out, beside a run that had them.
+    pub superseded: Vec<String>,
 }
 
 /// The main results with the columns of `more` that the main results lack, and where each
@@ -305,6 +308,7 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
         columns: results.columns.iter().map(|c| c.name.clone()).collect(),
         trials: results.trials.len(),
         used: true,
+        superseded: Vec::new(),
     }];
     for (file, more) in &sources.more {
         if more.harness.spec_digest != results.harness.spec_digest {
@@ -315,6 +319,7 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
                 columns: Vec::new(),
                 trials: 0,
                 used: false,
+                superseded: Vec::new(),
             });
             continue;
         }
@@ -324,7 +329,22 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
             .filter(|c| !all.columns.iter().any(|a| a.name == c.name))
             .map(|c| c.name.clone())
             .collect();
+        let superseded: Vec<String> = more
+            .columns
+            .iter()
+            .filter(|c| !new.contains(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
         if new.is_empty() {
+            origins.push(Origin {
+                file: file.clone(),
+                commit: more.harness.commit.clone(),
+                spec_digest: more.harness.spec_digest.clone(),
+                columns: Vec::new(),
+                trials: 0,
+                used: true,
+                superseded,
+            });
             continue;
         }
         all.columns.extend(
@@ -346,6 +366,7 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
             columns: new,
             trials: trials.len(),
             used: true,
+            superseded,
         });
         all.trials.extend(trials);
         all.interrupted |= more.interrupted;
