@@ -73,14 +73,17 @@ impl<'a> Ctx<'a> {
             .map(|e| e.ids[0].as_str())
     }
 
-    /// `[D12]_` for the deviations of a trial that the document defines, once each.
+    /// `[D12]_` for the deviations of a trial that the document defines, once each, then
+    /// `(appendix D40, D41)` for those only the appendix defines (another runtime's).
     fn cite(&self, labels: &BTreeSet<String>) -> String {
-        labels
-            .iter()
-            .filter(|l| self.defined.contains(*l))
-            .map(|l| format!("[{l}]_"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        let (here, there): (Vec<&String>, Vec<&String>) =
+            labels.iter().partition(|l| self.defined.contains(*l));
+        let mut parts: Vec<String> = here.iter().map(|l| format!("[{l}]_")).collect();
+        if !there.is_empty() {
+            let names: Vec<&str> = there.iter().map(|l| l.as_str()).collect();
+            parts.push(format!("(appendix {})", names.join(", ")));
+        }
+        parts.join(" ")
     }
 
     /// The runtime's own columns and the reference's (not compiled code).
@@ -234,6 +237,7 @@ pub fn render(
     let (bugs, reference) = runtime_deviations(&ctx);
     ctx.defined = bugs
         .iter()
+        .filter(|d| findings::defined_here(&ctx, d))
         .chain(reference.iter())
         .map(|d| d.label.clone())
         .collect();

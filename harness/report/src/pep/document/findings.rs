@@ -98,27 +98,32 @@ pub(super) fn citation(s: &mut String, ctx: &Ctx, d: &Defined) {
 /// the others' (Jython, a Python 2.7 runtime) are in the appendix.
 pub(super) const BUG_IMPLEMENTATIONS: [&str; 2] = ["cpython", "pypy"];
 
+/// The implementations whose columns a deviation applied on.
+fn implementations<'m>(ctx: &Ctx<'m>, d: &Defined) -> BTreeSet<&'m str> {
+    d.columns
+        .iter()
+        .map(|ci| ctx.m.columns[*ci].implementation.as_str())
+        .collect()
+}
+
+/// Whether the document defines deviation `d` as a footnote: one seen on CPython or PyPy
+/// (the other runtimes' are the appendix's, cited there by label).
+pub(super) fn defined_here(ctx: &Ctx, d: &Defined) -> bool {
+    implementations(ctx, d)
+        .iter()
+        .any(|i| BUG_IMPLEMENTATIONS.contains(i))
+}
+
 pub(super) fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Defined]) {
     heading(s, "Bugs and deviations found in CPython and PyPy", '=');
     let _ = writeln!(s, "{}\n", prose.bugs.intro.trim());
     let mut by_impl: BTreeMap<String, Vec<&Defined>> = BTreeMap::new();
     let mut elsewhere: BTreeMap<&str, usize> = BTreeMap::new();
-    // the other runtimes' deviations that the sections above cite are defined here all the
-    // same (a citation the document names must resolve)
-    let mut cited: BTreeMap<String, Vec<&Defined>> = BTreeMap::new();
     for d in bugs {
-        let impls: BTreeSet<&str> = d
-            .columns
-            .iter()
-            .map(|ci| ctx.m.columns[*ci].implementation.as_str())
-            .collect();
-        if !impls.iter().any(|i| BUG_IMPLEMENTATIONS.contains(i)) {
-            let name = impls.iter().copied().collect::<Vec<_>>().join(" and ");
+        let impls = implementations(ctx, d);
+        if !defined_here(ctx, d) {
             for i in impls {
                 *elsewhere.entry(i).or_default() += 1;
-            }
-            if s.contains(&format!("[{}]_", d.label)) {
-                cited.entry(name).or_default().push(d);
             }
             continue;
         }
@@ -140,12 +145,6 @@ pub(super) fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Def
             citation(s, ctx, d);
         }
     }
-    for (imp, ds) in cited {
-        heading(s, &format!("{imp}: the {} cited above", ds.len()), '-');
-        for d in ds {
-            citation(s, ctx, d);
-        }
-    }
     if !elsewhere.is_empty() {
         let others: Vec<String> = elsewhere
             .iter()
@@ -153,7 +152,7 @@ pub(super) fn bugs_section(s: &mut String, ctx: &Ctx, prose: &Prose, bugs: &[Def
             .collect();
         let _ = writeln!(
             s,
-            "The other runtimes' own deviations ({}) are in the appendix, with every other known deviation.\n",
+            "The other runtimes' own deviations ({}) are in the appendix, with every other known deviation; the sections above name them by their label there (*appendix D12*).\n",
             others.join(", ")
         );
     }
