@@ -43,8 +43,7 @@ Environment (read once, at start; a bad value stops with the variable and the fi
   PYENV_ROOT, HOME, PATH where interpreters are searched; XDG_CACHE_HOME, HOME the cache's default
   INTROSPEC_CHROMIUM     the browser that takes reports/matrix.png whenever the reports are written
                          (default chromium or chromium-browser on PATH); the report tests use it too
-Test harnesses only: INTROSPEC_CI_RUSTPYTHON
-(.ci/run: also the RustPython column). Set by the harness for its own processes, never by you:
+Set by the harness for its own processes, never by you:
 INTROSPEC_WORKER_TOKEN, INTROSPEC_FAULTS_*, and at build time INTROSPEC_PYO3_OBSERVER_SO,
 INTROSPEC_REFERENCE_SO, INTROSPEC_PYEXT_TARGET_DIR (harness/worker/build.rs).";
 
