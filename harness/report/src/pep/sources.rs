@@ -311,16 +311,19 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
         superseded: Vec::new(),
     }];
     for (file, more) in &sources.more {
-        if more.harness.spec_digest != results.harness.spec_digest {
-            origins.push(Origin {
+        // what this file adds, as its origin says it
+        let origin =
+            |columns: Vec<String>, trials: usize, used: bool, superseded: Vec<String>| Origin {
                 file: file.clone(),
                 commit: more.harness.commit.clone(),
                 spec_digest: more.harness.spec_digest.clone(),
-                columns: Vec::new(),
-                trials: 0,
-                used: false,
-                superseded: Vec::new(),
-            });
+                columns,
+                trials,
+                used,
+                superseded,
+            };
+        if more.harness.spec_digest != results.harness.spec_digest {
+            origins.push(origin(Vec::new(), 0, false, Vec::new()));
             continue;
         }
         let new: Vec<String> = more
@@ -336,15 +339,7 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
             .map(|c| c.name.clone())
             .collect();
         if new.is_empty() {
-            origins.push(Origin {
-                file: file.clone(),
-                commit: more.harness.commit.clone(),
-                spec_digest: more.harness.spec_digest.clone(),
-                columns: Vec::new(),
-                trials: 0,
-                used: true,
-                superseded,
-            });
+            origins.push(origin(Vec::new(), 0, true, superseded));
             continue;
         }
         all.columns.extend(
@@ -359,15 +354,7 @@ pub fn combine(results: &Results, sources: &Sources) -> (Results, Vec<Origin>) {
             .filter(|t| new.contains(&t.column))
             .cloned()
             .collect();
-        origins.push(Origin {
-            file: file.clone(),
-            commit: more.harness.commit.clone(),
-            spec_digest: more.harness.spec_digest.clone(),
-            columns: new,
-            trials: trials.len(),
-            used: true,
-            superseded,
-        });
+        origins.push(origin(new, trials.len(), true, superseded));
         all.trials.extend(trials);
         all.interrupted |= more.interrupted;
     }
