@@ -4,16 +4,15 @@
 //! of the snapshot again as if the read had not been made: two runs that differ only in what
 //! the covered read saw give the same verdict and the same kept result.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use introspec_cases::{compile::compile, Case, ColumnFacts, Corpus, Deviation, Plan, Selector};
-use introspec_judge::{Status, Trial};
+use introspec_cases::{ColumnFacts, Deviation, Selector};
+use introspec_judge::Status;
 use introspec_protocol::{CaseResult, ObjRef, Outcome, StepRecord, Value};
-use introspec_spec::{Availability, Spec, Version};
+use introspec_spec::Version;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::Fixture;
 
 const OBSERVABLE: &str = "frame_back";
 
@@ -47,32 +46,10 @@ fn deviation(varies: bool) -> Deviation {
     }
 }
 
-struct Fixture {
-    spec: Spec,
-    case: Case,
-    plan: Plan,
-    availability: Availability,
-}
-
-/// `generator.frame.identity` of the real corpus: it reads the frame's `f_back` in the attributes
-/// layer at every step.
+/// `generator.frame.identity` of the real corpus: it reads the frame's `f_back` in the
+/// attributes layer at every step.
 fn fixture() -> Fixture {
-    let spec = Spec::load(&root().join("spec")).unwrap();
-    let case = Corpus::load(&root().join("cases"), &spec)
-        .cases
-        .into_iter()
-        .find(|c| c.id == "generator.frame.identity")
-        .expect("generator.frame.identity is in the corpus");
-    let (_, plan) = compile(&case, &spec);
-    Fixture {
-        spec,
-        case,
-        plan,
-        availability: Availability {
-            language: Version::parse("3.14.0").unwrap(),
-            provides: vec![],
-        },
-    }
+    Fixture::load(Some("generator.frame.identity"), "3.14.0")
 }
 
 fn obj(type_name: &str, id: u32) -> Value {
@@ -121,19 +98,6 @@ fn result(f: &Fixture, back_is_frame: bool) -> CaseResult {
             .collect(),
         left: vec![],
         pid: None,
-    }
-}
-
-impl Fixture {
-    fn trial<'a>(&'a self, column: &'a ColumnFacts, devs: Vec<&'a Deviation>) -> Trial<'a> {
-        Trial {
-            spec: &self.spec,
-            case: &self.case,
-            plan: &self.plan,
-            column,
-            availability: &self.availability,
-            deviations: devs,
-        }
     }
 }
 

@@ -3,15 +3,14 @@
 //! the column (`observable = "error"`) records it, then XFAIL with that deviation applied;
 //! reasons are clipped; the timeout recorded is the one given.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use introspec_cases::{compile::compile, Case, ColumnFacts, Corpus, Deviation, Plan, Selector};
-use introspec_judge::{died, Reason, Status, Trial, TrialOutcome};
-use introspec_spec::{Availability, Spec, Version};
+use introspec_cases::{ColumnFacts, Deviation, Selector};
+use introspec_judge::{died, Reason, Status, TrialOutcome};
+use introspec_spec::Version;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::Fixture;
 
 fn facts(implementation: &str) -> ColumnFacts {
     ColumnFacts {
@@ -43,39 +42,8 @@ fn known_crash_on(implementation: &str) -> Deviation {
 }
 
 /// The first case of the real corpus, compiled, on a CPython 3.12 column.
-struct Fixture {
-    spec: Spec,
-    case: Case,
-    plan: Plan,
-    availability: Availability,
-}
-
 fn fixture() -> Fixture {
-    let spec = Spec::load(&root().join("spec")).unwrap();
-    let case = Corpus::load(&root().join("cases"), &spec).cases.remove(0);
-    let (_, plan) = compile(&case, &spec);
-    Fixture {
-        spec,
-        case,
-        plan,
-        availability: Availability {
-            language: Version::parse("3.12.1").unwrap(),
-            provides: vec![],
-        },
-    }
-}
-
-impl Fixture {
-    fn trial<'a>(&'a self, column: &'a ColumnFacts, deviations: Vec<&'a Deviation>) -> Trial<'a> {
-        Trial {
-            spec: &self.spec,
-            case: &self.case,
-            plan: &self.plan,
-            column,
-            availability: &self.availability,
-            deviations,
-        }
-    }
+    Fixture::load(None, "3.12.1")
 }
 
 #[test]
